@@ -1,0 +1,33 @@
+# Every target that needs Python builds the virtual environment first, so a fresh clone works.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-fast bench lint clean
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[local,dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/stepwire local
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/statelint --ignore URI --ignore FLOAT statemachines/*.asl.json
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "unit or functional"
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.throughput $(if $(N),--events $(N),)
+
+lint: $(STAMP)
+	$(BIN)/ruff check workflows lambdas stacks tests bench
+	$(BIN)/statelint --ignore URI --ignore FLOAT statemachines/*.asl.json
+
+clean:
+	rm -rf $(VENV) cdk.out .pytest_cache

@@ -1,0 +1,136 @@
+"""The delivery use case: one signed POST of one event to one subscription, recorded.
+
+prepare (load, check the target again) → call → record the attempt → classify the outcome.
+"""
+
+import json
+from dataclasses import dataclass
+
+from workflows import __version__, http_delivery
+from workflows.errors import DeliveryGone, DeliveryPermanent, DeliveryRetryable, InvalidTarget
+from workflows.models import (
+    Attempt,
+    DeadLetter,
+    DeliveryRequest,
+    DeliveryResult,
+    FailureReport,
+    NotificationStatus,
+    SubscriptionStatus,
+    utc_now,
+)
+from workflows.settings import Settings
+from workflows.signing import signature_header
+from workflows.store import Store
+from workflows.target_guard import TargetPolicy, resolve_target
+
+USER_AGENT = f"Stepwire/{__version__}"
+RETRYABLE_STATUS = frozenset({408, 429}) | frozenset(range(500, 600))
+RETRY_AFTER_STATUS = frozenset({429, 503})
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    policy: TargetPolicy
+    connect_timeout: float
+    request_timeout: float
+    retry_after_cap: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "DeliveryConfig":
+        return cls(policy=TargetPolicy(allow_private=settings.allow_private_targets,
+                                       require_https=settings.require_https),
+                   connect_timeout=settings.connect_timeout_seconds,
+                   request_timeout=settings.request_timeout_seconds,
+                   retry_after_cap=settings.retry_after_cap_seconds)
+
+
+def deliver_notification(request: DeliveryRequest, *, store: Store,
+                         config: DeliveryConfig) -> DeliveryResult:
+    """Deliver once. Returns on 2xx; raises Delivery.Retryable / .Permanent / .Gone otherwise."""
+    target = request.notification
+    event = store.get_event(target.tenant, target.event_id)
+    subscription = store.get_subscription(target.tenant, target.subscription_id)
+    if event is None or subscription is None:
+        missing = "event" if event is None else "subscription"
+        raise DeliveryPermanent(f"the {missing} no longer exists")
+    if subscription.status is SubscriptionStatus.DISABLED:
+        raise DeliveryPermanent("the subscription is disabled")
+    if subscription.status is SubscriptionStatus.PAUSED:
+        # Held, not lost: retried on schedule, then dead-lettered for a redrive after resuming.
+        raise DeliveryRetryable("the subscription is paused")
+
+    now = utc_now()
+    try:
+        resolved = resolve_target(subscription.url, config.policy)
+    except InvalidTarget as exc:
+        _record(store, request, now, None, 0, exc.detail, NotificationStatus.DELIVERING)
+        raise DeliveryPermanent(exc.detail) from None
+
+    body = json.dumps({"id": event.id, "type": event.type,
+                       "timestamp": event.created_at.isoformat(), "data": event.data},
+                      separators=(",", ":"))
+    headers = {
+        "content-type": "application/json",
+        "user-agent": USER_AGENT,
+        "webhook-id": target.webhook_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": signature_header(
+            store.signing_secrets(target.tenant, target.subscription_id),
+            target.webhook_id, now, body),
+    }
+    try:
+        response = http_delivery.post(resolved, body.encode(), headers,
+                                      connect_timeout=config.connect_timeout,
+                                      request_timeout=config.request_timeout,
+                                      retry_after_cap=config.retry_after_cap)
+    except http_delivery.TransportError as exc:
+        _record(store, request, now, None, exc.latency_ms, str(exc), NotificationStatus.DELIVERING)
+        raise DeliveryRetryable(str(exc)) from None
+
+    code = response.status_code
+    if 200 <= code < 300:
+        _record(store, request, now, code, response.latency_ms, None, NotificationStatus.DELIVERING)
+        return DeliveryResult(status_code=code, latency_ms=response.latency_ms,
+                              key=store.notification_key(target))
+    error = f"HTTP {code}"
+    _record(store, request, now, code, response.latency_ms, error, NotificationStatus.DELIVERING)
+    if code == 410:
+        store.set_subscription_status(target.tenant, target.subscription_id,
+                                      SubscriptionStatus.DISABLED)
+        raise DeliveryGone("the receiver answered 410 Gone: the subscription is disabled",
+                           status_code=code)
+    if code in RETRYABLE_STATUS:
+        retry_after = response.retry_after_seconds if code in RETRY_AFTER_STATUS else None
+        raise DeliveryRetryable(error, status_code=code, retry_after=retry_after)
+    raise DeliveryPermanent(f"{error} is not retried (redirects are not followed)"
+                            if 300 <= code < 400 else f"{error} is not retried", status_code=code)
+
+
+def _record(store: Store, request: DeliveryRequest, at, status_code, latency_ms, error,
+            status: NotificationStatus) -> None:
+    store.record_attempt(request.notification,
+                         Attempt(at=at, status_code=status_code, latency_ms=latency_ms,
+                                 error=error),
+                         status, execution_arn=request.execution_arn)
+
+
+def record_failure(report: FailureReport, *, store: Store) -> DeadLetter:
+    """Mark the notification failed and compose its dead letter."""
+    store.set_notification_status(report.notification, NotificationStatus.FAILED,
+                                  execution_arn=report.execution_arn)
+    return DeadLetter(tenant=report.notification.tenant, event_id=report.notification.event_id,
+                      subscription_id=report.notification.subscription_id, error=report.error,
+                      cause=_readable_cause(report.cause), execution_arn=report.execution_arn,
+                      failed_at=utc_now())
+
+
+def _readable_cause(cause: str | None) -> str | None:
+    """A Lambda error's Cause is `{"errorMessage": "<json with detail>", ...}`: keep the detail."""
+    if not cause:
+        return cause
+    try:
+        payload = json.loads(cause)
+        message = payload.get("errorMessage", cause)
+        return json.loads(message).get("detail", message)
+    except (ValueError, AttributeError, TypeError):
+        return cause

@@ -1,0 +1,65 @@
+"""Errors with stable names: the state machines match them in Retry and Catch.
+
+A Lambda reports an unhandled exception as `errorType`, the class name; each class below
+carries the dotted name the ASL uses (`Delivery.Retryable`), so the name is a contract.
+"""
+
+import json
+from typing import Any
+
+
+class StepwireError(Exception):
+    """Base of the named errors. `details` travel as the JSON errorMessage."""
+
+    error_name = "Stepwire.Error"
+
+    def __init_subclass__(cls) -> None:
+        # The Lambda runtime reports type(exc).__name__ as errorType: make it the stable name.
+        cls.__name__ = cls.error_name
+
+    def __init__(self, detail: str, **details: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.details = {k: v for k, v in details.items() if v is not None}
+
+    def __str__(self) -> str:
+        # The Lambda runtime reports str(exc) as errorMessage: the workflow parses it.
+        return self.to_message()
+
+    def to_message(self) -> str:
+        """The errorMessage: JSON so the workflow can read fields such as retry_after."""
+        return json.dumps({"detail": self.detail, **self.details}, separators=(",", ":"))
+
+
+class InvalidEvent(StepwireError):
+    error_name = "Event.Invalid"
+
+
+class DeliveryRetryable(StepwireError):
+    """The receiver may accept a later attempt (408, 429, 5xx, timeout, connection error)."""
+
+    error_name = "Delivery.Retryable"
+
+
+class DeliveryPermanent(StepwireError):
+    """Retrying will not help (other 4xx, any 3xx, a target that is not allowed)."""
+
+    error_name = "Delivery.Permanent"
+
+
+class DeliveryGone(DeliveryPermanent):
+    """410 Gone: the receiver asked us to stop; the subscription is disabled."""
+
+    error_name = "Delivery.Gone"
+
+
+class NotFound(StepwireError):
+    error_name = "Stepwire.NotFound"
+
+
+class InvalidTarget(StepwireError):
+    """A subscription URL that is malformed or resolves to a forbidden address."""
+
+    error_name = "Subscription.InvalidTarget"
+
+

@@ -1,0 +1,61 @@
+"""The ingest use case: accept one published event and plan its notifications."""
+
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from workflows.errors import InvalidEvent
+from workflows.ids import execution_name, new_id, webhook_id
+from workflows.models import Event, NotificationTarget, PublishedEvent, utc_now
+from workflows.store import Store
+from workflows.subscriptions import matching_subscriptions
+
+
+class IngestResult(BaseModel):
+    event_id: str
+    tenant: str
+    duplicate: bool
+    notifications: list[NotificationTarget]
+
+
+def parse_published(raw: Any) -> PublishedEvent:
+    """An event from the API (`{tenant, type, data, id?}`) or an EventBridge envelope
+    (`detail-type` is the type, `detail` is `{tenant, data, id?}`)."""
+    if not isinstance(raw, dict):
+        raise InvalidEvent("the event must be a JSON object")
+    if "detail-type" in raw:
+        detail = raw.get("detail")
+        if not isinstance(detail, dict):
+            raise InvalidEvent("the EventBridge event has no 'detail' object")
+        raw = {"tenant": detail.get("tenant"), "type": raw.get("detail-type"),
+               "data": detail.get("data"), "id": detail.get("id") or raw.get("id")}
+    try:
+        return PublishedEvent.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'event'}: {e['msg']}"
+                             for e in exc.errors())
+        raise InvalidEvent(f"invalid event: {problems}") from None
+
+
+def ingest_event(raw: Any, ingest_execution: str, *, store: Store) -> IngestResult:
+    """Persist the event once (a repeat of its id is a duplicate) and plan one notification per
+    active, matching subscription. A retry of the same ingest execution is not a duplicate: it
+    picks up where a failed attempt stopped."""
+    published = parse_published(raw)
+    event = Event(id=published.id or new_id("evt"), tenant=published.tenant,
+                  type=published.type, data=published.data, created_at=utc_now())
+    owner = store.put_event_if_new(event, ingest_execution)
+    if owner != ingest_execution:
+        return IngestResult(event_id=event.id, tenant=event.tenant, duplicate=True,
+                            notifications=[])
+    targets = [
+        NotificationTarget(
+            tenant=event.tenant, event_id=event.id, subscription_id=subscription.id,
+            webhook_id=webhook_id(event.tenant, event.id, subscription.id),
+            execution_name=execution_name(event.tenant, event.id, subscription.id),
+        )
+        for subscription in matching_subscriptions(event.tenant, event.type, store=store)
+    ]
+    store.create_notifications(targets)
+    return IngestResult(event_id=event.id, tenant=event.tenant, duplicate=False,
+                        notifications=targets)

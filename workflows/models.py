@@ -1,0 +1,153 @@
+"""The domain's data: what is stored, what the workflows pass between states."""
+
+import re
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+EVENT_TYPE_PATTERN = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"
+# An event-type filter: an exact type, a prefix ending in ".*", or "*".
+EVENT_TYPE_FILTER_PATTERN = r"^(\*|[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*(\.\*)?)$"
+# Ids end up in DynamoDB keys (joined with '#') and in execution names.
+ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+TENANT_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class SubscriptionStatus(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+    DISABLED = "disabled"
+
+
+class NotificationStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERING = "delivering"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class Subscription(BaseModel):
+    id: str
+    tenant: str
+    url: str
+    event_types: list[str]
+    description: str | None = None
+    status: SubscriptionStatus = SubscriptionStatus.ACTIVE
+    created_at: datetime
+    updated_at: datetime
+
+
+class SigningSecret(BaseModel):
+    """One `whsec_` secret; a rotated-out secret keeps signing until `expires_at`."""
+
+    value: str
+    expires_at: datetime | None = None
+
+
+class Event(BaseModel):
+    id: str = Field(pattern=ID_PATTERN)
+    tenant: str = Field(pattern=TENANT_PATTERN)
+    type: str = Field(pattern=EVENT_TYPE_PATTERN, max_length=128)
+    data: dict[str, Any]
+    created_at: datetime
+
+
+class Attempt(BaseModel):
+    at: datetime
+    status_code: int | None = None
+    latency_ms: int
+    error: str | None = None
+
+
+class Notification(BaseModel):
+    tenant: str
+    event_id: str
+    subscription_id: str
+    status: NotificationStatus
+    webhook_id: str
+    execution_arn: str | None = None
+    updated_at: datetime
+    attempts: list[Attempt] = []
+
+
+class NotificationTarget(BaseModel):
+    """The input of one notification execution: small, the event itself stays in the table."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tenant: str
+    event_id: str
+    subscription_id: str
+    webhook_id: str
+    execution_name: str
+
+
+class DeliveryRequest(BaseModel):
+    """What the Deliver task receives: the target and the 0-based attempt number."""
+
+    notification: NotificationTarget
+    attempt: int = Field(ge=0)
+    execution_arn: str | None = None
+
+
+class DeliveryResult(BaseModel):
+    status_code: int
+    latency_ms: int
+    # The notification's DynamoDB key, for the MarkDelivered task's UpdateItem.
+    key: dict[str, Any]
+
+
+class FailureReport(BaseModel):
+    """What the RecordFailure task receives: the target, the caught error and the execution."""
+
+    notification: NotificationTarget
+    error: str
+    cause: str | None = None
+    execution_arn: str
+
+
+class DeadLetter(BaseModel):
+    """The DLQ message body: enough to find, explain and restart a failed notification."""
+
+    tenant: str
+    event_id: str
+    subscription_id: str
+    error: str
+    cause: str | None
+    execution_arn: str
+    failed_at: datetime
+
+
+class PublishedEvent(BaseModel):
+    """An event as it enters the ingest workflow, from the API or from EventBridge."""
+
+    tenant: str = Field(pattern=TENANT_PATTERN)
+    type: str = Field(pattern=EVENT_TYPE_PATTERN, max_length=128)
+    data: dict[str, Any]
+    id: str | None = Field(default=None, pattern=ID_PATTERN)
+
+    @field_validator("type")
+    @classmethod
+    def _no_wildcards(cls, value: str) -> str:
+        if "*" in value:
+            raise ValueError("an event type cannot contain '*'")
+        return value
+
+
+def matches(event_type: str, event_type_filter: str) -> bool:
+    """`order.created` matches `order.created`, `order.*` and `*`."""
+    if event_type_filter == "*":
+        return True
+    if event_type_filter.endswith(".*"):
+        return event_type.startswith(event_type_filter[:-1])
+    return event_type == event_type_filter
+
+
+def is_valid_filter(event_type_filter: str) -> bool:
+    return re.match(EVENT_TYPE_FILTER_PATTERN, event_type_filter) is not None

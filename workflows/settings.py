@@ -1,0 +1,36 @@
+"""Configuration, read from the environment (STEPWIRE_*) inside the handler, never at import."""
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything that differs between the cloud and the local runtime."""
+
+    model_config = SettingsConfigDict(env_prefix="STEPWIRE_", frozen=True)
+
+    table_name: str
+    dead_letter_queue_url: str
+    notification_state_machine_arn: str
+    # Symmetric key that encrypts subscription signing secrets at rest.
+    data_key_secret_id: str
+    jwt_secret_id: str
+    # The cloud requires https and public targets; the local runtime relaxes both (and says so).
+    allow_private_targets: bool = False
+    require_https: bool = True
+    connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    request_timeout_seconds: float = Field(default=15.0, gt=0)
+    # A receiver's Retry-After is honoured up to this many seconds.
+    retry_after_cap_seconds: int = Field(default=3600, ge=1)
+    # How long event records are kept (DynamoDB TTL).
+    retention_days: int = Field(default=30, ge=1)
+    # Empty in AWS; the local runtime's endpoint for AWS clients in other processes.
+    aws_endpoint_url: str | None = None
+    region: str = Field(default="us-east-1", validation_alias="AWS_REGION")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()  # type: ignore[call-arg]  # values come from the environment

@@ -1,0 +1,239 @@
+"""DynamoDB storage of subscriptions, events, notifications and attempts (one table)."""
+
+import json
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+from workflows import secret_box, table
+from workflows.models import (
+    Attempt,
+    Event,
+    Notification,
+    NotificationStatus,
+    NotificationTarget,
+    SigningSecret,
+    Subscription,
+    SubscriptionStatus,
+    utc_now,
+)
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+STATUS = "status"  # the attribute MarkDelivered in notification.asl.json sets
+DELIVERED_AT = "delivered_at"
+
+
+def _to_item(values: dict[str, Any]) -> dict:
+    return {k: _serializer.serialize(v) for k, v in values.items() if v is not None}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _from_item(item: dict) -> dict[str, Any]:
+    return {k: _plain(_deserializer.deserialize(v)) for k, v in item.items()}
+
+
+def _key(tenant: str, sort_key: str) -> dict:
+    return _to_item({table.PARTITION_KEY: table.tenant_key(tenant), table.SORT_KEY: sort_key})
+
+
+class Store:
+    """Every read and write of the table. `client` is a boto3 DynamoDB client."""
+
+    def __init__(self, client: Any, table_name: str, *, data_key_secret_id: str,
+                 retention: timedelta = timedelta(days=30)) -> None:
+        self._db = client
+        self._table = table_name
+        self._data_key = data_key_secret_id
+        self._retention = retention
+
+    def _expires_at(self, now: datetime) -> int:
+        return int((now + self._retention).timestamp())
+
+    # --- subscriptions -------------------------------------------------------------------
+
+    def put_subscription(self, subscription: Subscription, secrets: list[SigningSecret]) -> None:
+        sort_key = table.subscription_key(subscription.id)
+        self._db.put_item(TableName=self._table, Item=_to_item({
+            table.PARTITION_KEY: table.tenant_key(subscription.tenant),
+            table.SORT_KEY: sort_key,
+            **subscription.model_dump(mode="json"),
+            "secrets": [{
+                "ciphertext": secret_box.encrypt(self._data_key, s.value, sort_key),
+                "expires_at": s.expires_at.isoformat() if s.expires_at else None,
+            } for s in secrets],
+        }))
+
+    def get_subscription(self, tenant: str, subscription_id: str) -> Subscription | None:
+        item = self._get(tenant, table.subscription_key(subscription_id))
+        return Subscription.model_validate(item) if item else None
+
+    def signing_secrets(self, tenant: str, subscription_id: str) -> list[str]:
+        """The secrets that sign now: the current one and any rotated-out one not yet expired."""
+        sort_key = table.subscription_key(subscription_id)
+        item = self._get(tenant, sort_key) or {}
+        now = utc_now()
+        return [
+            secret_box.decrypt(self._data_key, s["ciphertext"], sort_key)
+            for s in item.get("secrets", [])
+            if not s.get("expires_at") or datetime.fromisoformat(s["expires_at"]) > now
+        ]
+
+    def list_subscriptions(self, tenant: str) -> list[Subscription]:
+        items = self._query_prefix(tenant, "SUB#")
+        return [Subscription.model_validate(item) for item in items]
+
+    def set_subscription_status(self, tenant: str, subscription_id: str,
+                                status: SubscriptionStatus) -> None:
+        self._db.update_item(
+            TableName=self._table, Key=_key(tenant, table.subscription_key(subscription_id)),
+            UpdateExpression="SET #s = :s, updated_at = :now",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames={"#s": STATUS},
+            ExpressionAttributeValues=_to_item({":s": status.value,
+                                                ":now": utc_now().isoformat()}),
+        )
+
+    # --- events --------------------------------------------------------------------------
+
+    def put_event_if_new(self, event: Event, ingest_execution: str) -> str:
+        """Store `event` unless its id exists: returns the ingest execution that owns it."""
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item=_to_item({
+                    table.PARTITION_KEY: table.tenant_key(event.tenant),
+                    table.SORT_KEY: table.event_key(event.id),
+                    table.EVENTS_BY_TIME_PARTITION_KEY: table.events_by_time_key(event.tenant),
+                    table.EVENTS_BY_TIME_SORT_KEY: f"{event.created_at.isoformat()}#{event.id}",
+                    table.TTL_ATTRIBUTE: self._expires_at(event.created_at),
+                    "id": event.id, "tenant": event.tenant, "type": event.type,
+                    "data": json.dumps(event.data, separators=(",", ":")),
+                    "created_at": event.created_at.isoformat(),
+                    "ingest_execution": ingest_execution,
+                }),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+            return ingest_execution
+        except self._db.exceptions.ConditionalCheckFailedException:
+            existing = self._get(event.tenant, table.event_key(event.id)) or {}
+            return existing.get("ingest_execution", "")
+
+    def get_event(self, tenant: str, event_id: str) -> Event | None:
+        item = self._get(tenant, table.event_key(event_id))
+        return _event(item) if item else None
+
+    def get_event_with_notifications(self, tenant: str,
+                                     event_id: str) -> tuple[Event, list[Notification]] | None:
+        """The event, its notifications and their attempts, in one query."""
+        items = self._query_prefix(tenant, table.event_key(event_id))
+        event_item = next((i for i in items if i["sk"] == table.event_key(event_id)), None)
+        if event_item is None:
+            return None
+        notifications: dict[str, Notification] = {}
+        for item in items:  # sort keys order each notification before its attempts
+            if "#AT#" in item["sk"]:
+                notifications[item["subscription_id"]].attempts.append(Attempt.model_validate(item))
+            elif "#NOTIF#" in item["sk"]:
+                notifications[item["subscription_id"]] = Notification.model_validate(item)
+        return _event(event_item), list(notifications.values())
+
+    # --- notifications -------------------------------------------------------------------
+
+    def create_notifications(self, targets: Iterable[NotificationTarget]) -> None:
+        now = utc_now()
+        requests = [{"PutRequest": {"Item": _to_item({
+            table.PARTITION_KEY: table.tenant_key(t.tenant),
+            table.SORT_KEY: table.notification_key(t.event_id, t.subscription_id),
+            table.TTL_ATTRIBUTE: self._expires_at(now),
+            "tenant": t.tenant, "event_id": t.event_id, "subscription_id": t.subscription_id,
+            "webhook_id": t.webhook_id, STATUS: NotificationStatus.PENDING.value,
+            "updated_at": now.isoformat(),
+        })}} for t in targets]
+        for start in range(0, len(requests), 25):
+            batch = {self._table: requests[start:start + 25]}
+            while batch:
+                batch = self._db.batch_write_item(RequestItems=batch).get("UnprocessedItems")
+
+    def record_attempt(self, target: NotificationTarget, attempt: Attempt,
+                       status: NotificationStatus, execution_arn: str | None = None) -> None:
+        """One attempt row and the notification's new status, in one transaction."""
+        at = attempt.at.isoformat()
+        names = {"#s": STATUS}
+        values = {":s": status.value, ":now": at}
+        update = "SET #s = :s, updated_at = :now"
+        if execution_arn:
+            update += ", execution_arn = :arn"
+            values[":arn"] = execution_arn
+        self._db.transact_write_items(TransactItems=[
+            {"Put": {"TableName": self._table, "Item": _to_item({
+                table.PARTITION_KEY: table.tenant_key(target.tenant),
+                table.SORT_KEY: table.attempt_key(target.event_id, target.subscription_id, at),
+                table.TTL_ATTRIBUTE: self._expires_at(attempt.at),
+                "event_id": target.event_id, "subscription_id": target.subscription_id,
+                **attempt.model_dump(mode="json"),
+            })}},
+            {"Update": {
+                "TableName": self._table,
+                "Key": self.notification_key(target),
+                "UpdateExpression": update,
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": _to_item(values),
+            }},
+        ])
+
+    def set_notification_status(self, target: NotificationTarget, status: NotificationStatus,
+                                execution_arn: str | None = None) -> None:
+        values = {":s": status.value, ":now": utc_now().isoformat()}
+        update = "SET #s = :s, updated_at = :now"
+        if execution_arn:
+            update += ", execution_arn = :arn"
+            values[":arn"] = execution_arn
+        self._db.update_item(TableName=self._table, Key=self.notification_key(target),
+                             UpdateExpression=update, ExpressionAttributeNames={"#s": STATUS},
+                             ExpressionAttributeValues=_to_item(values))
+
+    @staticmethod
+    def notification_key(target: NotificationTarget) -> dict:
+        """The notification's key in DynamoDB JSON, as the MarkDelivered task uses it."""
+        return _key(target.tenant, table.notification_key(target.event_id, target.subscription_id))
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _get(self, tenant: str, sort_key: str) -> dict[str, Any] | None:
+        item = self._db.get_item(TableName=self._table, Key=_key(tenant, sort_key),
+                                 ConsistentRead=True).get("Item")
+        return _from_item(item) if item else None
+
+    def _query_prefix(self, tenant: str, prefix: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": _to_item({":pk": table.tenant_key(tenant),
+                                                   ":prefix": prefix}),
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._db.query(**kwargs)
+            items.extend(_from_item(i) for i in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _event(item: dict[str, Any]) -> Event:
+    return Event.model_validate({**item, "data": json.loads(item["data"])})

@@ -1,0 +1,69 @@
+"""The single DynamoDB table: key schema, index and TTL, defined once.
+
+The CDK stack and the local runtime both build the table from these names; the stores build
+every key with the functions below.
+
+    pk                 sk                                      item
+    TENANT#<t>         SUB#<subscription id>                   subscription
+    TENANT#<t>         EVENT#<event id>#                       event
+    TENANT#<t>         EVENT#<event id>#NOTIF#<sub id>         notification status
+    TENANT#<t>         EVENT#<event id>#NOTIF#<sub id>#AT#<ts> one delivery attempt
+    gsi1pk = TENANT#<t>#EVENTS, gsi1sk = <created_at>#<event id>   events by time
+"""
+
+PARTITION_KEY = "pk"
+SORT_KEY = "sk"
+EVENTS_BY_TIME_INDEX = "gsi1"
+EVENTS_BY_TIME_PARTITION_KEY = "gsi1pk"
+EVENTS_BY_TIME_SORT_KEY = "gsi1sk"
+TTL_ATTRIBUTE = "expires_at"
+
+
+def tenant_key(tenant: str) -> str:
+    return f"TENANT#{tenant}"
+
+
+def subscription_key(subscription_id: str) -> str:
+    return f"SUB#{subscription_id}"
+
+
+def event_key(event_id: str) -> str:
+    # The trailing '#' keeps "EVENT#a#" from being a prefix of "EVENT#ab#".
+    return f"EVENT#{event_id}#"
+
+
+def notification_key(event_id: str, subscription_id: str) -> str:
+    return f"{event_key(event_id)}NOTIF#{subscription_id}"
+
+
+def attempt_key(event_id: str, subscription_id: str, at_iso: str) -> str:
+    return f"{notification_key(event_id, subscription_id)}#AT#{at_iso}"
+
+
+def events_by_time_key(tenant: str) -> str:
+    return f"{tenant_key(tenant)}#EVENTS"
+
+
+def create_table_request(table_name: str) -> dict:
+    """The CreateTable request for this schema (on-demand)."""
+    return {
+        "TableName": table_name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [
+            {"AttributeName": name, "AttributeType": "S"}
+            for name in (PARTITION_KEY, SORT_KEY,
+                         EVENTS_BY_TIME_PARTITION_KEY, EVENTS_BY_TIME_SORT_KEY)
+        ],
+        "KeySchema": [
+            {"AttributeName": PARTITION_KEY, "KeyType": "HASH"},
+            {"AttributeName": SORT_KEY, "KeyType": "RANGE"},
+        ],
+        "GlobalSecondaryIndexes": [{
+            "IndexName": EVENTS_BY_TIME_INDEX,
+            "KeySchema": [
+                {"AttributeName": EVENTS_BY_TIME_PARTITION_KEY, "KeyType": "HASH"},
+                {"AttributeName": EVENTS_BY_TIME_SORT_KEY, "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "ALL"},
+        }],
+    }
