@@ -13,6 +13,7 @@ class Settings(BaseSettings):
 
     table_name: str
     dead_letter_queue_url: str
+    ingest_state_machine_arn: str
     notification_state_machine_arn: str
     # Symmetric key that encrypts subscription signing secrets at rest.
     data_key_secret_id: str

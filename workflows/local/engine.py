@@ -1,0 +1,113 @@
+"""Adjustments of moto's ASL interpreter for a long-running, one-machine host.
+
+- time: every wait of the workflows (Retry intervals and Wait states) is multiplied by a factor;
+- memory: finished executions beyond a window are pruned, as are finished worker threads;
+- logs: moto logs every caught error at length; only critical messages are kept;
+- the `states:startExecution` integration: moto passes the ASL's parameter names
+  (`StateMachineArn`) to boto3 unconverted; they are renamed to the API's (`stateMachineArn`).
+"""
+
+import logging
+import threading
+import time as _time
+from functools import cache
+from typing import Any
+
+import botocore.session
+from botocore import xform_name
+
+from moto.stepfunctions.models import stepfunctions_backends
+from moto.stepfunctions.parser import utils as parser_utils
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_sfn,
+)
+from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
+
+
+class _ScaledClock:
+    """Stands in for the `time` module where the interpreter sleeps."""
+
+    factor = 1.0
+
+    def sleep(self, seconds: float) -> None:
+        _time.sleep(seconds * self.factor)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_time, name)
+
+
+_clock = _ScaledClock()
+
+
+def _scaled_wait(self: Any, env: Any, wait_seconds: float) -> None:
+    # A stopped execution sets the event and ends the wait early, as in moto's own version.
+    if wait_seconds > 0:
+        env.program_state_event.wait(wait_seconds * _clock.factor)
+
+
+def set_time_scale(factor: float) -> None:
+    """`factor` 0.01 makes every workflow wait 100 times shorter."""
+    if factor <= 0:
+        raise ValueError("the time scale must be positive")
+    _clock.factor = factor
+    retrier_decl.time = _clock
+    wait_function.WaitFunction._wait_interval = _scaled_wait
+
+
+@cache
+def _sfn_operations() -> dict[str, Any]:
+    model = botocore.session.get_session().get_service_model("stepfunctions")
+    return {xform_name(name): model.operation_model(name) for name in model.operation_names}
+
+
+_sfn_normalise = state_task_service_sfn.StateTaskServiceSfn._normalise_parameters
+
+
+def _sfn_parameters_in_api_case(self: Any, parameters: dict, boto_service_name: Any = None,
+                                service_action_name: Any = None) -> None:
+    _sfn_normalise(self, parameters, boto_service_name, service_action_name)
+    operation = _sfn_operations()[self._get_boto_service_action(service_action_name)]
+    self._to_boto_request(parameters, operation.input_shape)
+
+
+def fix_sfn_integration() -> None:
+    state_task_service_sfn.StateTaskServiceSfn._normalise_parameters = _sfn_parameters_in_api_case
+
+
+def quiet_logging() -> None:
+    for name in ("moto.stepfunctions", "moto.stepfunctions.parser", "werkzeug"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+def prune_finished_executions(keep: int) -> int:
+    """Keep the newest `keep` finished executions per state machine; returns how many went."""
+    removed = 0
+    for account in stepfunctions_backends.values():
+        for backend in account.values():
+            for machine in backend.state_machines:
+                finished = [e for e in machine.executions if e.status != "RUNNING"]
+                surplus = len(finished) - keep
+                # One remove at a time: a start_execution may append concurrently.
+                for execution in finished[:max(surplus, 0)]:
+                    machine.executions.remove(execution)
+                    removed += 1
+    parser_utils.TMP_THREADS[:] = [t for t in parser_utils.TMP_THREADS if t.is_alive()]
+    return removed
+
+
+class Pruner(threading.Thread):
+    """Prunes finished executions every `interval` seconds, so memory stays flat."""
+
+    def __init__(self, keep: int, interval: float = 2.0) -> None:
+        super().__init__(name="stepwire-pruner", daemon=True)
+        self._keep = keep
+        self._interval = interval
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopped.wait(self._interval):
+            prune_finished_executions(self._keep)
+
+    def stop(self) -> None:
+        self._stopped.set()

@@ -1,0 +1,90 @@
+"""Creates, on the emulated AWS APIs, every resource the cloud stack creates.
+
+State machines come from the same files with the same `${Placeholder}` names as in CDK.
+"""
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from workflows import table
+from workflows.secret_box import new_data_key
+
+STATEMACHINES_DIR = Path(__file__).resolve().parents[2] / "statemachines"
+_PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
+
+BUS_NAME = "stepwire"
+ACCOUNT_ID = "123456789012"
+ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/stepwire-workflows"
+
+
+@dataclass(frozen=True)
+class Resources:
+    table_name: str
+    dead_letter_queue_url: str
+    ingress_queue_url: str
+    jwt_secret_id: str
+    data_key_secret_id: str
+    ingest_state_machine_arn: str
+    notification_state_machine_arn: str
+
+
+def render_definition(name: str, substitutions: dict[str, str]) -> str:
+    """The ASL file `name` with every placeholder filled; a missing value is an error."""
+    text = (STATEMACHINES_DIR / f"{name}.asl.json").read_text()
+    missing = sorted(set(_PLACEHOLDER.findall(text)) - substitutions.keys())
+    if missing:
+        raise KeyError(f"{name}.asl.json needs values for: {', '.join(missing)}")
+    return _PLACEHOLDER.sub(lambda m: substitutions[m.group(1)], text)
+
+
+def provision(clients: dict[str, Any], function_arns: dict[str, str],
+              prefix: str = "stepwire") -> Resources:
+    """`clients` maps service names to boto3 clients; `function_arns` the Lambda placeholders."""
+    dynamodb, sqs = clients["dynamodb"], clients["sqs"]
+    secrets, events, sfn = clients["secretsmanager"], clients["events"], clients["stepfunctions"]
+
+    table_name = prefix
+    dynamodb.create_table(**table.create_table_request(table_name))
+    dynamodb.update_time_to_live(TableName=table_name, TimeToLiveSpecification={
+        "Enabled": True, "AttributeName": table.TTL_ATTRIBUTE})
+
+    dlq_url = sqs.create_queue(QueueName=f"{prefix}-dead-letters", Attributes={
+        "MessageRetentionPeriod": str(14 * 24 * 3600)})["QueueUrl"]
+    ingress_url = sqs.create_queue(QueueName=f"{prefix}-ingress")["QueueUrl"]
+    ingress_arn = sqs.get_queue_attributes(QueueUrl=ingress_url, AttributeNames=["QueueArn"])[
+        "Attributes"]["QueueArn"]
+
+    jwt_secret = secrets.create_secret(Name=f"{prefix}/jwt-signing-key",
+                                       SecretString=new_data_key())["ARN"]
+    data_key = secrets.create_secret(Name=f"{prefix}/data-key",
+                                     SecretString=new_data_key())["ARN"]
+
+    # EventBridge ingress: bus → rule → SQS (moto cannot target a state machine) → poller.
+    events.create_event_bus(Name=BUS_NAME)
+    events.put_rule(Name=f"{prefix}-ingest", EventBusName=BUS_NAME,
+                    EventPattern=json.dumps({"detail-type": [{"exists": True}]}))
+    events.put_targets(Rule=f"{prefix}-ingest", EventBusName=BUS_NAME,
+                       Targets=[{"Id": "ingress-queue", "Arn": ingress_arn}])
+
+    def create_machine(name: str, substitutions: dict[str, str]) -> str:
+        return sfn.create_state_machine(
+            name=f"{prefix}-{name}", roleArn=ROLE_ARN, type="STANDARD",
+            definition=render_definition(name, substitutions))["stateMachineArn"]
+
+    notification_arn = create_machine("notification", {
+        "DeliverFunctionArn": function_arns["DeliverFunctionArn"],
+        "RecordFailureFunctionArn": function_arns["RecordFailureFunctionArn"],
+        "TableName": table_name,
+        "DeadLetterQueueUrl": dlq_url,
+    })
+    ingest_arn = create_machine("ingest", {
+        "IngestFunctionArn": function_arns["IngestFunctionArn"],
+        "NotificationStateMachineArn": notification_arn,
+    })
+    return Resources(table_name=table_name, dead_letter_queue_url=dlq_url,
+                     ingress_queue_url=ingress_url, jwt_secret_id=jwt_secret,
+                     data_key_secret_id=data_key, ingest_state_machine_arn=ingest_arn,
+                     notification_state_machine_arn=notification_arn)

@@ -1,0 +1,167 @@
+"""`stepwire local`: the whole platform in one process.
+
+moto emulates DynamoDB, SQS, Secrets Manager, EventBridge and Step Functions (with its ASL
+interpreter); the Lambda handlers run in process; the emulated APIs are served on the AWS port
+for any AWS client, LocalStack-style.
+"""
+
+import json
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import botocore.handlers
+from moto import mock_aws
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import make_server
+
+from lambdas import handle_deliver_notification, handle_ingest_event, handle_record_failure
+from workflows import services
+from workflows.ids import execution_name, new_id
+from workflows.local import engine
+from workflows.local.lambda_host import LambdaHost
+from workflows.local.provision import ACCOUNT_ID, Resources, provision
+
+REGION = "us-east-1"
+FUNCTIONS = {
+    "IngestFunctionArn": ("stepwire-ingest", handle_ingest_event.lambda_handler),
+    "DeliverFunctionArn": ("stepwire-deliver", handle_deliver_notification.lambda_handler),
+    "RecordFailureFunctionArn": ("stepwire-record-failure", handle_record_failure.lambda_handler),
+}
+
+
+@dataclass
+class LocalConfig:
+    aws_port: int = 4566
+    api_port: int = 8080
+    host: str = "127.0.0.1"
+    retry_time_scale: float = 1.0
+    deny_private_targets: bool = False
+    # Webhook timeouts (seconds): the contract's defaults; tests shorten them.
+    connect_timeout: float = 5.0
+    request_timeout: float = 15.0
+    keep_finished_executions: int = 1000
+
+
+class LocalRuntime:
+    def __init__(self, config: LocalConfig | None = None) -> None:
+        self.config = config or LocalConfig()
+        self.lambdas = LambdaHost(ACCOUNT_ID, REGION)
+        self.resources: Resources | None = None
+        self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._server: Any = None
+        self._pruner = engine.Pruner(self.config.keep_finished_executions)
+
+    @property
+    def aws_endpoint(self) -> str:
+        return f"http://{self.config.host}:{self.config.aws_port}"
+
+    def client(self, service: str) -> Any:
+        """An in-process client of the emulated APIs."""
+        return boto3.client(service, region_name=REGION)
+
+    def start(self) -> "LocalRuntime":
+        os.environ.update({"AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
+                           "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING")})
+        self._mock.start()
+        self._install_lambda_hook()
+        engine.quiet_logging()
+        engine.fix_sfn_integration()
+        engine.set_time_scale(self.config.retry_time_scale)
+        function_arns = {placeholder: self.lambdas.register(name, handler)
+                         for placeholder, (name, handler) in FUNCTIONS.items()}
+        self.resources = provision(
+            {s: self.client(s) for s in
+             ("dynamodb", "sqs", "secretsmanager", "events", "stepfunctions")},
+            function_arns)
+        self._configure_handlers(self.resources)
+        self._serve_aws_endpoint()
+        self._start_thread("stepwire-ingress", self._poll_ingress)
+        self._pruner.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._pruner.stop()
+        if self._server is not None:
+            self._server.shutdown()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._mock.stop()
+        services.reset()
+
+    def __enter__(self) -> "LocalRuntime":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- wiring --------------------------------------------------------------------------
+
+    def _install_lambda_hook(self) -> None:
+        # More specific than moto's own `before-send` handler, so it answers first. Registered
+        # for sessions created from now on and for boto3's default session if it exists.
+        hook = ("before-send.lambda.Invoke", self.lambdas.botocore_hook)
+        if hook not in botocore.handlers.BUILTIN_HANDLERS:
+            botocore.handlers.BUILTIN_HANDLERS.append(hook)
+        if boto3.DEFAULT_SESSION is not None:
+            boto3.DEFAULT_SESSION._session.register(*hook)  # noqa: SLF001
+
+    def _configure_handlers(self, resources: Resources) -> None:
+        """The handlers read their settings from the environment, as in AWS."""
+        os.environ.update({
+            "STEPWIRE_TABLE_NAME": resources.table_name,
+            "STEPWIRE_DEAD_LETTER_QUEUE_URL": resources.dead_letter_queue_url,
+            "STEPWIRE_NOTIFICATION_STATE_MACHINE_ARN": resources.notification_state_machine_arn,
+            "STEPWIRE_INGEST_STATE_MACHINE_ARN": resources.ingest_state_machine_arn,
+            "STEPWIRE_DATA_KEY_SECRET_ID": resources.data_key_secret_id,
+            "STEPWIRE_JWT_SECRET_ID": resources.jwt_secret_id,
+            "STEPWIRE_ALLOW_PRIVATE_TARGETS": str(not self.config.deny_private_targets).lower(),
+            "STEPWIRE_REQUIRE_HTTPS": "false",
+            "STEPWIRE_CONNECT_TIMEOUT_SECONDS": str(self.config.connect_timeout),
+            "STEPWIRE_REQUEST_TIMEOUT_SECONDS": str(self.config.request_timeout),
+        })
+        os.environ.pop("STEPWIRE_AWS_ENDPOINT_URL", None)  # in process: moto answers directly
+        services.reset()
+
+    def _serve_aws_endpoint(self) -> None:
+        app = self.lambdas.wsgi_middleware(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(self.config.host, self.config.aws_port, app, threaded=True)
+        self._start_thread("stepwire-aws-endpoint", self._server.serve_forever)
+
+    def _start_thread(self, name: str, target: Any) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    # --- EventBridge ingress -------------------------------------------------------------
+
+    def _poll_ingress(self) -> None:
+        """Rule → SQS → here → StartExecution of the ingest workflow (the cloud's rule target)."""
+        sqs, sfn = self.client("sqs"), self.client("stepfunctions")
+        assert self.resources is not None
+        queue = self.resources.ingress_queue_url
+        while not self._stopping.is_set():
+            messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10,
+                                           WaitTimeSeconds=1).get("Messages", [])
+            for message in messages:
+                self._start_ingest(sfn, message["Body"])
+                sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+
+    def _start_ingest(self, sfn: Any, body: str) -> None:
+        assert self.resources is not None
+        try:
+            envelope_id = str(json.loads(body).get("id", ""))
+        except (ValueError, AttributeError):
+            envelope_id = ""
+        # Named after the EventBridge event id: a redelivered message starts nothing new.
+        name = execution_name("eventbridge", envelope_id or new_id("in"))
+        try:
+            sfn.start_execution(stateMachineArn=self.resources.ingest_state_machine_arn,
+                                input=body, name=name)
+        except sfn.exceptions.ExecutionAlreadyExists:
+            pass
