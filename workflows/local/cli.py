@@ -13,7 +13,9 @@ def _local(args: argparse.Namespace) -> int:
 
     config = LocalConfig(aws_port=args.aws_port, api_port=args.api_port, host=args.host,
                          retry_time_scale=args.retry_time_scale,
-                         deny_private_targets=args.deny_private_targets)
+                         deny_private_targets=args.deny_private_targets,
+                         connect_timeout=args.connect_timeout,
+                         request_timeout=args.request_timeout)
     stopped = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopped.set())
@@ -46,6 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="multiply every workflow wait by this factor (0.01: 100x shorter)")
     local.add_argument("--deny-private-targets", action="store_true",
                        help="refuse loopback and private webhook targets, as in the cloud")
+    local.add_argument("--connect-timeout", type=float, default=5.0,
+                       help="webhook connect timeout in seconds")
+    local.add_argument("--request-timeout", type=float, default=15.0,
+                       help="webhook whole-request timeout in seconds")
     local.set_defaults(run=_local)
     return parser
 

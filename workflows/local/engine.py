@@ -15,7 +15,6 @@ from typing import Any
 
 import botocore.session
 from botocore import xform_name
-
 from moto.stepfunctions.models import stepfunctions_backends
 from moto.stepfunctions.parser import utils as parser_utils
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl

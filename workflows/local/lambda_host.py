@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import boto3
+import botocore.handlers
 from botocore.awsrequest import AWSResponse
 from moto.core.botocore_stubber import MockRawResponse
 
@@ -75,13 +77,17 @@ class LambdaHost:
                      "stackTrace": traceback.format_tb(exc.__traceback__)[-5:]}
             return 200, {**headers, "x-amz-function-error": "Unhandled"}, json.dumps(error).encode()
 
-    def botocore_hook(self, request: Any, **_: Any) -> AWSResponse | None:
-        """For `before-send.lambda.Invoke`: answer in-process Invoke calls."""
-        match = _INVOKE_PATH.match(urlsplit(request.url).path)
-        if match is None:
-            return None
-        status, headers, body = self.invoke(match["name"], request.body or b"")
-        return AWSResponse(request.url, status, headers, MockRawResponse(body))
+    def activate(self) -> None:
+        """Make this host answer in-process Invoke calls (one host per process at a time)."""
+        global _active
+        _active = self
+        hook = ("before-send.lambda.Invoke", botocore_hook)
+        # More specific than moto's own `before-send` handler, so it answers first. Registered
+        # for sessions created from now on, and on boto3's default session if it exists.
+        if hook not in botocore.handlers.BUILTIN_HANDLERS:
+            botocore.handlers.BUILTIN_HANDLERS.append(hook)
+            if boto3.DEFAULT_SESSION is not None:
+                boto3.DEFAULT_SESSION._session.register(*hook)  # noqa: SLF001
 
     def wsgi_middleware(self, app: Callable) -> Callable:
         """Wrap moto's WSGI app so that other processes can invoke the functions too."""
@@ -98,3 +104,15 @@ class LambdaHost:
             return [body]
 
         return middleware
+
+
+_active: LambdaHost | None = None
+
+
+def botocore_hook(request: Any, **_: Any) -> AWSResponse | None:
+    """For `before-send.lambda.Invoke`: the active host answers in-process Invoke calls."""
+    match = _INVOKE_PATH.match(urlsplit(request.url).path)
+    if match is None or _active is None:
+        return None
+    status, headers, body = _active.invoke(match["name"], request.body or b"")
+    return AWSResponse(request.url, status, headers, MockRawResponse(body))

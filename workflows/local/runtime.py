@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
-import botocore.handlers
 from moto import mock_aws
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server
@@ -23,6 +22,7 @@ from workflows.ids import execution_name, new_id
 from workflows.local import engine
 from workflows.local.lambda_host import LambdaHost
 from workflows.local.provision import ACCOUNT_ID, Resources, provision
+from workflows.observability import logger
 
 REGION = "us-east-1"
 FUNCTIONS = {
@@ -65,10 +65,11 @@ class LocalRuntime:
         return boto3.client(service, region_name=REGION)
 
     def start(self) -> "LocalRuntime":
-        os.environ.update({"AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
-                           "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING")})
+        os.environ.update({"AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION})
+        # Handlers log every invocation at INFO in AWS; locally only warnings, unless asked.
+        logger.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"))
         self._mock.start()
-        self._install_lambda_hook()
+        self.lambdas.activate()
         engine.quiet_logging()
         engine.fix_sfn_integration()
         engine.set_time_scale(self.config.retry_time_scale)
@@ -101,15 +102,6 @@ class LocalRuntime:
         self.stop()
 
     # --- wiring --------------------------------------------------------------------------
-
-    def _install_lambda_hook(self) -> None:
-        # More specific than moto's own `before-send` handler, so it answers first. Registered
-        # for sessions created from now on and for boto3's default session if it exists.
-        hook = ("before-send.lambda.Invoke", self.lambdas.botocore_hook)
-        if hook not in botocore.handlers.BUILTIN_HANDLERS:
-            botocore.handlers.BUILTIN_HANDLERS.append(hook)
-        if boto3.DEFAULT_SESSION is not None:
-            boto3.DEFAULT_SESSION._session.register(*hook)  # noqa: SLF001
 
     def _configure_handlers(self, resources: Resources) -> None:
         """The handlers read their settings from the environment, as in AWS."""
