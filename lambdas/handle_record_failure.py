@@ -1,4 +1,4 @@
-"""Notification workflow, RecordFailure task: mark the notification failed, compose the dead letter."""
+"""Notification workflow, RecordFailure task: mark it failed, compose the dead letter."""
 
 from typing import Any
 

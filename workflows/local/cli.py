@@ -24,7 +24,8 @@ def _local(args: argparse.Namespace) -> int:
                else "loopback and private targets ALLOWED (pass --deny-private-targets to refuse)")
     print(f"Stepwire {__version__} running locally\n"
           f"  API:          http://{args.host}:{args.api_port}\n"
-          f"  AWS endpoint: {runtime.aws_endpoint}  (aws --endpoint-url {runtime.aws_endpoint} ...)\n"
+          f"  AWS endpoint: {runtime.aws_endpoint}"
+          f"  (aws --endpoint-url {runtime.aws_endpoint} ...)\n"
           f"  Console:      http://{args.host}:{args.api_port}/console\n"
           f"  Webhooks:     {targets}\n"
           f"  Retry waits:  x{args.retry_time_scale:g}\n"
