@@ -11,6 +11,6 @@ from workflows.observability import logger
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     result = ingest_event(event.get("event"), event["execution"], store=services.store())
     logger.info("event ingested", extra={"event_id": result.event_id, "tenant": result.tenant,
-                                         "duplicate": result.duplicate,
+                                         "outcome": result.outcome, "reason": result.reason,
                                          "notifications": len(result.notifications)})
     return result.model_dump(mode="json")

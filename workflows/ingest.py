@@ -1,5 +1,6 @@
 """The ingest use case: accept one published event and plan its notifications."""
 
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -11,11 +12,20 @@ from workflows.store import Store
 from workflows.subscriptions import matching_subscriptions
 
 
+class Outcome(StrEnum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"
+
+
 class IngestResult(BaseModel):
-    event_id: str
-    tenant: str
-    duplicate: bool
-    notifications: list[NotificationTarget]
+    """The verdict the ingest workflow branches on."""
+
+    outcome: Outcome
+    event_id: str | None = None
+    tenant: str | None = None
+    reason: str | None = None
+    notifications: list[NotificationTarget] = []
 
 
 def parse_published(raw: Any) -> PublishedEvent:
@@ -40,14 +50,16 @@ def parse_published(raw: Any) -> PublishedEvent:
 def ingest_event(raw: Any, ingest_execution: str, *, store: Store) -> IngestResult:
     """Persist the event once (a repeat of its id is a duplicate) and plan one notification per
     active, matching subscription. A retry of the same ingest execution is not a duplicate: it
-    picks up where a failed attempt stopped."""
-    published = parse_published(raw)
+    picks up where a failed attempt stopped. Invalid input is rejected with the reason."""
+    try:
+        published = parse_published(raw)
+    except InvalidEvent as exc:
+        return IngestResult(outcome=Outcome.REJECTED, reason=exc.detail)
     event = Event(id=published.id or new_id("evt"), tenant=published.tenant,
                   type=published.type, data=published.data, created_at=utc_now())
     owner = store.put_event_if_new(event, ingest_execution)
     if owner != ingest_execution:
-        return IngestResult(event_id=event.id, tenant=event.tenant, duplicate=True,
-                            notifications=[])
+        return IngestResult(outcome=Outcome.DUPLICATE, event_id=event.id, tenant=event.tenant)
     targets = [
         NotificationTarget(
             tenant=event.tenant, event_id=event.id, subscription_id=subscription.id,
@@ -57,5 +69,5 @@ def ingest_event(raw: Any, ingest_execution: str, *, store: Store) -> IngestResu
         for subscription in matching_subscriptions(event.tenant, event.type, store=store)
     ]
     store.create_notifications(targets)
-    return IngestResult(event_id=event.id, tenant=event.tenant, duplicate=False,
+    return IngestResult(outcome=Outcome.ACCEPTED, event_id=event.id, tenant=event.tenant,
                         notifications=targets)

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 EVENT_TYPE_PATTERN = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"
 # An event-type filter: an exact type, a prefix ending in ".*", or "*".
@@ -131,13 +131,6 @@ class PublishedEvent(BaseModel):
     type: str = Field(pattern=EVENT_TYPE_PATTERN, max_length=128)
     data: dict[str, Any]
     id: str | None = Field(default=None, pattern=ID_PATTERN)
-
-    @field_validator("type")
-    @classmethod
-    def _no_wildcards(cls, value: str) -> str:
-        if "*" in value:
-            raise ValueError("an event type cannot contain '*'")
-        return value
 
 
 def matches(event_type: str, event_type_filter: str) -> bool:

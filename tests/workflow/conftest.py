@@ -1,0 +1,123 @@
+"""The workflow tier: both ASL files on moto's interpreter, the real handlers, real HTTP.
+
+Waits are compressed 100,000 times (the 27 h schedule takes about a second); what the
+workflow waited is read back from the execution history, in the workflow's own seconds.
+"""
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.support.receiver import Receiver, free_port
+from workflows import services
+from workflows.ids import execution_name, new_id
+from workflows.local.runtime import LocalConfig, LocalRuntime
+from workflows.subscriptions import CreatedSubscription, NewSubscription, create_subscription
+
+TIME_SCALE = 1e-5
+REQUEST_TIMEOUT = 0.5
+
+
+@pytest.fixture(scope="package")
+def runtime() -> Iterator[LocalRuntime]:
+    config = LocalConfig(aws_port=free_port(), api_port=free_port(),
+                         retry_time_scale=TIME_SCALE, request_timeout=REQUEST_TIMEOUT)
+    with LocalRuntime(config) as running:
+        yield running
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with Receiver() as running:
+        yield running
+
+
+@pytest.fixture
+def tenant() -> str:
+    return new_id("tenant")
+
+
+class Workflows:
+    """Starts ingest executions and waits for what they cause."""
+
+    def __init__(self, runtime: LocalRuntime, receiver: Receiver, tenant: str) -> None:
+        self.runtime = runtime
+        self.receiver = receiver
+        self.tenant = tenant
+        self.sfn = runtime.client("stepfunctions")
+        self.sqs = runtime.client("sqs")
+
+    def subscribe(self, path: str = "/hook", event_types: list[str] | None = None,
+                  url: str | None = None) -> CreatedSubscription:
+        subscription = create_subscription(
+            self.tenant, NewSubscription(url=url or self.receiver.url(path),
+                                         event_types=event_types or ["*"]),
+            store=services.store(), policy=services.target_policy())
+        self.receiver.secrets[path] = subscription.secret
+        return subscription
+
+    def publish(self, event: Any, name: str | None = None) -> str:
+        """Start the ingest workflow on `event` (any JSON); returns the execution ARN."""
+        resources = self.runtime.resources
+        assert resources is not None
+        return self.sfn.start_execution(
+            stateMachineArn=resources.ingest_state_machine_arn,
+            name=name or new_id("ingest"), input=json.dumps(event))["executionArn"]
+
+    def event(self, event_type: str = "order.created", **data: Any) -> dict[str, Any]:
+        return {"tenant": self.tenant, "type": event_type, "id": new_id("evt"),
+                "data": data or {"order": 42}}
+
+    def notification_arn(self, event_id: str, subscription_id: str) -> str:
+        resources = self.runtime.resources
+        assert resources is not None
+        machine = resources.notification_state_machine_arn.replace(":stateMachine:", ":execution:")
+        return f"{machine}:{execution_name(self.tenant, event_id, subscription_id)}"
+
+    def wait(self, execution_arn: str, timeout: float = 30.0) -> dict[str, Any]:
+        """Poll until the execution has ended (the engine has no completion API)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                described = self.sfn.describe_execution(executionArn=execution_arn)
+            except self.sfn.exceptions.ExecutionDoesNotExist:
+                described = {"status": "NOT_STARTED"}
+            if described["status"] not in ("RUNNING", "NOT_STARTED"):
+                return described
+            time.sleep(0.02)
+        raise TimeoutError(f"{execution_arn} still running after {timeout} s")
+
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        return self.sfn.get_execution_history(executionArn=execution_arn)["events"]
+
+    def state_inputs(self, execution_arn: str, state: str) -> list[dict[str, Any]]:
+        """The input of every entry into `state`, in order."""
+        return [json.loads(e["stateEnteredEventDetails"]["input"])
+                for e in self.history(execution_arn)
+                if e.get("stateEnteredEventDetails", {}).get("name") == state]
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        """Drain the DLQ (tests run one at a time) and return this tenant's letters."""
+        resources = self.runtime.resources
+        assert resources is not None
+        queue = resources.dead_letter_queue_url
+        letters = []
+        while messages := self.sqs.receive_message(QueueUrl=queue,
+                                                   MaxNumberOfMessages=10).get("Messages"):
+            for message in messages:
+                letters.append(json.loads(message["Body"]))
+                self.sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+        return [letter for letter in letters if letter["tenant"] == self.tenant]
+
+    def notification(self, event_id: str):
+        found = services.store().get_event_with_notifications(self.tenant, event_id)
+        assert found is not None, f"event {event_id} not stored"
+        return found
+
+
+@pytest.fixture
+def flows(runtime: LocalRuntime, receiver: Receiver, tenant: str) -> Workflows:
+    return Workflows(runtime, receiver, tenant)
