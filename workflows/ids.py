@@ -6,8 +6,9 @@ import re
 import time
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-# Step Functions execution names: at most 80 characters of this alphabet.
-_NAME_SAFE = re.compile(r"^[A-Za-z0-9_-]+$")
+# Parts joined with "--" stay readable (and unambiguous) when they hold no "-" at all;
+# Step Functions allows at most 80 characters of [A-Za-z0-9_-].
+_NAME_SAFE = re.compile(r"^[A-Za-z0-9_]+$")
 _NAME_MAX = 80
 
 
@@ -27,7 +28,7 @@ def execution_name(*parts: str) -> str:
     Readable when the parts are name-safe and short enough, otherwise a digest of them.
     """
     joined = "--".join(parts)
-    if _NAME_SAFE.match(joined) and len(joined) <= _NAME_MAX:
+    if all(_NAME_SAFE.match(part) for part in parts) and len(joined) <= _NAME_MAX:
         return joined
     return "h-" + hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:64]
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from tests.workflow.conftest import Workflows
-from workflows.ids import new_id
+from workflows.ids import execution_name, new_id
 
 pytestmark = pytest.mark.workflow
 
@@ -107,7 +107,8 @@ def test_malformed_eventbridge_event_is_a_recorded_failure(flows: Workflows) -> 
         "Detail": json.dumps({"data": {"amount": 7}}),  # no tenant
     }])["Entries"][0]
 
-    arn = ingest.replace(":stateMachine:", ":execution:") + f":eventbridge--{entry['EventId']}"
+    name = execution_name("eventbridge", entry["EventId"])
+    arn = ingest.replace(":stateMachine:", ":execution:") + f":{name}"
     execution = flows.wait(arn, timeout=10)
     assert execution["status"] == "FAILED"
     assert execution["error"] == "Event.Invalid"
