@@ -1,0 +1,129 @@
+"""Storage and the ingest use case against emulated DynamoDB and Secrets Manager."""
+
+from datetime import timedelta
+
+import pytest
+
+from workflows import table
+from workflows.delivery import record_failure
+from workflows.ids import new_id
+from workflows.ingest import Outcome, ingest_event
+from workflows.models import (
+    Attempt,
+    FailureReport,
+    NotificationStatus,
+    SigningSecret,
+    SubscriptionStatus,
+    utc_now,
+)
+from workflows.store import Store
+from workflows.subscriptions import NewSubscription, create_subscription
+from workflows.target_guard import TargetPolicy
+
+pytestmark = pytest.mark.functional
+LOCAL = TargetPolicy(allow_private=True, require_https=False)
+
+
+def subscribe(store: Store, tenant: str, *event_types: str):
+    return create_subscription(tenant, NewSubscription(url="http://127.0.0.1:9/hook",
+                                                       event_types=list(event_types)),
+                               store=store, policy=LOCAL)
+
+
+def test_signing_secrets_are_encrypted_at_rest(store: Store, aws: dict) -> None:
+    created = subscribe(store, "acme", "*")
+    raw = aws["dynamodb"].get_item(TableName="stepwire-test", Key={
+        "pk": {"S": table.tenant_key("acme")}, "sk": {"S": table.subscription_key(created.id)}})
+    assert created.secret.startswith("whsec_")
+    assert created.secret not in str(raw["Item"])
+    assert created.secret[6:] not in str(raw["Item"])
+    assert store.signing_secrets("acme", created.id) == [created.secret]
+
+
+def test_rotated_out_secret_signs_until_it_expires(store: Store) -> None:
+    created = subscribe(store, "acme", "*")
+    subscription = store.get_subscription("acme", created.id)
+    now = utc_now()
+    store.put_subscription(subscription, [
+        SigningSecret(value="whsec_bmV3"),
+        SigningSecret(value=created.secret, expires_at=now + timedelta(hours=24)),
+        SigningSecret(value="whsec_b2xk", expires_at=now - timedelta(seconds=1)),
+    ])
+    assert store.signing_secrets("acme", created.id) == ["whsec_bmV3", created.secret]
+
+
+def test_ingest_plans_one_notification_per_matching_active_subscription(store: Store) -> None:
+    exact = subscribe(store, "acme", "order.created")
+    prefix = subscribe(store, "acme", "order.*")
+    subscribe(store, "acme", "invoice.*")
+    paused = subscribe(store, "acme", "*")
+    store.set_subscription_status("acme", paused.id, SubscriptionStatus.PAUSED)
+    subscribe(store, "other-tenant", "*")
+
+    result = ingest_event({"tenant": "acme", "type": "order.created", "data": {}, "id": "e1"},
+                          "exec-1", store=store)
+
+    assert result.outcome is Outcome.ACCEPTED
+    assert {n.subscription_id for n in result.notifications} == {exact.id, prefix.id}
+    event, notifications = store.get_event_with_notifications("acme", "e1")
+    assert event.id == "e1" and event.type == "order.created"
+    assert {n.status for n in notifications} == {NotificationStatus.PENDING}
+
+
+def test_a_repeated_event_id_is_a_duplicate_but_a_retry_of_its_own_execution_is_not(
+        store: Store) -> None:
+    subscribe(store, "acme", "*")
+    raw = {"tenant": "acme", "type": "a.b", "data": {"n": 1}, "id": "e2"}
+
+    first = ingest_event(raw, "exec-1", store=store)
+    retried = ingest_event(raw, "exec-1", store=store)  # the same execution, after a crash
+    other = ingest_event({**raw, "data": {"n": 2}}, "exec-2", store=store)
+
+    assert first.outcome is retried.outcome is Outcome.ACCEPTED
+    assert retried.notifications == first.notifications
+    assert other.outcome is Outcome.DUPLICATE and other.notifications == []
+    assert store.get_event("acme", "e2").data == {"n": 1}, "the first event stays"
+
+
+def test_the_same_event_id_in_two_tenants_is_two_events(store: Store) -> None:
+    raw = {"type": "a.b", "data": {}, "id": "shared"}
+    assert ingest_event({**raw, "tenant": "t1"}, "x1", store=store).outcome is Outcome.ACCEPTED
+    assert ingest_event({**raw, "tenant": "t2"}, "x2", store=store).outcome is Outcome.ACCEPTED
+
+
+def test_invalid_input_is_rejected_with_the_reason_and_nothing_stored(store: Store) -> None:
+    result = ingest_event({"tenant": "acme", "type": "bad type", "data": {}, "id": "e3"}, "x",
+                          store=store)
+    assert result.outcome is Outcome.REJECTED
+    assert "type" in result.reason
+    assert store.get_event("acme", "e3") is None
+
+
+def test_attempts_are_rows_read_back_in_order_and_failure_composes_the_dead_letter(
+        store: Store) -> None:
+    subscription = subscribe(store, "acme", "*")
+    [target] = ingest_event({"tenant": "acme", "type": "a.b", "data": {}, "id": "e4"}, "x",
+                            store=store).notifications
+    for code in (503, 500, 400):
+        store.record_attempt(target, Attempt(at=utc_now(), status_code=code, latency_ms=3,
+                                             error=f"HTTP {code}"),
+                             NotificationStatus.DELIVERING, execution_arn="arn:exec")
+
+    letter = record_failure(FailureReport(notification=target, error="Delivery.Permanent",
+                                          cause='{"errorMessage": "{\\"detail\\": \\"HTTP 400\\"}"}',
+                                          execution_arn="arn:exec"), store=store)
+
+    _, [notification] = store.get_event_with_notifications("acme", "e4")
+    assert [a.status_code for a in notification.attempts] == [503, 500, 400]
+    assert notification.status is NotificationStatus.FAILED
+    assert notification.execution_arn == "arn:exec"
+    assert (letter.event_id, letter.subscription_id, letter.error, letter.cause) == (
+        "e4", subscription.id, "Delivery.Permanent", "HTTP 400")
+
+
+def test_many_notifications_are_written_in_batches(store: Store) -> None:
+    ids = {subscribe(store, "wide", "*").id for _ in range(60)}
+    result = ingest_event({"tenant": "wide", "type": "a.b", "data": {}, "id": new_id("evt")},
+                          "x", store=store)
+    _, notifications = store.get_event_with_notifications("wide", result.event_id)
+    assert {n.subscription_id for n in notifications} == ids
