@@ -89,6 +89,11 @@ class LambdaHost:
             if boto3.DEFAULT_SESSION is not None:
                 boto3.DEFAULT_SESSION._session.register(*hook)  # noqa: SLF001
 
+    def deactivate(self) -> None:
+        global _active
+        if _active is self:
+            _active = None
+
     def wsgi_middleware(self, app: Callable) -> Callable:
         """Wrap moto's WSGI app so that other processes can invoke the functions too."""
 

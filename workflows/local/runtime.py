@@ -92,6 +92,7 @@ class LocalRuntime:
             self._server.shutdown()
         for thread in self._threads:
             thread.join(timeout=5)
+        self.lambdas.deactivate()
         self._mock.stop()
         services.reset()
 
