@@ -64,7 +64,8 @@ def ingest_event(raw: Any, ingest_execution: str, *, store: Store) -> IngestResu
         NotificationTarget(
             tenant=event.tenant, event_id=event.id, subscription_id=subscription.id,
             webhook_id=webhook_id(event.tenant, event.id, subscription.id),
-            execution_name=execution_name(event.tenant, event.id, subscription.id),
+            # Subscription ids are unique across tenants: no need to spend the name on it.
+            execution_name=execution_name(event.id, subscription.id),
         )
         for subscription in matching_subscriptions(event.tenant, event.type, store=store)
     ]

@@ -75,7 +75,7 @@ class Workflows:
         resources = self.runtime.resources
         assert resources is not None
         machine = resources.notification_state_machine_arn.replace(":stateMachine:", ":execution:")
-        return f"{machine}:{execution_name(self.tenant, event_id, subscription_id)}"
+        return f"{machine}:{execution_name(event_id, subscription_id)}"
 
     def wait(self, execution_arn: str, timeout: float = 30.0) -> dict[str, Any]:
         """Poll until the execution has ended (the engine has no completion API)."""

@@ -1,0 +1,91 @@
+"""The e2e tier: `stepwire local` in its own process, reached only over HTTP, as a user would."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import pytest
+
+from tests.support.receiver import free_port
+from workflows import services
+
+ROOT = Path(__file__).resolve().parents[2]
+TIME_SCALE = 0.001
+REQUEST_TIMEOUT = 1.0
+
+
+@dataclass
+class LocalProcess:
+    process: subprocess.Popen
+    aws_endpoint: str
+    api_url: str
+    banner: str
+
+    def client(self, service: str):
+        return boto3.client(service, endpoint_url=self.aws_endpoint, region_name="us-east-1",
+                            aws_access_key_id="local", aws_secret_access_key="local")
+
+    def arn(self, kind: str, name: str) -> str:
+        return f"arn:aws:states:us-east-1:123456789012:{kind}:{name}"
+
+
+def start_local(*extra: str) -> LocalProcess:
+    aws_port, api_port = free_port(), free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "workflows.local.cli", "local", "--aws-port", str(aws_port),
+         "--api-port", str(api_port), "--retry-time-scale", str(TIME_SCALE),
+         "--request-timeout", str(REQUEST_TIMEOUT), *extra],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    banner = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            raise RuntimeError("stepwire local exited early:\n" + "".join(banner))
+        banner.append(line)
+        if "Ctrl-C to stop" in line:
+            return LocalProcess(process, f"http://127.0.0.1:{aws_port}",
+                                f"http://127.0.0.1:{api_port}", "".join(banner))
+    process.kill()
+    raise RuntimeError("stepwire local did not start in 60 s:\n" + "".join(banner))
+
+
+def stop_local(local: LocalProcess) -> tuple[int, str]:
+    local.process.send_signal(signal.SIGTERM)
+    output, _ = local.process.communicate(timeout=30)
+    return local.process.returncode, output
+
+
+@pytest.fixture(scope="module")
+def local() -> Iterator[LocalProcess]:
+    running = start_local()
+    # This process reaches the same emulated APIs over HTTP, as any AWS client would.
+    saved = dict(os.environ)
+    os.environ.update({
+        "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "STEPWIRE_AWS_ENDPOINT_URL": running.aws_endpoint,
+        "STEPWIRE_TABLE_NAME": "stepwire",
+        "STEPWIRE_DATA_KEY_SECRET_ID": "stepwire/data-key",
+        "STEPWIRE_JWT_SECRET_ID": "stepwire/jwt-signing-key",
+        "STEPWIRE_DEAD_LETTER_QUEUE_URL": f"{running.aws_endpoint}/123456789012/stepwire-dead-letters",
+        "STEPWIRE_INGEST_STATE_MACHINE_ARN": running.arn("stateMachine", "stepwire-ingest"),
+        "STEPWIRE_NOTIFICATION_STATE_MACHINE_ARN": running.arn("stateMachine",
+                                                               "stepwire-notification"),
+        "STEPWIRE_ALLOW_PRIVATE_TARGETS": "true", "STEPWIRE_REQUIRE_HTTPS": "false",
+    })
+    services.reset()
+    try:
+        yield running
+    finally:
+        code, output = stop_local(running)
+        os.environ.clear()
+        os.environ.update(saved)
+        services.reset()
+        assert code == 0, f"stepwire local did not stop cleanly ({code}):\n{output}"
