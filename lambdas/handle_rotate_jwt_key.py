@@ -1,0 +1,14 @@
+"""Secrets Manager rotation of the JWT signing key: one of the four steps per invocation."""
+
+from typing import Any
+
+from workflows import aws
+from workflows.key_rotation import rotate
+from workflows.observability import logger
+
+
+@logger.inject_lambda_context(correlation_id_path="ClientRequestToken")
+def lambda_handler(event: dict[str, Any], context: Any) -> None:
+    logger.info("rotation step", extra={"step": event["Step"], "secret": event["SecretId"]})
+    rotate(aws.client("secretsmanager"), event["SecretId"], event["ClientRequestToken"],
+           event["Step"])
