@@ -115,13 +115,17 @@ def _record(store: Store, request: DeliveryRequest, at, status_code, latency_ms,
 
 
 def record_failure(report: FailureReport, *, store: Store) -> DeadLetter:
-    """Mark the notification failed and compose its dead letter."""
+    """Mark the notification failed, compose its dead letter and keep it, tenant-scoped, in the
+    table (the API lists and redrives from there; the workflow sends it to the DLQ)."""
     store.set_notification_status(report.notification, NotificationStatus.FAILED,
                                   execution_arn=report.execution_arn)
-    return DeadLetter(tenant=report.notification.tenant, event_id=report.notification.event_id,
-                      subscription_id=report.notification.subscription_id, error=report.error,
-                      cause=_readable_cause(report.cause), execution_arn=report.execution_arn,
-                      failed_at=utc_now())
+    dead_letter = DeadLetter(
+        tenant=report.notification.tenant, event_id=report.notification.event_id,
+        subscription_id=report.notification.subscription_id, error=report.error,
+        cause=_readable_cause(report.cause), execution_arn=report.execution_arn,
+        failed_at=utc_now())
+    store.put_dead_letter(dead_letter, report.notification.webhook_id)
+    return dead_letter
 
 
 def _readable_cause(cause: str | None) -> str | None:

@@ -27,6 +27,16 @@ class Settings(BaseSettings):
     retry_after_cap_seconds: int = Field(default=3600, ge=1)
     # How long event records are kept (DynamoDB TTL).
     retention_days: int = Field(default=30, ge=1)
+    # The HTTP API's tokens: issuer and audience of the HS256 tokens signed with jwt_secret_id
+    # (its current and previous versions are accepted), optionally an external identity
+    # provider's JWKS (RS256/ES256) with its own issuer.
+    jwt_issuer: str = "stepwire"
+    jwt_audience: str = "stepwire-api"
+    jwt_jwks_url: str | None = None
+    jwt_jwks_issuer: str | None = None
+    jwt_key_cache_seconds: int = Field(default=60, ge=0)
+    # The largest `data` of a published event (serialized JSON, bytes); above it the API says 413.
+    max_event_data_bytes: int = Field(default=128 * 1024, ge=64 * 1024)
     # Empty in AWS; the local runtime's endpoint for AWS clients in other processes.
     aws_endpoint_url: str | None = None
     region: str = Field(default="us-east-1", validation_alias="AWS_REGION")

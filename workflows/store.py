@@ -11,6 +11,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from workflows import secret_box, table
 from workflows.models import (
     Attempt,
+    DeadLetter,
     Event,
     Notification,
     NotificationStatus,
@@ -211,6 +212,137 @@ class Store:
         """The notification's key in DynamoDB JSON, as the MarkDelivered task uses it."""
         return _key(target.tenant, table.notification_key(target.event_id, target.subscription_id))
 
+    # --- the HTTP API: pages, subscription changes, dead letters --------------------------
+    # A page position (`after`) is the last returned item's key, as plain strings.
+
+    def subscriptions_page(self, tenant: str, limit: int,
+                           after: dict[str, str] | None) -> tuple[list[Subscription], dict | None]:
+        page = self._db.query(**self._page_request(
+            "pk = :pk AND begins_with(sk, :prefix)",
+            {":pk": table.tenant_key(tenant), ":prefix": "SUB#"}, limit, after))
+        items = [_from_item(i) for i in page.get("Items", [])]
+        last = _position(items[-1], (table.PARTITION_KEY, table.SORT_KEY)) \
+            if items and "LastEvaluatedKey" in page else None
+        return [Subscription.model_validate(i) for i in items], last
+
+    def subscription_secrets(self, tenant: str, subscription_id: str) -> list[SigningSecret]:
+        """The secrets that sign now, with their expiry (the current one has none)."""
+        sort_key = table.subscription_key(subscription_id)
+        item = self._get(tenant, sort_key) or {}
+        now = utc_now()
+        return [SigningSecret(value=secret_box.decrypt(self._data_key, s["ciphertext"], sort_key),
+                              expires_at=s.get("expires_at"))
+                for s in item.get("secrets", [])
+                if not s.get("expires_at") or datetime.fromisoformat(s["expires_at"]) > now]
+
+    def update_subscription(self, tenant: str, subscription_id: str,
+                            changes: dict[str, Any]) -> Subscription | None:
+        """Set the given fields (a None removes it); None if the subscription does not exist."""
+        names, values, sets, removes = {}, {":now": utc_now().isoformat()}, [], []
+        for index, (name, value) in enumerate(changes.items()):
+            names[f"#f{index}"] = name
+            if value is None:
+                removes.append(f"#f{index}")
+            else:
+                values[f":v{index}"] = value
+                sets.append(f"#f{index} = :v{index}")
+        update = "SET " + ", ".join([*sets, "updated_at = :now"])
+        if removes:
+            update += " REMOVE " + ", ".join(removes)
+        try:
+            item = self._db.update_item(
+                TableName=self._table, Key=_key(tenant, table.subscription_key(subscription_id)),
+                UpdateExpression=update, ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames=names or None, ExpressionAttributeValues=_to_item(values),
+                ReturnValues="ALL_NEW")["Attributes"]
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return None
+        return Subscription.model_validate(_from_item(item))
+
+    def delete_subscription(self, tenant: str, subscription_id: str) -> bool:
+        try:
+            self._db.delete_item(TableName=self._table,
+                                 Key=_key(tenant, table.subscription_key(subscription_id)),
+                                 ConditionExpression="attribute_exists(pk)")
+            return True
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return False
+
+    def events_page(self, tenant: str, *, since: str, until: str, event_type: str | None,
+                    page_size: int, after: dict[str, str] | None
+                    ) -> tuple[list[dict[str, Any]], dict | None]:
+        """One index page of event summaries (no `data`), newest first, within [since, until]."""
+        request = self._page_request(
+            "gsi1pk = :g AND gsi1sk BETWEEN :since AND :until",
+            {":g": table.events_by_time_key(tenant), ":since": since, ":until": until},
+            page_size, after, index=True)
+        request["ProjectionExpression"] = "pk, sk, gsi1pk, gsi1sk, id, #t, created_at"
+        request["ExpressionAttributeNames"] = {"#t": "type"}
+        if event_type:
+            request["FilterExpression"] = "#t = :type"
+            request["ExpressionAttributeValues"].update(_to_item({":type": event_type}))
+        page = self._db.query(**request)
+        items = [_from_item(i) for i in page.get("Items", [])]
+        return items, _plain_key(page.get("LastEvaluatedKey"))
+
+    def notification_statuses(self, tenant: str, event_id: str) -> list[str]:
+        items = self._query_prefix(tenant, table.notification_key(event_id, ""),
+                                   projection=("sk", STATUS))
+        return [i[STATUS] for i in items if "#AT#" not in i["sk"]]
+
+    def put_dead_letter(self, dead_letter: DeadLetter, webhook_id: str) -> None:
+        """The tenant's, queryable view of one DLQ message (one per notification, the latest)."""
+        failed_at = dead_letter.failed_at.isoformat()
+        self._db.put_item(TableName=self._table, Item=_to_item({
+            table.PARTITION_KEY: table.tenant_key(dead_letter.tenant),
+            table.SORT_KEY: table.dead_letter_key(dead_letter.event_id,
+                                                  dead_letter.subscription_id),
+            table.EVENTS_BY_TIME_PARTITION_KEY: table.dead_letters_by_time_key(dead_letter.tenant),
+            table.EVENTS_BY_TIME_SORT_KEY:
+                f"{failed_at}#{dead_letter.event_id}#{dead_letter.subscription_id}",
+            table.TTL_ATTRIBUTE: self._expires_at(dead_letter.failed_at),
+            **dead_letter.model_dump(mode="json"), "webhook_id": webhook_id,
+        }))
+
+    def dead_letters_page(self, tenant: str, *, since: str, page_size: int,
+                          after: dict[str, str] | None) -> tuple[list[dict[str, Any]], dict | None]:
+        """One index page of dead letters, oldest first, failed at or after `since`."""
+        page = self._db.query(**self._page_request(
+            "gsi1pk = :g AND gsi1sk >= :since",
+            {":g": table.dead_letters_by_time_key(tenant), ":since": since},
+            page_size, after, index=True, newest_first=False))
+        return [_from_item(i) for i in page.get("Items", [])], \
+            _plain_key(page.get("LastEvaluatedKey"))
+
+    def delete_dead_letter(self, tenant: str, event_id: str, subscription_id: str,
+                           position: str) -> bool:
+        """Delete the dead letter unless a newer failure replaced it since it was read."""
+        try:
+            self._db.delete_item(
+                TableName=self._table,
+                Key=_key(tenant, table.dead_letter_key(event_id, subscription_id)),
+                ConditionExpression="gsi1sk = :position",
+                ExpressionAttributeValues=_to_item({":position": position}))
+            return True
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return False
+
+    def _page_request(self, condition: str, values: dict[str, str], limit: int,
+                      after: dict[str, str] | None, *, index: bool = False,
+                      newest_first: bool = True) -> dict[str, Any]:
+        request: dict[str, Any] = {
+            "TableName": self._table, "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": _to_item(values), "Limit": limit,
+        }
+        if index:
+            request["IndexName"] = table.EVENTS_BY_TIME_INDEX
+            request["ScanIndexForward"] = not newest_first
+        else:
+            request["ConsistentRead"] = True
+        if after:
+            request["ExclusiveStartKey"] = _to_item(after)
+        return request
+
     # --- helpers -------------------------------------------------------------------------
 
     def _get(self, tenant: str, sort_key: str) -> dict[str, Any] | None:
@@ -218,7 +350,8 @@ class Store:
                                  ConsistentRead=True).get("Item")
         return _from_item(item) if item else None
 
-    def _query_prefix(self, tenant: str, prefix: str) -> list[dict[str, Any]]:
+    def _query_prefix(self, tenant: str, prefix: str,
+                      projection: tuple[str, ...] = ()) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
             "TableName": self._table,
@@ -227,12 +360,23 @@ class Store:
                                                    ":prefix": prefix}),
             "ConsistentRead": True,
         }
+        if projection:
+            kwargs["ProjectionExpression"] = ", ".join(f"#p{i}" for i in range(len(projection)))
+            kwargs["ExpressionAttributeNames"] = {f"#p{i}": n for i, n in enumerate(projection)}
         while True:
             page = self._db.query(**kwargs)
             items.extend(_from_item(i) for i in page.get("Items", []))
             if "LastEvaluatedKey" not in page:
                 return items
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _position(item: dict[str, Any], names: tuple[str, ...]) -> dict[str, str]:
+    return {name: item[name] for name in names}
+
+
+def _plain_key(key: dict | None) -> dict[str, str] | None:
+    return _from_item(key) if key else None
 
 
 def _event(item: dict[str, Any]) -> Event:

@@ -1,10 +1,11 @@
 """Subscription use cases."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field, field_validator
 
-from workflows.errors import NotFound
+from workflows.cursor import CursorCodec
+from workflows.errors import NotFound, StepwireError
 from workflows.ids import new_id
 from workflows.models import (
     SigningSecret,
@@ -21,6 +22,10 @@ from workflows.target_guard import TargetPolicy, resolve_target
 ROTATION_OVERLAP = timedelta(hours=24)
 
 
+class InvalidSubscription(StepwireError):
+    error_name = "Subscription.Invalid"
+
+
 class NewSubscription(BaseModel):
     url: str = Field(max_length=2048)
     event_types: list[str] = Field(min_length=1, max_length=50)
@@ -29,11 +34,15 @@ class NewSubscription(BaseModel):
     @field_validator("event_types")
     @classmethod
     def _valid_filters(cls, values: list[str]) -> list[str]:
-        bad = [v for v in values if not is_valid_filter(v)]
-        if bad:
-            raise ValueError(f"not an event type filter: {', '.join(bad)} "
-                             "(use 'order.created', 'order.*' or '*')")
-        return values
+        return _checked_filters(values)
+
+
+def _checked_filters(values: list[str]) -> list[str]:
+    bad = [v for v in values if not is_valid_filter(v)]
+    if bad:
+        raise ValueError(f"not an event type filter: {', '.join(bad)} "
+                         "(use 'order.created', 'order.*' or '*')")
+    return values
 
 
 class CreatedSubscription(Subscription):
@@ -64,3 +73,93 @@ def matching_subscriptions(tenant: str, event_type: str, *, store: Store) -> lis
     return [s for s in store.list_subscriptions(tenant)
             if s.status is SubscriptionStatus.ACTIVE
             and any(matches(event_type, f) for f in s.event_types)]
+
+
+# --- the HTTP API: views, pages, changes, rotation ----------------------------------------
+
+
+class SubscriptionView(BaseModel):
+    """A subscription as the API shows it: never a secret."""
+
+    id: str
+    url: str
+    event_types: list[str]
+    description: str | None
+    status: SubscriptionStatus
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, subscription: Subscription) -> "SubscriptionView":
+        return cls.model_validate(subscription.model_dump(exclude={"tenant"}))
+
+
+class SubscriptionWithSecret(SubscriptionView):
+    secret: str
+
+
+class SubscriptionPage(BaseModel):
+    items: list[SubscriptionView]
+    next_cursor: str | None
+
+
+class SubscriptionChanges(NewSubscription):
+    """PATCH: only the fields sent change."""
+
+    url: str | None = Field(default=None, max_length=2048)  # type: ignore[assignment]
+    event_types: list[str] | None = Field(default=None, min_length=1,  # type: ignore[assignment]
+                                          max_length=50)
+    status: SubscriptionStatus | None = None
+
+    @field_validator("event_types")
+    @classmethod
+    def _valid_filters(cls, values: list[str] | None) -> list[str] | None:
+        return None if values is None else _checked_filters(values)
+
+
+class RotatedSecret(BaseModel):
+    id: str
+    secret: str
+    previous_secret_expires_at: datetime
+
+
+def list_subscriptions(tenant: str, limit: int, cursor: str | None, *, store: Store,
+                       codec: CursorCodec) -> SubscriptionPage:
+    position = codec.decode(cursor, tenant, {}) if cursor else None
+    items, last = store.subscriptions_page(tenant, limit, position)
+    return SubscriptionPage(items=[SubscriptionView.of(s) for s in items],
+                            next_cursor=codec.encode(tenant, {}, last) if last else None)
+
+
+def update_subscription(tenant: str, subscription_id: str, changes: SubscriptionChanges, *,
+                        store: Store, policy: TargetPolicy) -> Subscription:
+    fields = changes.model_dump(mode="json", exclude_unset=True)
+    for required in ("url", "event_types", "status"):
+        if required in fields and fields[required] is None:
+            raise InvalidSubscription(f"'{required}' cannot be null")
+    if fields.get("url"):
+        resolve_target(fields["url"], policy)
+    if not fields:
+        return get_subscription(tenant, subscription_id, store=store)
+    updated = store.update_subscription(tenant, subscription_id, fields)
+    if updated is None:
+        raise NotFound(f"subscription '{subscription_id}' not found")
+    return updated
+
+
+def delete_subscription(tenant: str, subscription_id: str, *, store: Store) -> None:
+    if not store.delete_subscription(tenant, subscription_id):
+        raise NotFound(f"subscription '{subscription_id}' not found")
+
+
+def rotate_secret(tenant: str, subscription_id: str, *, store: Store) -> RotatedSecret:
+    """A new current secret; the old one keeps signing alongside it for ROTATION_OVERLAP."""
+    subscription = get_subscription(tenant, subscription_id, store=store)
+    now = utc_now()
+    expires_at = now + ROTATION_OVERLAP
+    kept = [SigningSecret(value=s.value, expires_at=s.expires_at or expires_at)
+            for s in store.subscription_secrets(tenant, subscription_id)]
+    secret = new_signing_secret()
+    store.put_subscription(subscription.model_copy(update={"updated_at": now}),
+                           [SigningSecret(value=secret), *kept])
+    return RotatedSecret(id=subscription_id, secret=secret, previous_secret_expires_at=expires_at)

@@ -8,7 +8,10 @@ every key with the functions below.
     TENANT#<t>         EVENT#<event id>#                       event
     TENANT#<t>         EVENT#<event id>#NOTIF#<sub id>         notification status
     TENANT#<t>         EVENT#<event id>#NOTIF#<sub id>#AT#<ts> one delivery attempt
+    TENANT#<t>         DEADLETTER#<event id>#<sub id>          dead letter (API view of the DLQ)
     gsi1pk = TENANT#<t>#EVENTS, gsi1sk = <created_at>#<event id>   events by time
+    gsi1pk = TENANT#<t>#DEADLETTERS, gsi1sk = <failed_at>#<event id>#<sub id>
+                                                               dead letters by time
 """
 
 PARTITION_KEY = "pk"
@@ -42,6 +45,14 @@ def attempt_key(event_id: str, subscription_id: str, at_iso: str) -> str:
 
 def events_by_time_key(tenant: str) -> str:
     return f"{tenant_key(tenant)}#EVENTS"
+
+
+def dead_letter_key(event_id: str, subscription_id: str) -> str:
+    return f"DEADLETTER#{event_id}#{subscription_id}"
+
+
+def dead_letters_by_time_key(tenant: str) -> str:
+    return f"{tenant_key(tenant)}#DEADLETTERS"
 
 
 def create_table_request(table_name: str) -> dict:

@@ -1,4 +1,5 @@
-"""The `stepwire` command: `stepwire local` runs the platform on this machine."""
+"""The `stepwire` command: `stepwire local` runs the platform on this machine, `stepwire token`
+prints a JWT for it."""
 
 import argparse
 import signal
@@ -15,7 +16,8 @@ def _local(args: argparse.Namespace) -> int:
                          retry_time_scale=args.retry_time_scale,
                          deny_private_targets=args.deny_private_targets,
                          connect_timeout=args.connect_timeout,
-                         request_timeout=args.request_timeout)
+                         request_timeout=args.request_timeout,
+                         api_rate=args.api_rate, api_burst=args.api_burst)
     stopped = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopped.set())
@@ -36,6 +38,39 @@ def _local(args: argparse.Namespace) -> int:
     return 0
 
 
+def _token(args: argparse.Namespace) -> int:
+    """Print a JWT signed with the current key of the instance running on --aws-port."""
+    import os
+
+    import boto3
+
+    from workflows.auth import issue_token, signing_key
+    from workflows.settings import Settings
+
+    client = boto3.client("secretsmanager", region_name="us-east-1",
+                          endpoint_url=f"http://{args.host}:{args.aws_port}",
+                          aws_access_key_id="local", aws_secret_access_key="local")
+    try:
+        key = signing_key(client.get_secret_value(SecretId=args.secret_id))
+    except Exception as exc:  # noqa: BLE001 - explain, do not trace
+        print(f"stepwire token: cannot read the signing key on port {args.aws_port} "
+              f"(is `stepwire local` running?): {exc}", file=sys.stderr)
+        return 1
+    fields = Settings.model_fields
+    try:
+        token = issue_token(
+            key, tenant=args.tenant, roles=[r.strip() for r in args.roles.split(",") if r.strip()],
+            sub=args.sub or f"local:{args.tenant}",
+            issuer=os.environ.get("STEPWIRE_JWT_ISSUER", fields["jwt_issuer"].default),
+            audience=os.environ.get("STEPWIRE_JWT_AUDIENCE", fields["jwt_audience"].default),
+            ttl_seconds=args.ttl)
+    except ValueError as exc:
+        print(f"stepwire token: {exc}", file=sys.stderr)
+        return 2
+    print(token)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stepwire", description="Stepwire webhook platform")
     parser.add_argument("--version", action="version", version=f"stepwire {__version__}")
@@ -53,7 +88,21 @@ def build_parser() -> argparse.ArgumentParser:
                        help="webhook connect timeout in seconds")
     local.add_argument("--request-timeout", type=float, default=15.0,
                        help="webhook whole-request timeout in seconds")
+    local.add_argument("--api-rate", type=float, default=100.0,
+                       help="API requests/s per tenant (the usage plan), bursts of --api-burst")
+    local.add_argument("--api-burst", type=int, default=200)
     local.set_defaults(run=_local)
+
+    token = commands.add_parser("token", help="print a JWT the local instance accepts")
+    token.add_argument("--tenant", required=True)
+    token.add_argument("--roles", required=True, help="comma separated: admin,publisher,reader")
+    token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
+    token.add_argument("--sub", default=None, help="the subject (default local:<tenant>)")
+    token.add_argument("--aws-port", type=int, default=4566)
+    token.add_argument("--host", default="127.0.0.1")
+    token.add_argument("--secret-id", default="stepwire/jwt-signing-key",
+                       help=argparse.SUPPRESS)
+    token.set_defaults(run=_token)
     return parser
 
 

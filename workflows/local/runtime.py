@@ -16,10 +16,18 @@ from moto import mock_aws
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server
 
-from lambdas import handle_deliver_notification, handle_ingest_event, handle_record_failure
+from lambdas import (
+    handle_api_request,
+    handle_authorize_request,
+    handle_deliver_notification,
+    handle_ingest_event,
+    handle_record_failure,
+)
 from workflows import services
+from workflows.api.app import ROUTES
 from workflows.ids import execution_name, new_id
 from workflows.local import engine
+from workflows.local.gateway import Gateway, RateLimit
 from workflows.local.lambda_host import LambdaHost
 from workflows.local.provision import ACCOUNT_ID, Resources, provision
 from workflows.observability import logger
@@ -43,6 +51,9 @@ class LocalConfig:
     connect_timeout: float = 5.0
     request_timeout: float = 15.0
     keep_finished_executions: int = 1000
+    # The local gateway's usage plan, per tenant (requests/s sustained, burst).
+    api_rate: float = 100.0
+    api_burst: int = 200
 
 
 class LocalRuntime:
@@ -54,6 +65,7 @@ class LocalRuntime:
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._server: Any = None
+        self.gateway: Gateway | None = None
         self._pruner = engine.Pruner(self.config.keep_finished_executions)
 
     @property
@@ -81,6 +93,7 @@ class LocalRuntime:
             function_arns)
         self._configure_handlers(self.resources)
         self._serve_aws_endpoint()
+        self._serve_api()
         self._start_thread("stepwire-ingress", self._poll_ingress)
         self._pruner.start()
         return self
@@ -88,6 +101,8 @@ class LocalRuntime:
     def stop(self) -> None:
         self._stopping.set()
         self._pruner.stop()
+        if self.gateway is not None:
+            self.gateway.stop()
         if self._server is not None:
             self._server.shutdown()
         for thread in self._threads:
@@ -125,6 +140,13 @@ class LocalRuntime:
         app = self.lambdas.wsgi_middleware(DomainDispatcherApplication(create_backend_app))
         self._server = make_server(self.config.host, self.config.aws_port, app, threaded=True)
         self._start_thread("stepwire-aws-endpoint", self._server.serve_forever)
+
+    def _serve_api(self) -> None:
+        """The HTTP API: the local gateway in front of the authorizer and API handlers."""
+        self.gateway = Gateway(handle_api_request.lambda_handler,
+                               handle_authorize_request.lambda_handler, ROUTES,
+                               rate_limit=RateLimit(self.config.api_rate, self.config.api_burst))
+        self.gateway.start(self.config.host, self.config.api_port)
 
     def _start_thread(self, name: str, target: Any) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)

@@ -1,0 +1,34 @@
+"""API Gateway Lambda authorizer (TOKEN): verify the bearer JWT, hand the principal on.
+
+An invalid token raises `Unauthorized`, which API Gateway answers with 401; a valid one gets
+an Allow policy for the whole API (the decision is cached per token, whatever the route) and
+the context {tenant, roles, sub} that the API reads.
+"""
+
+from typing import Any
+
+from workflows import services
+from workflows.auth import Unauthorized, bearer_token
+from workflows.observability import logger
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    try:
+        principal = services.token_verifier().verify(bearer_token(event.get("authorizationToken")))
+    except Unauthorized as exc:
+        logger.info("token refused", extra={"reason": exc.detail})
+        raise Exception("Unauthorized") from None  # noqa: TRY002 - API Gateway's contract
+    return {
+        "principalId": principal.sub,
+        "policyDocument": {"Version": "2012-10-17", "Statement": [{
+            "Action": "execute-api:Invoke", "Effect": "Allow",
+            "Resource": _whole_api(event.get("methodArn", "*"))}]},
+        "context": principal.to_context(),
+    }
+
+
+def _whole_api(method_arn: str) -> str:
+    """arn:aws:execute-api:region:account:api/stage/METHOD/path → …:api/stage/*"""
+    parts = method_arn.split("/")
+    return "/".join(parts[:2]) + "/*" if len(parts) >= 2 else method_arn

@@ -1,0 +1,1 @@
+"""The HTTP API behind API Gateway (routes, problem responses, OpenAPI)."""

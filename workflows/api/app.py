@@ -1,0 +1,328 @@
+"""The HTTP API: Powertools' REST resolver, every route of the contract.
+
+Each route declares the permission it needs; `handle` checks it against the principal that
+the authorizer put in the request context before the body is even validated (so a role
+without the permission gets 403, not a validation error). Tenant isolation: every use case
+is called with the principal's tenant, so another tenant's id is simply not found (404).
+"""
+
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Query
+from aws_lambda_powertools.event_handler.openapi.swagger_ui import generate_swagger_html
+
+from workflows import __version__, aws, dead_letters, events, services, subscriptions
+from workflows.api.problems import (
+    patch_schema,
+    problem,
+    problem_response,
+    to_json,
+    validation_problem,
+)
+from workflows.auth import Forbidden, Permission, Principal, Unauthorized
+from workflows.cursor import InvalidCursor
+from workflows.errors import InvalidTarget, NotFound
+from workflows.models import NotificationStatus
+from workflows.observability import logger
+from workflows.settings import get_settings
+
+MAX_LIMIT = 100
+DEFAULT_LIMIT = 50
+MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+SECURITY = [{"bearerAuth": []}]
+PUBLIC = [{}]
+
+app = APIGatewayRestResolver(enable_validation=True)
+app.configure_openapi(
+    title="Stepwire", version=__version__,
+    description="Webhook notifications: publish events, manage subscriptions, trace and replay "
+                "deliveries. Authenticate with `Authorization: Bearer <JWT>`.",
+    security_schemes={"bearerAuth": HTTPBearer(bearerFormat="JWT")}, security=SECURITY)
+
+_COMMON = {401: problem_response("Missing, invalid or expired token"),
+           403: problem_response("The token's roles lack the permission"),
+           429: problem_response("Too many requests for this tenant")}
+_NOT_FOUND = {404: problem_response("No such id in this tenant")}
+_BAD_CURSOR = {400: problem_response("Tampered, foreign or malformed cursor")}
+_BAD_BODY = {400: problem_response("The body is not valid JSON"),
+             413: problem_response("The body or the event's data is above the limit")}
+
+# (method, compiled path) → permission; None: public.
+_PERMISSIONS: list[tuple[str, re.Pattern[str], Permission | None]] = []
+# (method, resource template, public): what API Gateway's resources are built from.
+ROUTES: list[tuple[str, str, bool]] = []
+
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"at most {MAX_LIMIT}")]
+Cursor = Annotated[str | None, Query(max_length=4096, description="next_cursor of the "
+                                     "previous page, unchanged")]
+
+
+def route(method: str, path: str, permission: Permission | None,
+          responses: dict[int, Any] | None = None, **options: Any) -> Callable:
+    pattern = re.compile("^" + re.sub(r"<\w+>", "[^/]+", path) + "$")
+    _PERMISSIONS.append((method, pattern, permission))
+    ROUTES.append((method, re.sub(r"<(\w+)>", r"{\1}", path), permission is None))
+    documented = {**(_COMMON if permission else {}), **(responses or {})}
+    return app.route(path, method=method, responses=documented or None,
+                     security=SECURITY if permission else PUBLIC, **options)
+
+
+def principal() -> Principal:
+    return app.context["principal"]
+
+
+def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Check the route's permission, resolve, audit-log every mutating call."""
+    method, path = event.get("httpMethod", ""), event.get("path", "")
+    who: Principal | None = None
+    allowed = _methods_of(path)
+    if allowed and method not in allowed:
+        return response_to_proxy(problem(405, f"{method} is not allowed on {path}",
+                                         headers={"Allow": ", ".join(sorted(allowed))}))
+    try:
+        permission = _permission_of(method, path)
+        if permission is not None:
+            who = Principal.from_context((event.get("requestContext") or {}).get("authorizer"))
+            who.require(permission)
+    except (Unauthorized, Forbidden) as exc:
+        response = problem(401 if isinstance(exc, Unauthorized) else 403, exc.detail,
+                           headers={"WWW-Authenticate": "Bearer"}
+                           if isinstance(exc, Unauthorized) else None)
+        result = response_to_proxy(response)
+    else:
+        app.append_context(principal=who)
+        try:
+            result = app.resolve(event, context)
+        finally:
+            app.clear_context()
+    if method in MUTATING:
+        logger.info("audit", extra={"audit": {
+            "principal": who.sub if who else None, "tenant": who.tenant if who else None,
+            "action": f"{method} {path}", "target": event.get("pathParameters") or {},
+            "status": result.get("statusCode"),
+            "request_id": (event.get("requestContext") or {}).get("requestId")}})
+    return result
+
+
+def _methods_of(path: str) -> set[str]:
+    return {method for method, pattern, _ in _PERMISSIONS if pattern.match(path)}
+
+
+def _permission_of(method: str, path: str) -> Permission | None:
+    for route_method, pattern, permission in _PERMISSIONS:
+        if route_method == method and pattern.match(path):
+            return permission
+    # Unknown routes still need a principal: API Gateway's proxy resource is protected.
+    return Permission.READ
+
+
+def response_to_proxy(response: Response) -> dict[str, Any]:
+    return {"statusCode": response.status_code, "body": response.body, "isBase64Encoded": False,
+            "headers": {"Content-Type": response.headers.get("Content-Type", ""),
+                        **{k: v for k, v in response.headers.items() if isinstance(v, str)}},
+            "multiValueHeaders": {}}
+
+
+# --- errors --------------------------------------------------------------------------------
+
+
+@app.exception_handler(RequestValidationError)
+def _invalid(exc: RequestValidationError) -> Response:
+    return validation_problem(exc)
+
+
+@app.exception_handler(NotFound)
+def _not_found(exc: NotFound) -> Response:
+    return problem(404, exc.detail)
+
+
+@app.exception_handler(NotFoundError)
+def _no_route(_: NotFoundError) -> Response:
+    return problem(404, f"no route {app.current_event.http_method} {app.current_event.path}")
+
+
+@app.exception_handler([InvalidCursor, events.InvalidRequest])
+def _bad_request(exc: InvalidCursor) -> Response:
+    return problem(400, exc.detail)
+
+
+@app.exception_handler(events.PayloadTooLarge)
+def _too_large(exc: events.PayloadTooLarge) -> Response:
+    return problem(413, exc.detail)
+
+
+@app.exception_handler([InvalidTarget, subscriptions.InvalidSubscription])
+def _invalid_target(exc: InvalidTarget) -> Response:
+    return problem(422, exc.detail)
+
+
+@app.exception_handler(Exception)
+def _unexpected(exc: Exception) -> Response:
+    logger.exception("unhandled error")
+    return problem(500, "internal error; the request id is in the logs")
+
+
+# --- public ----------------------------------------------------------------------------------
+
+
+@route("GET", "/health", None)
+def health() -> dict[str, str]:
+    return {"status": "ok", "version": __version__}
+
+
+def openapi_schema() -> dict[str, Any]:
+    return patch_schema(app.get_openapi_schema().model_dump(mode="json", by_alias=True,
+                                                            exclude_none=True))
+
+
+@route("GET", "/openapi.json", None, include_in_schema=False)
+def openapi():  # noqa: ANN201 - a raw Response is not a schema
+    return Response(200, "application/json", to_json(openapi_schema()))
+
+
+@route("GET", "/docs", None, include_in_schema=False)
+def docs():  # noqa: ANN201
+    from pathlib import Path
+
+    from aws_lambda_powertools.event_handler import openapi as powertools_openapi
+
+    assets = Path(powertools_openapi.__file__).parent / "swagger_ui"
+    html = generate_swagger_html(to_json(openapi_schema()).replace("</", "<\\/"),
+                                 (assets / "swagger-ui-bundle.min.js").read_text(),
+                                 (assets / "swagger-ui.min.css").read_text(), "", None)
+    return Response(200, "text/html", html)
+
+
+# --- subscriptions ---------------------------------------------------------------------------
+
+
+@route("POST", "/subscriptions", Permission.MANAGE_SUBSCRIPTIONS, status_code=201,
+       responses={400: problem_response("The body is not valid JSON")})
+def create_subscription(
+        request: Annotated[subscriptions.NewSubscription, Body()],
+) -> subscriptions.SubscriptionWithSecret:
+    created = subscriptions.create_subscription(principal().tenant, request,
+                                                store=services.store(),
+                                                policy=services.target_policy())
+    return subscriptions.SubscriptionWithSecret(
+        **subscriptions.SubscriptionView.of(created).model_dump(), secret=created.secret)
+
+
+@route("GET", "/subscriptions", Permission.READ, responses=_BAD_CURSOR)
+def list_subscriptions(limit: Limit = DEFAULT_LIMIT,
+                       cursor: Cursor = None) -> subscriptions.SubscriptionPage:
+    return subscriptions.list_subscriptions(principal().tenant, limit, cursor,
+                                            store=services.store(),
+                                            codec=services.cursor_codec())
+
+
+@route("GET", "/subscriptions/<subscription_id>", Permission.READ, responses=_NOT_FOUND)
+def get_subscription(subscription_id: str) -> subscriptions.SubscriptionView:
+    return subscriptions.SubscriptionView.of(subscriptions.get_subscription(
+        principal().tenant, subscription_id, store=services.store()))
+
+
+@route("PATCH", "/subscriptions/<subscription_id>", Permission.MANAGE_SUBSCRIPTIONS,
+       responses={**_NOT_FOUND, 400: problem_response("The body is not valid JSON")})
+def update_subscription(
+        subscription_id: str, changes: Annotated[subscriptions.SubscriptionChanges, Body()],
+) -> subscriptions.SubscriptionView:
+    return subscriptions.SubscriptionView.of(subscriptions.update_subscription(
+        principal().tenant, subscription_id, changes, store=services.store(),
+        policy=services.target_policy()))
+
+
+@route("DELETE", "/subscriptions/<subscription_id>", Permission.MANAGE_SUBSCRIPTIONS,
+       responses={**_NOT_FOUND, 204: {"description": "Deleted"}})
+def delete_subscription(subscription_id: str):  # noqa: ANN201 - 204, no body
+    subscriptions.delete_subscription(principal().tenant, subscription_id,
+                                      store=services.store())
+    return Response(204, None, "")
+
+
+@route("POST", "/subscriptions/<subscription_id>/rotate-secret",
+       Permission.MANAGE_SUBSCRIPTIONS, responses=_NOT_FOUND)
+def rotate_secret(subscription_id: str) -> subscriptions.RotatedSecret:
+    return subscriptions.rotate_secret(principal().tenant, subscription_id,
+                                       store=services.store())
+
+
+# --- events ----------------------------------------------------------------------------------
+
+
+@route("POST", "/events", Permission.PUBLISH, status_code=202, responses=_BAD_BODY)
+def publish_event(
+        request: Annotated[events.PublishRequest, Body()],
+        idempotency_key: Annotated[str | None, Header(
+            alias="Idempotency-Key", max_length=events.IDEMPOTENCY_KEY_MAX,
+            description="The same key again returns the same event, delivered once")] = None,
+) -> events.AcceptedEvent:
+    settings = get_settings()
+    return events.publish_event(
+        principal().tenant, request, idempotency_key, sfn=aws.client("stepfunctions"),
+        ingest_state_machine_arn=settings.ingest_state_machine_arn,
+        max_data_bytes=settings.max_event_data_bytes)
+
+
+@route("GET", "/events", Permission.READ, responses=_BAD_CURSOR)
+def list_events(
+        type: Annotated[str | None, Query(max_length=128)] = None,  # noqa: A002 - the contract
+        status: Annotated[NotificationStatus | None, Query()] = None,
+        since: Annotated[datetime | None, Query()] = None,
+        until: Annotated[datetime | None, Query()] = None,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
+) -> events.EventPage:
+    filters = events.EventFilters(type=type, status=status, since=since, until=until)
+    return events.list_events(principal().tenant, filters, limit, cursor,
+                              store=services.store(), codec=services.cursor_codec())
+
+
+@route("GET", "/events/<event_id>", Permission.READ, responses=_NOT_FOUND)
+def get_event(event_id: str) -> events.EventDetail:
+    return events.get_event(principal().tenant, event_id, store=services.store())
+
+
+@route("POST", "/events/<event_id>/replay", Permission.REPLAY, status_code=202,
+       responses={**_NOT_FOUND, 400: problem_response("The body is not valid JSON")})
+def replay_event(event_id: str, request: Annotated[events.ReplayRequest | None, Body()] = None,
+                 ) -> events.ReplayResult:
+    return events.replay_event(
+        principal().tenant, event_id, request or events.ReplayRequest(), store=services.store(),
+        sfn=aws.client("stepfunctions"),
+        notification_state_machine_arn=get_settings().notification_state_machine_arn)
+
+
+# --- dead letters ----------------------------------------------------------------------------
+
+
+@route("GET", "/dead-letters", Permission.READ, responses=_BAD_CURSOR)
+def list_dead_letters(
+        since: Annotated[datetime | None, Query()] = None,
+        subscription_id: Annotated[str | None, Query(max_length=64)] = None,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
+) -> dead_letters.DeadLetterPage:
+    return dead_letters.list_dead_letters(principal().tenant, limit, cursor,
+                                          store=services.store(), codec=services.cursor_codec(),
+                                          since=since, subscription_id=subscription_id)
+
+
+@route("POST", "/dead-letters/redrive", Permission.REDRIVE, status_code=202,
+       responses={400: problem_response("The body is not valid JSON")})
+def redrive_dead_letters(
+        request: Annotated[dead_letters.RedriveRequest | None, Body()] = None,
+) -> dead_letters.RedriveResult:
+    settings = get_settings()
+    return dead_letters.redrive(
+        principal().tenant, request or dead_letters.RedriveRequest(), store=services.store(),
+        sfn=aws.client("stepfunctions"), sqs=aws.client("sqs"),
+        notification_state_machine_arn=settings.notification_state_machine_arn,
+        dead_letter_queue_url=settings.dead_letter_queue_url)

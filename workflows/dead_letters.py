@@ -1,0 +1,141 @@
+"""Dead letters: list a tenant's failed notifications, redrive them.
+
+The SQS queue is the operational record (alarms, retention, the console); the table holds the
+same dead letter per tenant, written by RecordFailure, and is what the API queries. A redrive
+starts a new notification execution per dead letter (new name, the same webhook-id), deletes
+the item and removes the matching messages from the queue.
+"""
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from workflows.cursor import CursorCodec
+from workflows.executions import start_notification
+from workflows.ids import execution_name, new_id
+from workflows.models import NotificationStatus, NotificationTarget
+from workflows.store import Store
+
+REDRIVE_MAX = 1000  # dead letters restarted by one call; call again for more
+_PAGE = 100
+
+
+class DeadLetterView(BaseModel):
+    event_id: str
+    subscription_id: str
+    error: str
+    cause: str | None
+    execution_arn: str
+    failed_at: datetime
+
+
+class DeadLetterPage(BaseModel):
+    items: list[DeadLetterView]
+    next_cursor: str | None
+
+
+class RedriveRequest(BaseModel):
+    since: datetime | None = Field(default=None, description="only those that failed since")
+    subscription_id: str | None = Field(default=None, max_length=64)
+
+
+class RedriveResult(BaseModel):
+    redriven: int
+
+
+def list_dead_letters(tenant: str, limit: int, cursor: str | None, *, store: Store,
+                      codec: CursorCodec, since: datetime | None = None,
+                      subscription_id: str | None = None) -> DeadLetterPage:
+    filters = {"since": _iso(since), "subscription_id": subscription_id}
+    position = codec.decode(cursor, tenant, filters) if cursor else None
+    items: list[DeadLetterView] = []
+    more = True
+    while more and len(items) < limit:
+        page, last = store.dead_letters_page(tenant, since=_iso(since) or "0",
+                                             page_size=max(limit - len(items), 10),
+                                             after=position)
+        for index, item in enumerate(page):
+            position = {k: item[k] for k in ("pk", "sk", "gsi1pk", "gsi1sk")}
+            if subscription_id is None or item["subscription_id"] == subscription_id:
+                items.append(DeadLetterView.model_validate(item))
+            if len(items) == limit:
+                more = index < len(page) - 1 or last is not None
+                break
+        else:
+            more = last is not None
+            position = last if last is not None else position
+    next_cursor = codec.encode(tenant, filters, position) if more and position else None
+    return DeadLetterPage(items=items, next_cursor=next_cursor)
+
+
+def redrive(tenant: str, request: RedriveRequest, *, store: Store, sfn: Any, sqs: Any,
+            notification_state_machine_arn: str, dead_letter_queue_url: str) -> RedriveResult:
+    since = _iso(request.since) or "0"
+    restarted: set[tuple[str, str]] = set()
+    position = None
+    while len(restarted) < REDRIVE_MAX:
+        page, position = store.dead_letters_page(tenant, since=since, page_size=_PAGE,
+                                                 after=position)
+        for item in page:
+            if request.subscription_id and item["subscription_id"] != request.subscription_id:
+                continue
+            if len(restarted) >= REDRIVE_MAX:
+                break
+            _restart(tenant, item, store=store, sfn=sfn,
+                     state_machine_arn=notification_state_machine_arn)
+            restarted.add((item["event_id"], item["subscription_id"]))
+        if position is None:
+            break
+    if restarted:
+        _remove_from_queue(sqs, dead_letter_queue_url, tenant, restarted)
+    return RedriveResult(redriven=len(restarted))
+
+
+def _restart(tenant: str, item: dict[str, Any], *, store: Store, sfn: Any,
+             state_machine_arn: str) -> None:
+    event_id, subscription_id = item["event_id"], item["subscription_id"]
+    target = NotificationTarget(
+        tenant=tenant, event_id=event_id, subscription_id=subscription_id,
+        webhook_id=item["webhook_id"],
+        execution_name=execution_name(tenant, event_id, subscription_id, "redrive",
+                                      new_id("r")))
+    # Delete first: should the new execution fail again, its dead letter is not removed.
+    if not store.delete_dead_letter(tenant, event_id, subscription_id, item["gsi1sk"]):
+        return
+    arn = start_notification(sfn, state_machine_arn, target)
+    store.set_notification_status(target, NotificationStatus.PENDING, execution_arn=arn)
+
+
+def _remove_from_queue(sqs: Any, queue_url: str, tenant: str,
+                       restarted: set[tuple[str, str]]) -> None:
+    """Delete the queue's messages of the restarted notifications; release the others."""
+    release = []
+    while True:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
+                                       VisibilityTimeout=30, WaitTimeSeconds=0
+                                       ).get("Messages", [])
+        if not messages:
+            break
+        for message in messages:
+            try:
+                body = json.loads(message["Body"])
+                key = (body.get("tenant"), (body.get("event_id"), body.get("subscription_id")))
+            except (ValueError, AttributeError):
+                key = (None, None)
+            if key[0] == tenant and key[1] in restarted:
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+            else:
+                release.append(message["ReceiptHandle"])
+    for handle in release:
+        sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=handle,
+                                      VisibilityTimeout=0)
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat()

@@ -1,0 +1,226 @@
+"""Event use cases of the HTTP API: publish, list, get, replay."""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator
+
+from workflows.cursor import CursorCodec
+from workflows.errors import NotFound, StepwireError
+from workflows.executions import start_named, start_notification
+from workflows.ids import execution_name, new_id
+from workflows.models import (
+    EVENT_TYPE_PATTERN,
+    ID_PATTERN,
+    Attempt,
+    NotificationStatus,
+    NotificationTarget,
+)
+from workflows.store import Store
+
+IDEMPOTENCY_KEY_MAX = 255
+_HIGHEST = "~"  # sorts after every created_at#id key
+_LOWEST = "0"  # sorts before every one (a key cannot be empty)
+
+
+class PayloadTooLarge(StepwireError):
+    error_name = "Api.PayloadTooLarge"
+
+
+class InvalidRequest(StepwireError):
+    error_name = "Api.InvalidRequest"
+
+
+class PublishRequest(BaseModel):
+    type: str = Field(pattern=EVENT_TYPE_PATTERN, max_length=128,
+                      examples=["order.created"])
+    data: dict[str, Any]
+    id: str | None = Field(default=None, pattern=ID_PATTERN,
+                           description="Your id for the event: a repeat is not delivered again.")
+
+    @field_validator("type")
+    @classmethod
+    def _no_wildcards(cls, value: str) -> str:
+        if "*" in value:
+            raise ValueError("an event type cannot contain '*'")
+        return value
+
+
+class AcceptedEvent(BaseModel):
+    id: str
+    type: str
+    created_at: datetime
+
+
+class EventSummary(BaseModel):
+    id: str
+    type: str
+    created_at: datetime
+    status: NotificationStatus
+
+
+class EventPage(BaseModel):
+    items: list[EventSummary]
+    next_cursor: str | None
+
+
+class NotificationView(BaseModel):
+    subscription_id: str
+    status: NotificationStatus
+    attempts: list[Attempt]
+    execution_arn: str | None
+
+
+class EventDetail(BaseModel):
+    id: str
+    type: str
+    data: dict[str, Any]
+    created_at: datetime
+    status: NotificationStatus
+    notifications: list[NotificationView]
+
+
+class ReplayRequest(BaseModel):
+    subscription_ids: list[str] | None = Field(default=None, max_length=100)
+
+
+class StartedNotification(BaseModel):
+    subscription_id: str
+    execution_arn: str
+
+
+class ReplayResult(BaseModel):
+    executions: list[StartedNotification]
+
+
+@dataclass(frozen=True)
+class EventFilters:
+    type: str | None = None
+    status: NotificationStatus | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "status": self.status and self.status.value,
+                "since": _iso(self.since), "until": _iso(self.until)}
+
+
+def event_id_for(tenant: str, request: PublishRequest, idempotency_key: str | None) -> str:
+    """The client's id, else one derived from the Idempotency-Key, else a new one."""
+    if request.id:
+        return request.id
+    if idempotency_key is not None:
+        if not 0 < len(idempotency_key) <= IDEMPOTENCY_KEY_MAX or not idempotency_key.isprintable():
+            raise InvalidRequest(f"the Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} "
+                                 "printable characters")
+        digest = hashlib.sha256(f"{tenant}\x00{idempotency_key}".encode()).hexdigest()
+        return f"evt_k{digest[:40]}"
+    return new_id("evt")
+
+
+def publish_event(tenant: str, request: PublishRequest, idempotency_key: str | None, *,
+                  sfn: Any, ingest_state_machine_arn: str,
+                  max_data_bytes: int) -> AcceptedEvent:
+    """Start the ingest workflow, named after tenant and event id: a repeat is the same event."""
+    size = len(json.dumps(request.data, separators=(",", ":")).encode())
+    if size > max_data_bytes:
+        raise PayloadTooLarge(f"'data' is {size} bytes; the limit is {max_data_bytes} bytes")
+    event_id = event_id_for(tenant, request, idempotency_key)
+    started = start_named(sfn, ingest_state_machine_arn, execution_name(tenant, event_id),
+                          {"tenant": tenant, "type": request.type, "data": request.data,
+                           "id": event_id})
+    # A repeat answers with the event as first accepted, whatever this request carried.
+    return AcceptedEvent(id=event_id, type=started.input.get("type", request.type),
+                         created_at=started.start_date)
+
+
+def event_status(statuses: list[str]) -> NotificationStatus:
+    """failed if any failed; delivered if all are (or nothing was to deliver); delivering once
+    any attempt was made or any delivered; pending otherwise."""
+    if NotificationStatus.FAILED in statuses:
+        return NotificationStatus.FAILED
+    if all(s == NotificationStatus.DELIVERED for s in statuses):
+        return NotificationStatus.DELIVERED
+    if any(s in (NotificationStatus.DELIVERING, NotificationStatus.DELIVERED) for s in statuses):
+        return NotificationStatus.DELIVERING
+    return NotificationStatus.PENDING
+
+
+def list_events(tenant: str, filters: EventFilters, limit: int, cursor: str | None, *,
+                store: Store, codec: CursorCodec) -> EventPage:
+    """Newest first. Type is filtered by DynamoDB, status (derived) here; the cursor is the
+    last returned item's position, so each event appears exactly once across pages."""
+    position = codec.decode(cursor, tenant, filters.as_dict()) if cursor else None
+    since = _iso(filters.since) or _LOWEST
+    until = (_iso(filters.until) or "") + _HIGHEST if filters.until else _HIGHEST
+    items: list[EventSummary] = []
+    more = True
+    while more and len(items) < limit:
+        page, last = store.events_page(tenant, since=since, until=until,
+                                       event_type=filters.type,
+                                       page_size=max(limit - len(items), 10), after=position)
+        for index, item in enumerate(page):
+            status = event_status(store.notification_statuses(tenant, item["id"]))
+            position = {k: item[k] for k in ("pk", "sk", "gsi1pk", "gsi1sk")}
+            if filters.status is None or status == filters.status:
+                items.append(EventSummary(id=item["id"], type=item["type"],
+                                          created_at=item["created_at"], status=status))
+            if len(items) == limit:
+                more = index < len(page) - 1 or last is not None
+                break
+        else:
+            more = last is not None
+            position = last if last is not None else position
+    next_cursor = codec.encode(tenant, filters.as_dict(), position) if more and position else None
+    return EventPage(items=items, next_cursor=next_cursor)
+
+
+def get_event(tenant: str, event_id: str, *, store: Store) -> EventDetail:
+    found = store.get_event_with_notifications(tenant, event_id)
+    if found is None:
+        raise NotFound(f"event '{event_id}' not found")
+    event, notifications = found
+    return EventDetail(
+        id=event.id, type=event.type, data=event.data, created_at=event.created_at,
+        status=event_status([n.status for n in notifications]),
+        notifications=[NotificationView(subscription_id=n.subscription_id, status=n.status,
+                                        attempts=n.attempts, execution_arn=n.execution_arn)
+                       for n in notifications])
+
+
+def replay_event(tenant: str, event_id: str, request: ReplayRequest, *, store: Store, sfn: Any,
+                 notification_state_machine_arn: str) -> ReplayResult:
+    """A new execution per notification (new name), the same webhook-id: receivers dedupe."""
+    found = store.get_event_with_notifications(tenant, event_id)
+    if found is None:
+        raise NotFound(f"event '{event_id}' not found")
+    notifications = {n.subscription_id: n for n in found[1]}
+    wanted = request.subscription_ids if request.subscription_ids is not None \
+        else list(notifications)
+    unknown = [s for s in wanted if s not in notifications]
+    if unknown:
+        raise NotFound(f"event '{event_id}' has no notification for subscription(s) "
+                       f"{', '.join(unknown)}")
+    started = []
+    for subscription_id in dict.fromkeys(wanted):
+        notification = notifications[subscription_id]
+        target = NotificationTarget(
+            tenant=tenant, event_id=event_id, subscription_id=subscription_id,
+            webhook_id=notification.webhook_id,
+            execution_name=execution_name(tenant, event_id, subscription_id, "replay",
+                                          new_id("r")))
+        arn = start_notification(sfn, notification_state_machine_arn, target)
+        store.set_notification_status(target, NotificationStatus.PENDING, execution_arn=arn)
+        started.append(StartedNotification(subscription_id=subscription_id, execution_arn=arn))
+    return ReplayResult(executions=started)
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat()

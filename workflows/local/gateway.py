@@ -1,0 +1,274 @@
+"""The local API Gateway: HTTP in, the REST proxy event AWS would build, the same handlers.
+
+Per request, as API Gateway (REST API, Lambda proxy integration, TOKEN authorizer) does:
+size limit (413) → route match → for a protected route: bearer token present (401), the
+authorizer Lambda called with the TOKEN event (an exception is 401, a Deny is 403), the
+tenant's usage plan (token bucket: 429 with Retry-After) → the API Lambda with the proxy event
+whose requestContext.authorizer carries {tenant, roles, sub, principalId}. The authorizer's
+result is not cached (API Gateway caches it per token for a configurable TTL; 0 here).
+"""
+
+import base64
+import json
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from workflows.local.lambda_host import LambdaContext
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+MAX_BODY_BYTES = 256 * 1024  # the documented request limit (API Gateway allows up to 10 MB)
+ACCOUNT_ID = "123456789012"
+API_ID = "stepwirelocal"
+STAGE = "local"
+REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """The usage plan, per tenant: `rate` requests/s sustained, bursts up to `burst`."""
+
+    rate: float = 100.0
+    burst: int = 200
+
+
+class TokenBucket:
+    def __init__(self, limit: RateLimit, clock: Callable[[], float] = time.monotonic) -> None:
+        self._limit = limit
+        self._clock = clock
+        self._tokens = float(limit.burst)
+        self._at = clock()
+        self._lock = threading.Lock()
+
+    def take(self) -> float:
+        """0 if a request may pass now, else the seconds until one may."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self._limit.burst,
+                               self._tokens + (now - self._at) * self._limit.rate)
+            self._at = now
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return 0.0
+            return (1 - self._tokens) / self._limit.rate
+
+
+@dataclass(frozen=True)
+class GatewayResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+class Gateway:
+    """`routes`: (method, resource template, public). Callable in process with `call`."""
+
+    def __init__(self, api: Handler, authorizer: Handler, routes: list[tuple[str, str, bool]],
+                 *, rate_limit: RateLimit = RateLimit(), max_body_bytes: int = MAX_BODY_BYTES
+                 ) -> None:
+        self._api = api
+        self._authorizer = authorizer
+        self._routes = [(method, template, public, _template_pattern(template))
+                        for method, template, public in routes]
+        self._rate_limit = rate_limit
+        self._max_body = max_body_bytes
+        self._buckets: dict[str, TokenBucket] = {}
+        self._buckets_lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- one request -----------------------------------------------------------------------
+
+    def call(self, method: str, target: str, headers: dict[str, str] | None = None,
+             body: bytes | str | None = None, source_ip: str = "127.0.0.1") -> GatewayResponse:
+        headers = dict(headers or {})
+        raw = body.encode() if isinstance(body, str) else (body or b"")
+        if len(raw) > self._max_body:
+            return _problem(413, f"the request body is {len(raw)} bytes; the limit is "
+                                 f"{self._max_body} bytes")
+        parts = urlsplit(target)
+        path = parts.path or "/"
+        resource, path_parameters, public = self._match(method, path)
+        request_id = str(uuid.uuid4())
+        authorizer_context: dict[str, Any] | None = None
+        if not public:
+            token = _header(headers, "authorization")
+            if not token:
+                return _problem(401, "missing Authorization header", authenticate=True)
+            allowed, authorizer_context = self._authorize(token, method, path)
+            if authorizer_context is None:
+                return _problem(401, "the bearer token is missing, invalid or expired",
+                                authenticate=True)
+            if not allowed:
+                return _problem(403, "the authorizer denied this request")
+            wait = self._bucket(authorizer_context.get("tenant", "")).take()
+            if wait > 0:
+                return _problem(429, "too many requests for this tenant",
+                                extra={"Retry-After": str(max(1, int(wait + 0.999)))})
+        event = self._proxy_event(method, path, parts.query, headers, raw, resource,
+                                  path_parameters, request_id, source_ip, authorizer_context)
+        result = self._api(event, LambdaContext(function_name="stepwire-api",
+                                                invoked_function_arn=_function_arn("api")))
+        return _from_proxy_result(result, request_id)
+
+    def _match(self, method: str, path: str) -> tuple[str, dict[str, str] | None, bool]:
+        for route_method, template, public, pattern in self._routes:
+            match = pattern.match(path)
+            if match and route_method == method:
+                return template, match.groupdict() or None, public
+        # Anything else goes to the protected catch-all proxy resource.
+        return "/{proxy+}", {"proxy": path.lstrip("/")}, False
+
+    def _authorize(self, token: str, method: str, path: str) -> tuple[bool, dict | None]:
+        event = {"type": "TOKEN", "authorizationToken": token,
+                 "methodArn": f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{API_ID}/{STAGE}/"
+                              f"{method}{path}"}
+        try:
+            result = self._authorizer(event, LambdaContext(
+                function_name="stepwire-authorizer",
+                invoked_function_arn=_function_arn("authorizer")))
+        except Exception:  # noqa: BLE001 - any authorizer failure is a 401, as in AWS
+            return False, None
+        statements = (result.get("policyDocument") or {}).get("Statement") or []
+        allowed = any(s.get("Effect") == "Allow" for s in statements) and not any(
+            s.get("Effect") == "Deny" for s in statements)
+        context = {k: v for k, v in (result.get("context") or {}).items()}
+        context["principalId"] = result.get("principalId")
+        return allowed, context
+
+    def _bucket(self, tenant: str) -> TokenBucket:
+        with self._buckets_lock:
+            if tenant not in self._buckets:
+                self._buckets[tenant] = TokenBucket(self._rate_limit)
+            return self._buckets[tenant]
+
+    @staticmethod
+    def _proxy_event(method: str, path: str, query: str, headers: dict[str, str], body: bytes,
+                     resource: str, path_parameters: dict[str, str] | None, request_id: str,
+                     source_ip: str, authorizer: dict[str, Any] | None) -> dict[str, Any]:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        multi_query: dict[str, list[str]] = {}
+        for name, value in pairs:
+            multi_query.setdefault(name, []).append(value)
+        multi_headers: dict[str, list[str]] = {}
+        for name, value in headers.items():
+            multi_headers.setdefault(name, []).append(value)
+        try:
+            text, encoded = body.decode(), False
+        except UnicodeDecodeError:
+            text, encoded = base64.b64encode(body).decode(), True
+        now = time.time()
+        context: dict[str, Any] = {
+            "accountId": ACCOUNT_ID, "apiId": API_ID, "stage": STAGE, "protocol": "HTTP/1.1",
+            "resourceId": resource, "resourcePath": resource, "httpMethod": method,
+            "path": f"/{STAGE}{path}", "requestId": request_id,
+            "extendedRequestId": request_id, "domainName": headers.get("Host", "localhost"),
+            "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "requestTimeEpoch": int(now * 1000),
+            "identity": {"sourceIp": source_ip, "userAgent": _header(headers, "user-agent")},
+        }
+        if authorizer is not None:
+            context["authorizer"] = authorizer
+        return {
+            "resource": resource, "path": path, "httpMethod": method,
+            "headers": {name: values[-1] for name, values in multi_headers.items()} or None,
+            "multiValueHeaders": multi_headers or None,
+            "queryStringParameters": {name: values[-1] for name, values in multi_query.items()}
+            or None,
+            "multiValueQueryStringParameters": multi_query or None,
+            "pathParameters": path_parameters, "stageVariables": None,
+            "requestContext": context,
+            "body": text if body else None, "isBase64Encoded": encoded,
+        }
+
+    # --- the HTTP server -------------------------------------------------------------------
+
+    def start(self, host: str, port: int) -> "Gateway":
+        gateway = self
+
+        class RequestHandler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                if length > gateway._max_body:
+                    response = _problem(413, f"the request body is {length} bytes; the limit "
+                                             f"is {gateway._max_body} bytes")
+                    self.close_connection = True
+                else:
+                    body = self.rfile.read(length) if length else b""
+                    try:
+                        response = gateway.call(self.command, self.path, dict(self.headers),
+                                                body, source_ip=self.client_address[0])
+                    except Exception:  # noqa: BLE001 - the 502 API Gateway gives
+                        response = _problem(502, "the API handler failed")
+                self.send_response(response.status)
+                for name, value in response.headers.items():
+                    if name.lower() not in ("content-length", "connection"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(response.body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(response.body)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
+            do_TRACE = do_CONNECT = _serve
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer((host, port), RequestHandler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        name="stepwire-api-gateway", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
+def _template_pattern(template: str) -> re.Pattern[str]:
+    return re.compile("^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template)) + "$")
+
+
+def _header(headers: dict[str, str], name: str) -> str | None:
+    return next((v for k, v in headers.items() if k.lower() == name), None)
+
+
+def _function_arn(name: str) -> str:
+    return f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:stepwire-{name}"
+
+
+def _problem(status: int, detail: str, *, authenticate: bool = False,
+             extra: dict[str, str] | None = None) -> GatewayResponse:
+    """API Gateway's own answers, with gateway responses set to problem+json."""
+    body = json.dumps({"type": "about:blank", "title": HTTPStatus(status).phrase,
+                       "status": status, "detail": detail}).encode()
+    headers = {"Content-Type": "application/problem+json", **(extra or {})}
+    if authenticate:
+        headers["WWW-Authenticate"] = "Bearer"
+    return GatewayResponse(status, headers, body)
+
+
+def _from_proxy_result(result: dict[str, Any], request_id: str) -> GatewayResponse:
+    headers = {k: str(v) for k, v in (result.get("headers") or {}).items()}
+    for name, values in (result.get("multiValueHeaders") or {}).items():
+        if values:
+            headers[name] = ", ".join(str(v) for v in values)
+    headers["x-amzn-RequestId"] = request_id
+    body = result.get("body") or ""
+    raw = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
+    return GatewayResponse(int(result.get("statusCode", 502)), headers, raw)
