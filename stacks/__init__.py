@@ -1,0 +1,1 @@
+"""The CDK v2 app: one construct per concern, composed by `StepwireStack`."""

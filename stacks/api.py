@@ -1,0 +1,200 @@
+"""The REST API of the contract: Lambda authorizer, request validation, throttling, logs, tracing.
+
+One Lambda proxy integration serves every route; the authorizer guards all but the three
+public ones. Errors API Gateway raises itself are answered as application/problem+json, like
+the API's own.
+"""
+
+import json
+from dataclasses import dataclass
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from stacks.constants import (
+    API_STAGE_NAME,
+    AUTHORIZER_CACHE_TTL,
+    LOG_RETENTION,
+    STAGE_BURST_LIMIT,
+    STAGE_RATE_LIMIT,
+    TENANT_BURST_LIMIT,
+    TENANT_MONTHLY_QUOTA,
+    TENANT_RATE_LIMIT,
+)
+
+_STRING = {"type": "string", "minLength": 1}
+# JSON Schema (draft 4) of the request bodies; the API validates the same bodies again in
+# detail, these reject the obviously malformed before a Lambda runs.
+BODY_SCHEMAS: dict[str, dict] = {
+    "NewSubscription": {
+        "type": "object", "required": ["url", "event_types"],
+        "properties": {"url": _STRING, "description": {"type": "string"},
+                       "event_types": {"type": "array", "minItems": 1, "items": _STRING}}},
+    "SubscriptionChange": {
+        "type": "object",
+        "properties": {"url": _STRING, "description": {"type": "string"},
+                       "status": {"type": "string", "enum": ["active", "paused", "disabled"]},
+                       "event_types": {"type": "array", "minItems": 1, "items": _STRING}}},
+    "NewEvent": {
+        "type": "object", "required": ["type", "data"],
+        "properties": {"type": _STRING, "data": {"type": "object"}, "id": _STRING}},
+    "Replay": {
+        "type": "object",
+        "properties": {"subscription_ids": {"type": "array", "items": _STRING}}},
+    "Redrive": {
+        "type": "object",
+        "properties": {"since": {"type": "string"}, "subscription_id": _STRING}},
+}
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    body: str | None = None
+    public: bool = False
+
+
+ROUTES = (
+    Route("POST", "/subscriptions", body="NewSubscription"),
+    Route("GET", "/subscriptions"),
+    Route("GET", "/subscriptions/{id}"),
+    Route("PATCH", "/subscriptions/{id}", body="SubscriptionChange"),
+    Route("DELETE", "/subscriptions/{id}"),
+    Route("POST", "/subscriptions/{id}/rotate-secret"),
+    Route("POST", "/events", body="NewEvent"),
+    Route("GET", "/events"),
+    Route("GET", "/events/{id}"),
+    Route("POST", "/events/{id}/replay", body="Replay"),
+    Route("GET", "/dead-letters"),
+    Route("POST", "/dead-letters/redrive", body="Redrive"),
+    Route("GET", "/health", public=True),
+    Route("GET", "/openapi.json", public=True),
+    Route("GET", "/docs", public=True),
+)
+
+_PROBLEMS = {
+    apigw.ResponseType.UNAUTHORIZED: ("401", "Unauthorized", "$context.error.messageString"),
+    apigw.ResponseType.ACCESS_DENIED: ("403", "Forbidden", "$context.error.messageString"),
+    apigw.ResponseType.BAD_REQUEST_BODY: ("400", "Bad Request",
+                                          "\"$context.error.validationErrorString\""),
+    apigw.ResponseType.BAD_REQUEST_PARAMETERS: ("400", "Bad Request",
+                                                "\"$context.error.validationErrorString\""),
+    apigw.ResponseType.THROTTLED: ("429", "Too Many Requests", "$context.error.messageString"),
+    apigw.ResponseType.QUOTA_EXCEEDED: ("429", "Too Many Requests",
+                                        "$context.error.messageString"),
+    apigw.ResponseType.REQUEST_TOO_LARGE: ("413", "Content Too Large",
+                                           "$context.error.messageString"),
+    apigw.ResponseType.DEFAULT_5_XX: ("502", "Bad Gateway", "$context.error.messageString"),
+}
+
+
+_DETAIL = "__detail__"  # replaced by a VTL expression that is itself JSON
+
+
+class Api(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, handler: lambda_.IFunction,
+                 authorizer: lambda_.IFunction, require_tenant_api_keys: bool) -> None:
+        super().__init__(scope, construct_id)
+        self.access_logs = logs.LogGroup(self, "AccessLogs", retention=LOG_RETENTION,
+                                         removal_policy=RemovalPolicy.DESTROY)
+        self.rest_api = self._build_rest_api()
+        self.stage = self.rest_api.deployment_stage
+        self._build_problem_responses()
+        self.validator = self.rest_api.add_request_validator(
+            "Validator", validate_request_body=True, validate_request_parameters=True)
+        self.models = {name: self.rest_api.add_model(
+            name, content_type="application/json", model_name=name,
+            schema=json_schema(schema))
+            for name, schema in BODY_SCHEMAS.items()}
+        self.authorizer = apigw.RequestAuthorizer(
+            self, "Authorizer", handler=authorizer,
+            identity_sources=[apigw.IdentitySource.header("Authorization")],
+            results_cache_ttl=AUTHORIZER_CACHE_TTL)
+        integration = apigw.LambdaIntegration(handler, proxy=True, allow_test_invoke=False)
+        for route in ROUTES:
+            self._build_route(route, integration, require_tenant_api_keys)
+        self.usage_plan = self._build_usage_plan()
+
+    @staticmethod
+    def is_public(method: str, path: str) -> bool:
+        return any(r.public and r.method == method and r.path == path for r in ROUTES)
+
+    def _build_rest_api(self) -> apigw.RestApi:
+        return apigw.RestApi(
+            self, "RestApi",
+            description="Stepwire webhook notifications",
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            # API keys, one per tenant, come from the authorizer's usageIdentifierKey.
+            api_key_source_type=apigw.ApiKeySourceType.AUTHORIZER,
+            cloud_watch_role=True,
+            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
+            deploy_options=apigw.StageOptions(
+                stage_name=API_STAGE_NAME,
+                tracing_enabled=True,
+                metrics_enabled=True,
+                logging_level=apigw.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,  # request bodies carry customer data
+                throttling_rate_limit=STAGE_RATE_LIMIT,
+                throttling_burst_limit=STAGE_BURST_LIMIT,
+                access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
+                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
+                    caller=False, http_method=True, ip=True, protocol=True,
+                    request_time=True, resource_path=True, response_length=True,
+                    status=True, user=True),
+            ),
+        )
+
+    def _build_problem_responses(self) -> None:
+        for response_type, (status, title, detail) in _PROBLEMS.items():
+            body = json.dumps({"type": "about:blank", "title": title, "status": int(status),
+                               "detail": _DETAIL}).replace(f'"{_DETAIL}"', detail)
+            self.rest_api.add_gateway_response(
+                f"Problem{response_type.response_type}", type=response_type,
+                status_code=status,
+                templates={"application/json": body, "application/problem+json": body},
+                response_headers={"Content-Type": "'application/problem+json'"})
+
+    def _build_route(self, route: Route, integration: apigw.Integration,
+                     require_tenant_api_keys: bool) -> apigw.Method:
+        resource = self.rest_api.root.resource_for_path(route.path)
+        options: dict = {"request_validator": self.validator}
+        if route.body:
+            options["request_models"] = {"application/json": self.models[route.body]}
+        if route.public:
+            options["authorization_type"] = apigw.AuthorizationType.NONE
+        else:
+            options.update(authorizer=self.authorizer,
+                           authorization_type=apigw.AuthorizationType.CUSTOM,
+                           api_key_required=require_tenant_api_keys)
+        return resource.add_method(route.method, integration, **options)
+
+    def _build_usage_plan(self) -> apigw.UsagePlan:
+        plan = self.rest_api.add_usage_plan(
+            "TenantPlan", name=f"{self.rest_api.rest_api_name}-tenant",
+            description="Per-tenant limits: every tenant's API key is added to this plan",
+            throttle=apigw.ThrottleSettings(rate_limit=TENANT_RATE_LIMIT,
+                                            burst_limit=TENANT_BURST_LIMIT),
+            quota=apigw.QuotaSettings(limit=TENANT_MONTHLY_QUOTA, period=apigw.Period.MONTH))
+        plan.add_api_stage(stage=self.stage)
+        return plan
+
+
+_SCHEMA_KEYWORDS = {"minItems": "min_items", "minLength": "min_length"}
+
+
+def json_schema(schema: dict, top: bool = True) -> apigw.JsonSchema:
+    """A plain JSON Schema dict as CDK's JsonSchema."""
+    options: dict = {"schema": apigw.JsonSchemaVersion.DRAFT4} if top else {}
+    for keyword, value in schema.items():
+        if keyword == "type":
+            value = apigw.JsonSchemaType[value.upper()]
+        elif keyword == "properties":
+            value = {name: json_schema(inner, top=False) for name, inner in value.items()}
+        elif keyword == "items":
+            value = json_schema(value, top=False)
+        options[_SCHEMA_KEYWORDS.get(keyword, keyword)] = value
+    return apigw.JsonSchema(**options)

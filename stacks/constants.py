@@ -1,0 +1,61 @@
+"""Names, paths and sizes of the cloud deployment, in one place."""
+
+from pathlib import Path
+
+from aws_cdk import Duration
+from aws_cdk import aws_logs as logs
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+STATEMACHINES_DIR = REPO_ROOT / "statemachines"
+PYPROJECT = REPO_ROOT / "pyproject.toml"
+
+STACK_ID = "Stepwire"
+SERVICE_NAME = "stepwire"
+# The contract names the bus (ARCHITECTURE.md, "EventBridge ingress").
+EVENT_BUS_NAME = "stepwire"
+
+# Context values (cdk.json or `cdk synth -c key=value`).
+CONTEXT_POWERTOOLS_LAYER_VERSION = "stepwire:powertoolsLayerVersion"
+CONTEXT_ALARM_EMAIL = "stepwire:alarmEmail"
+CONTEXT_TENANT_API_KEYS = "stepwire:requireTenantApiKeys"
+
+# Lambda: one runtime and one architecture, matched by the bundled wheels and the layer.
+PYTHON_VERSION = "3.12"
+PIP_PLATFORM = "manylinux2014_x86_64"
+# Wheel tags the bundled packages may carry (pure Python or CPython 3.12 on Linux x86_64).
+ALLOWED_WHEEL_PLATFORM_PREFIXES = ("manylinux", "musllinux")
+POWERTOOLS_ACCOUNT = "017000801446"
+POWERTOOLS_LAYER_NAME = "AWSLambdaPowertoolsPythonV3-python312-x86_64"
+# Provided by the Lambda runtime (boto3) or by the Powertools layer: never bundled.
+NOT_BUNDLED = frozenset({"boto3", "botocore", "s3transfer", "aws-lambda-powertools"})
+
+LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+DLQ_RETENTION = Duration.days(14)
+INGRESS_RETRY_ATTEMPTS = 185
+INGRESS_MAX_EVENT_AGE = Duration.hours(24)
+
+# State machines: names are derived from the stack name so that the functions' environment
+# can carry their ARNs without a dependency cycle (the definitions name the functions).
+INGEST_MACHINE = "ingest"
+NOTIFICATION_MACHINE = "notification"
+
+# API Gateway.
+API_STAGE_NAME = "v1"
+STAGE_RATE_LIMIT = 100  # requests per second, whole stage
+STAGE_BURST_LIMIT = 200
+TENANT_RATE_LIMIT = 20  # requests per second, per tenant API key
+TENANT_BURST_LIMIT = 40
+TENANT_MONTHLY_QUOTA = 1_000_000
+# 0: a cached policy would be reused for other routes; the authorizer decides per request.
+AUTHORIZER_CACHE_TTL = Duration.seconds(0)
+
+# WAF: requests per 5 minutes from one IP address before it is blocked.
+WAF_RATE_LIMIT = 2000
+
+# Secrets.
+JWT_ROTATION_INTERVAL = Duration.days(30)
+
+# Alarms.
+API_P99_LATENCY_MS = 3000
+NOTIFICATION_FAILURES_THRESHOLD = 10
+DLQ_OLDEST_MESSAGE_AGE = Duration.days(7)

@@ -1,0 +1,122 @@
+"""Every Lambda of lambdas/: one code asset, the Powertools layer, the STEPWIRE_* environment.
+
+Each function has its own role with exactly the statements it needs; no managed policies.
+"""
+
+from dataclasses import dataclass
+
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from stacks.bundling import lambda_code
+from stacks.constants import (
+    LOG_RETENTION,
+    POWERTOOLS_ACCOUNT,
+    POWERTOOLS_LAYER_NAME,
+    SERVICE_NAME,
+)
+from workflows.settings import Settings
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    name: str
+    module: str
+    description: str
+    timeout: Duration
+    memory_size: int = 512
+
+    @property
+    def handler(self) -> str:
+        return f"lambdas.{self.module}.lambda_handler"
+
+
+INGEST = FunctionSpec("Ingest", "handle_ingest_event",
+                      "Ingest workflow: persist the event once, plan its notifications",
+                      Duration.seconds(30))
+DELIVER = FunctionSpec("Deliver", "handle_deliver_notification",
+                       "Notification workflow: one signed webhook POST",
+                       Duration.seconds(30))
+RECORD_FAILURE = FunctionSpec("RecordFailure", "handle_record_failure",
+                              "Notification workflow: mark failed, compose the dead letter",
+                              Duration.seconds(30))
+API = FunctionSpec("Api", "handle_api_request", "The REST API (every route)",
+                   Duration.seconds(29), memory_size=1024)
+AUTHORIZER = FunctionSpec("Authorizer", "handle_authorize_request",
+                          "API Gateway authorizer: HS256 JWT, current and previous key",
+                          Duration.seconds(10))
+ROTATE_JWT_KEY = FunctionSpec("RotateJwtKey", "handle_rotate_jwt_key",
+                              "Secrets Manager rotation of the JWT signing key",
+                              Duration.seconds(60), memory_size=256)
+SEED_SECRET_KEYS = FunctionSpec("SeedSecretKeys", "handle_seed_secret_keys",
+                                "Custom resource: first random keys of the secrets",
+                                Duration.seconds(60), memory_size=256)
+ALL_FUNCTIONS = (INGEST, DELIVER, RECORD_FAILURE, API, AUTHORIZER, ROTATE_JWT_KEY,
+                 SEED_SECRET_KEYS)
+
+
+def stepwire_environment(values: dict[str, object]) -> dict[str, str]:
+    """STEPWIRE_* variables named after the `Settings` fields: a renamed field fails synth."""
+    fields = Settings.model_fields
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise KeyError(f"not fields of workflows.settings.Settings: {', '.join(unknown)}")
+    missing = sorted(name for name, field in fields.items()
+                     if field.is_required() and name not in values)
+    if missing:
+        raise KeyError(f"Settings fields without a value: {', '.join(missing)}")
+    prefix = Settings.model_config["env_prefix"]
+    return {f"{prefix}{name.upper()}": _env_value(value) for name, value in values.items()}
+
+
+def _env_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class Functions(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, environment: dict[str, str],
+                 powertools_layer_version: str) -> None:
+        super().__init__(scope, construct_id)
+        code = lambda_code()
+        layer = lambda_.LayerVersion.from_layer_version_arn(
+            self, "PowertoolsLayer", Stack.of(self).format_arn(
+                service="lambda", account=POWERTOOLS_ACCOUNT, resource="layer",
+                resource_name=f"{POWERTOOLS_LAYER_NAME}:{powertools_layer_version}",
+                arn_format=ArnFormat.COLON_RESOURCE_NAME))
+        self.by_name: dict[str, lambda_.Function] = {
+            spec.name: self._build_function(spec, code, layer, environment)
+            for spec in ALL_FUNCTIONS}
+
+    def __getitem__(self, spec: FunctionSpec) -> lambda_.Function:
+        return self.by_name[spec.name]
+
+    def _build_function(self, spec: FunctionSpec, code: lambda_.Code,
+                        layer: lambda_.ILayerVersion,
+                        environment: dict[str, str]) -> lambda_.Function:
+        log_group = logs.LogGroup(self, f"{spec.name}Logs",
+                                  retention=LOG_RETENTION,
+                                  removal_policy=RemovalPolicy.DESTROY)
+        role = iam.Role(self, f"{spec.name}Role",
+                        assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                        description=f"Stepwire {spec.name} function")
+        log_group.grant_write(role)
+        return lambda_.Function(
+            self, spec.name,
+            description=f"Stepwire: {spec.description}",
+            runtime=lambda_.Runtime.PYTHON_3_12,
+            architecture=lambda_.Architecture.X86_64,
+            code=code,
+            handler=spec.handler,
+            layers=[layer],
+            memory_size=spec.memory_size,
+            timeout=spec.timeout,
+            role=role,
+            log_group=log_group,
+            tracing=lambda_.Tracing.ACTIVE,
+            environment={**environment, "POWERTOOLS_SERVICE_NAME": SERVICE_NAME},
+        )

@@ -1,0 +1,123 @@
+"""Alarms to an SNS topic, and a dashboard of delivery success rate and end-to-end latency."""
+
+from aws_cdk import Duration
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from stacks.constants import (
+    API_P99_LATENCY_MS,
+    DLQ_OLDEST_MESSAGE_AGE,
+    NOTIFICATION_FAILURES_THRESHOLD,
+    STACK_ID,
+)
+
+FIVE_MINUTES = Duration.minutes(5)
+
+
+class Monitoring(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, ingest: sfn.StateMachine,
+                 notification: sfn.StateMachine, queues: dict[str, sqs.IQueue],
+                 functions: dict[str, lambda_.IFunction], api: apigw.RestApi,
+                 alarm_email: str | None) -> None:
+        super().__init__(scope, construct_id)
+        self.topic = self._build_topic(alarm_email)
+        self.alarms: list[cloudwatch.Alarm] = []
+        self._build_workflow_alarms(ingest, notification)
+        for name, queue in queues.items():
+            self._build_queue_alarms(name, queue)
+        for name, function in functions.items():
+            self._alarm(f"{name}Errors", function.metric_errors(period=FIVE_MINUTES), 1,
+                        f"The {name} function raised errors")
+            self._alarm(f"{name}Throttles", function.metric_throttles(period=FIVE_MINUTES), 1,
+                        f"The {name} function was throttled")
+        self._alarm("Api5xx", api.metric_server_error(period=FIVE_MINUTES), 5,
+                    "The API answered 5xx")
+        self._alarm("ApiLatencyP99", api.metric_latency(period=FIVE_MINUTES, statistic="p99"),
+                    API_P99_LATENCY_MS, "The API's p99 latency is high", evaluation_periods=3)
+        self.dashboard = self._build_dashboard(ingest, notification, queues, api)
+
+    def _build_topic(self, alarm_email: str | None) -> sns.Topic:
+        # CloudWatch can publish to an encrypted topic only with a customer managed key.
+        key = kms.Key(self, "AlarmTopicKey", enable_key_rotation=True,
+                      description="Stepwire: encrypts the alarm topic")
+        key.grant(iam.ServicePrincipal("cloudwatch.amazonaws.com"),
+                  "kms:Decrypt", "kms:GenerateDataKey")
+        topic = sns.Topic(self, "AlarmTopic", display_name="Stepwire alarms", master_key=key,
+                          enforce_ssl=True)
+        if alarm_email:
+            topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+        return topic
+
+    def _alarm(self, name: str, metric: cloudwatch.IMetric, threshold: float, description: str,
+               evaluation_periods: int = 1) -> cloudwatch.Alarm:
+        alarm = metric.create_alarm(
+            self, name, alarm_name=f"{STACK_ID}-{name}", alarm_description=description,
+            threshold=threshold, evaluation_periods=evaluation_periods,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
+        alarm.add_alarm_action(actions.SnsAction(self.topic))
+        self.alarms.append(alarm)
+        return alarm
+
+    def _build_workflow_alarms(self, ingest: sfn.StateMachine,
+                               notification: sfn.StateMachine) -> None:
+        # An ingest failure is a bug or an outage; notification failures are mostly dead
+        # receivers (they are dead-lettered), so only a burst of them is alarming.
+        self._alarm("IngestExecutionsFailed", ingest.metric_failed(period=FIVE_MINUTES), 1,
+                    "Ingest executions failed")
+        self._alarm("NotificationExecutionsFailed",
+                    notification.metric_failed(period=Duration.minutes(15)),
+                    NOTIFICATION_FAILURES_THRESHOLD, "Many notifications failed")
+
+    def _build_queue_alarms(self, name: str, queue: sqs.IQueue) -> None:
+        self._alarm(f"{name}Depth",
+                    queue.metric_approximate_number_of_messages_visible(period=FIVE_MINUTES), 1,
+                    f"Messages are waiting in {name}")
+        self._alarm(f"{name}OldestMessageAge",
+                    queue.metric_approximate_age_of_oldest_message(period=FIVE_MINUTES),
+                    DLQ_OLDEST_MESSAGE_AGE.to_seconds(),
+                    f"The oldest message in {name} is half-way to expiry")
+
+    def _build_dashboard(self, ingest: sfn.StateMachine, notification: sfn.StateMachine,
+                         queues: dict[str, sqs.IQueue], api: apigw.RestApi) -> cloudwatch.Dashboard:
+        succeeded = notification.metric_succeeded(period=FIVE_MINUTES)
+        failed = notification.metric_failed(period=FIVE_MINUTES)
+        success_rate = cloudwatch.MathExpression(
+            expression="100 * succeeded / (succeeded + failed)",
+            using_metrics={"succeeded": succeeded, "failed": failed},
+            label="Delivery success rate (%)", period=FIVE_MINUTES)
+        latency = [notification.metric_time(period=FIVE_MINUTES, statistic=stat,
+                                            label=f"Notification {stat} (ms)")
+                   for stat in ("p50", "p90", "p99")]
+        dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=STACK_ID)
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(title="Delivery success rate", left=[success_rate],
+                                   left_y_axis=cloudwatch.YAxisProps(min=0, max=100)),
+            cloudwatch.GraphWidget(title="End-to-end latency (start to delivered)",
+                                   left=latency),
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(title="Executions", left=[
+                ingest.metric_started(period=FIVE_MINUTES, label="Ingest started"),
+                notification.metric_started(period=FIVE_MINUTES, label="Notifications started"),
+                succeeded, failed]),
+            cloudwatch.GraphWidget(title="Dead letters", left=[
+                queue.metric_approximate_number_of_messages_visible(period=FIVE_MINUTES,
+                                                                    label=name)
+                for name, queue in queues.items()]),
+            cloudwatch.GraphWidget(title="API", left=[
+                api.metric_count(period=FIVE_MINUTES), api.metric_server_error(
+                    period=FIVE_MINUTES), api.metric_client_error(period=FIVE_MINUTES)],
+                right=[api.metric_latency(period=FIVE_MINUTES, statistic="p99")]),
+        )
+        dashboard.add_widgets(cloudwatch.AlarmStatusWidget(alarms=self.alarms, width=24))
+        return dashboard

@@ -1,0 +1,26 @@
+"""Dead-letter queues: failed notifications, and EventBridge events the ingest target refused."""
+
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from stacks.constants import DLQ_RETENTION
+
+
+def _dead_letter_queue(scope: Construct, construct_id: str) -> sqs.Queue:
+    # SQS-managed encryption: EventBridge and Step Functions can send to it without a KMS grant.
+    return sqs.Queue(scope, construct_id, encryption=sqs.QueueEncryption.SQS_MANAGED,
+                     enforce_ssl=True, retention_period=DLQ_RETENTION)
+
+
+class Queues(Construct):
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        # What the notification workflow dead-letters; the API lists and redrives it.
+        self.dead_letter_queue = _dead_letter_queue(self, "DeadLetterQueue")
+        # Events the bus could not hand to the ingest workflow; kept apart so the API's
+        # dead-letter view holds notifications only.
+        self.ingress_dead_letter_queue = _dead_letter_queue(self, "IngressDeadLetterQueue")
+
+    @property
+    def all(self) -> list[sqs.Queue]:
+        return [self.dead_letter_queue, self.ingress_dead_letter_queue]

@@ -1,0 +1,129 @@
+"""Both workflows from statemachines/*.asl.json: Standard, logged at ALL, traced, explicit grants.
+
+CDK cannot infer permissions from a definition file, so each role gets exactly what its
+definition's Task states call.
+"""
+
+import re
+from dataclasses import dataclass
+
+from aws_cdk import ArnFormat, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from stacks.constants import (
+    INGEST_MACHINE,
+    LOG_RETENTION,
+    NOTIFICATION_MACHINE,
+    STATEMACHINES_DIR,
+)
+
+PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
+
+
+@dataclass(frozen=True)
+class MachineName:
+    """A state machine's name and ARNs, known before it exists (no dependency cycle)."""
+
+    name: str
+    arn: str
+    executions_arn: str
+
+    @classmethod
+    def of(cls, stack: Stack, machine: str) -> "MachineName":
+        name = f"{stack.stack_name}-{machine}"
+        return cls(
+            name=name,
+            arn=stack.format_arn(service="states", resource="stateMachine", resource_name=name,
+                                 arn_format=ArnFormat.COLON_RESOURCE_NAME),
+            executions_arn=stack.format_arn(service="states", resource="execution",
+                                            resource_name=f"{name}:*",
+                                            arn_format=ArnFormat.COLON_RESOURCE_NAME))
+
+
+def definition_text(machine: str, substitutions: dict[str, str]) -> str:
+    """The ASL file; every placeholder must have a value and every value a placeholder."""
+    text = (STATEMACHINES_DIR / f"{machine}.asl.json").read_text()
+    placeholders = set(PLACEHOLDER.findall(text))
+    if placeholders != substitutions.keys():
+        raise KeyError(f"{machine}.asl.json placeholders {sorted(placeholders)} do not match "
+                       f"the substitutions {sorted(substitutions)}")
+    return text
+
+
+class StateMachines(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, ingest: MachineName,
+                 notification: MachineName, ingest_function: lambda_.IFunction,
+                 deliver_function: lambda_.IFunction,
+                 record_failure_function: lambda_.IFunction, table: dynamodb.ITable,
+                 dead_letter_queue: sqs.IQueue) -> None:
+        super().__init__(scope, construct_id)
+        self.notification = self._build_machine(
+            "Notification", notification, NOTIFICATION_MACHINE,
+            substitutions={
+                "DeliverFunctionArn": deliver_function.function_arn,
+                "RecordFailureFunctionArn": record_failure_function.function_arn,
+                "TableName": table.table_name,
+                "DeadLetterQueueUrl": dead_letter_queue.queue_url,
+            },
+            statements=[
+                _invoke(deliver_function, record_failure_function),
+                # MarkDelivered: one UpdateItem on the notification's row.
+                iam.PolicyStatement(actions=["dynamodb:UpdateItem"],
+                                    resources=[table.table_arn]),
+                iam.PolicyStatement(actions=["sqs:SendMessage"],
+                                    resources=[dead_letter_queue.queue_arn]),
+            ])
+        self.ingest = self._build_machine(
+            "Ingest", ingest, INGEST_MACHINE,
+            substitutions={
+                "IngestFunctionArn": ingest_function.function_arn,
+                "NotificationStateMachineArn": notification.arn,
+            },
+            statements=[
+                _invoke(ingest_function),
+                # StartNotifications: fire-and-forget starts (no .sync, no DescribeExecution).
+                iam.PolicyStatement(actions=["states:StartExecution"],
+                                    resources=[notification.arn]),
+            ])
+
+    @property
+    def all(self) -> list[sfn.StateMachine]:
+        return [self.ingest, self.notification]
+
+    def _build_machine(self, construct_id: str, name: MachineName, machine: str,
+                       substitutions: dict[str, str],
+                       statements: list[iam.PolicyStatement]) -> sfn.StateMachine:
+        role = iam.Role(self, f"{construct_id}Role",
+                        assumed_by=iam.ServicePrincipal("states.amazonaws.com"),
+                        description=f"Stepwire {machine} workflow")
+        for statement in statements:
+            role.add_to_policy(statement)
+        # Vended-logs prefix: Step Functions' log delivery keeps one resource policy for them.
+        log_group = logs.LogGroup(self, f"{construct_id}Logs",
+                                  log_group_name=f"/aws/vendedlogs/states/{name.name}",
+                                  retention=LOG_RETENTION,
+                                  removal_policy=RemovalPolicy.DESTROY)
+        return sfn.StateMachine(
+            self, construct_id,
+            state_machine_name=name.name,
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            definition_body=sfn.DefinitionBody.from_string(
+                definition_text(machine, substitutions)),
+            definition_substitutions=substitutions,
+            role=role,
+            tracing_enabled=True,
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL,
+                                include_execution_data=True),
+        )
+
+
+def _invoke(*functions: lambda_.IFunction) -> iam.PolicyStatement:
+    # The definitions invoke the unqualified ARN: no version or alias wildcard is needed.
+    return iam.PolicyStatement(actions=["lambda:InvokeFunction"],
+                               resources=[f.function_arn for f in functions])

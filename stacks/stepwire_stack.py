@@ -1,0 +1,99 @@
+"""The Stepwire stack: composes one construct per concern and wires their grants."""
+
+from aws_cdk import Stack
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from stacks import functions as fn
+from stacks.api import Api
+from stacks.constants import INGEST_MACHINE, NOTIFICATION_MACHINE
+from stacks.functions import Functions, stepwire_environment
+from stacks.ingress import Ingress
+from stacks.monitoring import Monitoring
+from stacks.queues import Queues
+from stacks.secrets import Secrets
+from stacks.state_machines import MachineName, StateMachines
+from stacks.storage import Storage
+from stacks.waf import Waf
+
+# What the Store does on the table (workflows/store.py). TransactWriteItems is no IAM action:
+# a transaction is authorized by the Put/Update/ConditionCheck actions it contains.
+TABLE_DATA_ACTIONS = [
+    "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+    "dynamodb:Query", "dynamodb:BatchWriteItem",
+    "dynamodb:ConditionCheckItem",
+]
+
+
+class StepwireStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, powertools_layer_version: str,
+                 alarm_email: str | None = None, require_tenant_api_keys: bool = False,
+                 **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.storage = Storage(self, "Storage")
+        self.queues = Queues(self, "Queues")
+        self.secrets = Secrets(self, "Secrets")
+        ingest = MachineName.of(self, INGEST_MACHINE)
+        notification = MachineName.of(self, NOTIFICATION_MACHINE)
+        self.functions = Functions(
+            self, "Functions", powertools_layer_version=powertools_layer_version,
+            environment=stepwire_environment({
+                "table_name": self.storage.table.table_name,
+                "dead_letter_queue_url": self.queues.dead_letter_queue.queue_url,
+                "ingest_state_machine_arn": ingest.arn,
+                "notification_state_machine_arn": notification.arn,
+                "data_key_secret_id": self.secrets.data_key.secret_arn,
+                "jwt_secret_id": self.secrets.jwt_signing_key.secret_arn,
+                "require_https": True,
+                "allow_private_targets": False,
+            }))
+        self.state_machines = StateMachines(
+            self, "Workflows", ingest=ingest, notification=notification,
+            ingest_function=self.functions[fn.INGEST],
+            deliver_function=self.functions[fn.DELIVER],
+            record_failure_function=self.functions[fn.RECORD_FAILURE],
+            table=self.storage.table, dead_letter_queue=self.queues.dead_letter_queue)
+        self._grant_functions(ingest, notification)
+        seed = self.secrets.seed_keys(self.functions[fn.SEED_SECRET_KEYS])
+        self.secrets.rotate_jwt_signing_key(self.functions[fn.ROTATE_JWT_KEY], after=seed)
+        self.api = Api(self, "Api", handler=self.functions[fn.API],
+                       authorizer=self.functions[fn.AUTHORIZER],
+                       require_tenant_api_keys=require_tenant_api_keys)
+        self.waf = Waf(self, "Waf", stage_arn=self.api.stage.stage_arn)
+        self.ingress = Ingress(self, "Ingress", ingest_machine=self.state_machines.ingest,
+                               dead_letter_queue=self.queues.ingress_dead_letter_queue)
+        self.monitoring = Monitoring(
+            self, "Monitoring", ingest=self.state_machines.ingest,
+            notification=self.state_machines.notification,
+            queues={"DeadLetterQueue": self.queues.dead_letter_queue,
+                    "IngressDeadLetterQueue": self.queues.ingress_dead_letter_queue},
+            functions=dict(self.functions.by_name), api=self.api.rest_api,
+            alarm_email=alarm_email)
+
+    def _grant_functions(self, ingest: MachineName, notification: MachineName) -> None:
+        table = self.storage.table
+        table_data = iam.PolicyStatement(
+            actions=TABLE_DATA_ACTIONS,
+            resources=[table.table_arn, *self.storage.index_arns()])
+        data_key = iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"],
+                                       resources=[self.secrets.data_key.secret_arn])
+        for spec in (fn.INGEST, fn.DELIVER, fn.RECORD_FAILURE, fn.API):
+            self.functions[spec].add_to_role_policy(table_data)
+        # Decrypting signing secrets (deliver), encrypting them and page cursors (api).
+        for spec in (fn.DELIVER, fn.API):
+            self.functions[spec].add_to_role_policy(data_key)
+        self.functions[fn.AUTHORIZER].add_to_role_policy(iam.PolicyStatement(
+            actions=["secretsmanager:GetSecretValue"],
+            resources=[self.secrets.jwt_signing_key.secret_arn]))
+        api = self.functions[fn.API]
+        # POST /events starts an ingest execution; replay starts notification executions.
+        api.add_to_role_policy(iam.PolicyStatement(
+            actions=["states:StartExecution"], resources=[ingest.arn, notification.arn]))
+        # GET /events/{id} reads executions; redrive restarts failed ones.
+        api.add_to_role_policy(iam.PolicyStatement(
+            actions=["states:DescribeExecution", "states:RedriveExecution"],
+            resources=[ingest.executions_arn, notification.executions_arn]))
+        # Dead letters: redrive consumes the queue the notification workflow fills.
+        api.add_to_role_policy(iam.PolicyStatement(
+            actions=["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
+            resources=[self.queues.dead_letter_queue.queue_arn]))

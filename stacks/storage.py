@@ -1,0 +1,53 @@
+"""The DynamoDB table, built from the one key-schema definition in `workflows.table`."""
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from constructs import Construct
+
+from workflows import table
+
+_TYPES = {"S": dynamodb.AttributeType.STRING, "N": dynamodb.AttributeType.NUMBER,
+          "B": dynamodb.AttributeType.BINARY}
+_PROJECTIONS = {"ALL": dynamodb.ProjectionType.ALL, "KEYS_ONLY": dynamodb.ProjectionType.KEYS_ONLY}
+
+
+def _key_attributes(request: dict, key_schema: list[dict]) -> dict[str, dynamodb.Attribute]:
+    """`{"partition_key": Attribute, "sort_key": Attribute}` from a CreateTable key schema."""
+    types = {d["AttributeName"]: d["AttributeType"] for d in request["AttributeDefinitions"]}
+    roles = {"HASH": "partition_key", "RANGE": "sort_key"}
+    return {roles[k["KeyType"]]: dynamodb.Attribute(name=k["AttributeName"],
+                                                    type=_TYPES[types[k["AttributeName"]]])
+            for k in key_schema}
+
+
+class Storage(Construct):
+    """On-demand, point-in-time recovery, TTL, encrypted, protected from deletion."""
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        # The name is CloudFormation's to choose; only the schema comes from the request.
+        request = table.create_table_request("unused")
+        if request["BillingMode"] != "PAY_PER_REQUEST":
+            raise ValueError("the table is defined on-demand in workflows.table")
+        self.table = dynamodb.Table(
+            self, "Table",
+            **_key_attributes(request, request["KeySchema"]),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True),
+            time_to_live_attribute=table.TTL_ATTRIBUTE,
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            deletion_protection=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.index_names: list[str] = []
+        for index in request.get("GlobalSecondaryIndexes", []):
+            self.table.add_global_secondary_index(
+                index_name=index["IndexName"],
+                **_key_attributes(request, index["KeySchema"]),
+                projection_type=_PROJECTIONS[index["Projection"]["ProjectionType"]],
+            )
+            self.index_names.append(index["IndexName"])
+
+    def index_arns(self) -> list[str]:
+        return [f"{self.table.table_arn}/index/{name}" for name in self.index_names]
