@@ -124,7 +124,7 @@ class SecretsManagerKeys:
         self._client = client
         self._secret_id = secret_id
         self._ttl = ttl
-        self._min_refresh = min_refresh
+        self._min_refresh = min(min_refresh, ttl)
         self._clock = clock
         self._lock = threading.Lock()
         self._keys: list[SigningKey] = []

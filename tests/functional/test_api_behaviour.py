@@ -1,0 +1,366 @@
+"""The HTTP API's behaviour through the local gateway: idempotency, paging and cursors, size
+limits, validation, key rotation, dead letters and redrive, secret rotation, rate limits."""
+
+import json
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from lambdas import handle_api_request, handle_authorize_request
+from tests.functional.api_harness import ApiEnv, api_env, json_of
+from workflows import services
+from workflows.api.app import ROUTES
+from workflows.delivery import record_failure
+from workflows.ids import execution_name, webhook_id
+from workflows.local.gateway import Gateway, RateLimit
+from workflows.models import (
+    Event,
+    FailureReport,
+    NotificationStatus,
+    NotificationTarget,
+)
+
+pytestmark = pytest.mark.functional
+
+BASE = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def env() -> Iterator[ApiEnv]:
+    with api_env() as running:
+        yield running
+
+
+def _executions(env: ApiEnv, arn: str) -> list[dict]:
+    return env.client("stepfunctions").list_executions(stateMachineArn=arn)["executions"]
+
+
+def _target(tenant: str, event_id: str, subscription_id: str) -> NotificationTarget:
+    return NotificationTarget(tenant=tenant, event_id=event_id, subscription_id=subscription_id,
+                              webhook_id=webhook_id(tenant, event_id, subscription_id),
+                              execution_name=execution_name(event_id, subscription_id))
+
+
+# --- publish -------------------------------------------------------------------------------
+
+
+def test_the_same_idempotency_key_twice_is_one_event_and_one_ingest(env: ApiEnv):
+    token = env.token("idem", ["publisher"])
+    arn = env.resources.ingest_state_machine_arn
+    before = len(_executions(env, arn))
+    first = env.call("POST", "/events", token=token, headers={"Idempotency-Key": "order-42"},
+                     body={"type": "order.created", "data": {"n": 1}})
+    again = env.call("POST", "/events", token=token, headers={"Idempotency-Key": "order-42"},
+                     body={"type": "order.created", "data": {"n": 1}})
+    other = env.call("POST", "/events", token=token, headers={"Idempotency-Key": "order-43"},
+                     body={"type": "order.created", "data": {"n": 1}})
+    assert (first.status, again.status, other.status) == (202, 202, 202)
+    assert json_of(first) == json_of(again)
+    assert json_of(other)["id"] != json_of(first)["id"]
+    assert len(_executions(env, arn)) == before + 2
+    # Another tenant with the same key is another event.
+    foreign = env.call("POST", "/events", token=env.token("idem2", ["publisher"]),
+                       headers={"Idempotency-Key": "order-42"},
+                       body={"type": "order.created", "data": {"n": 1}})
+    assert json_of(foreign)["id"] != json_of(first)["id"]
+
+
+def test_a_client_id_is_used_and_a_repeat_returns_the_event_as_first_accepted(env: ApiEnv):
+    token = env.token("ids", ["publisher"])
+    first = env.call("POST", "/events", token=token,
+                     body={"type": "order.created", "data": {}, "id": "order-1"})
+    changed = env.call("POST", "/events", token=token,
+                       body={"type": "order.cancelled", "data": {}, "id": "order-1"})
+    assert json_of(first)["id"] == "order-1"
+    assert json_of(changed) == json_of(first)  # type stays order.created: nothing new started
+
+
+def test_the_ingest_input_is_the_published_event(env: ApiEnv):
+    token = env.token("input", ["publisher"])
+    accepted = json_of(env.call("POST", "/events", token=token,
+                                body={"type": "user.signed_up", "data": {"email": "a@b.c"}}))
+    sfn = env.client("stepfunctions")
+    execution = next(e for e in _executions(env, env.resources.ingest_state_machine_arn)
+                     if e["name"] == execution_name("input", accepted["id"]))
+    started = json.loads(sfn.describe_execution(executionArn=execution["executionArn"])["input"])
+    assert started == {"tenant": "input", "type": "user.signed_up",
+                       "data": {"email": "a@b.c"}, "id": accepted["id"]}
+
+
+def test_size_limits_json_and_field_errors(env: ApiEnv):
+    token = env.token("limits", ["publisher"])
+    ok = env.call("POST", "/events", token=token,
+                  body={"type": "big.ok", "data": {"blob": "x" * (64 * 1024)}})
+    assert ok.status == 202
+    too_big = env.call("POST", "/events", token=token,
+                       body={"type": "big.no", "data": {"blob": "x" * (130 * 1024)}})
+    assert too_big.status == 413 and "limit" in json_of(too_big)["detail"]
+    over_gateway = env.call("POST", "/events", token=token,
+                            body={"type": "big.no", "data": {"blob": "x" * (300 * 1024)}})
+    assert over_gateway.status == 413
+    malformed = env.call("POST", "/events", token=token, raw=b'{"type": "a", "data": ')
+    assert malformed.status == 400 and json_of(malformed)["detail"] == \
+        "the request body is not valid JSON"
+    wrong_type = env.call("POST", "/events", token=token, body={"type": 7, "data": {}})
+    assert wrong_type.status == 422
+    problem = json_of(wrong_type)
+    assert problem["errors"][0]["field"] == "type" and "type" in problem["detail"]
+    assert wrong_type.headers["Content-Type"] == "application/problem+json"
+    no_data = env.call("POST", "/events", token=token, body={"type": "a.b"})
+    assert no_data.status == 422 and json_of(no_data)["errors"][0]["field"] == "data"
+    bad_limit = env.call("GET", "/events?limit=1000", token=token)
+    assert bad_limit.status == 422 and json_of(bad_limit)["errors"][0]["field"] == "limit"
+
+
+# --- list and cursors -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def paged(env: ApiEnv) -> dict[str, dict]:
+    """250 events of tenant 'pages': two types, three derived statuses, one a minute."""
+    statuses = [NotificationStatus.DELIVERED, NotificationStatus.FAILED,
+                NotificationStatus.PENDING]
+    expected = {}
+    for n in range(250):
+        event = Event(id=f"evt_{n:04d}", tenant="pages", type="a.one" if n % 2 else "b.two",
+                      data={"n": n}, created_at=BASE + timedelta(minutes=n))
+        env.store.put_event_if_new(event, "arn:ingest")
+        target = _target("pages", event.id, "sub_1")
+        env.store.create_notifications([target])
+        env.store.set_notification_status(target, statuses[n % 3])
+        expected[event.id] = {"type": event.type, "status": statuses[n % 3].value,
+                              "created_at": event.created_at}
+    return expected
+
+
+def _all_pages(env: ApiEnv, query: str, limit: int) -> list[dict]:
+    token, items, cursor, pages = env.token("pages", ["reader"]), [], None, 0
+    while True:
+        suffix = f"&cursor={cursor}" if cursor else ""
+        response = env.call("GET", f"/events?limit={limit}{query}{suffix}", token=token)
+        assert response.status == 200, response.body
+        page = json_of(response)
+        assert len(page["items"]) <= limit
+        items.extend(page["items"])
+        pages += 1
+        cursor = page["next_cursor"]
+        if not cursor:
+            return items
+        assert pages < 300
+
+
+@pytest.mark.parametrize(("query", "limit", "keep"), [
+    ("", 7, lambda e: True),
+    ("", 100, lambda e: True),
+    ("&type=a.one", 9, lambda e: e["type"] == "a.one"),
+    ("&status=failed", 10, lambda e: e["status"] == "failed"),
+    ("&type=b.two&status=delivered", 4, lambda e: e["type"] == "b.two"
+     and e["status"] == "delivered"),
+    (f"&since={(BASE + timedelta(minutes=100)).isoformat().replace('+', '%2B')}"
+     f"&until={(BASE + timedelta(minutes=199)).isoformat().replace('+', '%2B')}", 13,
+     lambda e: BASE + timedelta(minutes=100) <= e["created_at"] <= BASE
+     + timedelta(minutes=199)),
+], ids=["all-7", "all-100", "type", "status", "type+status", "since+until"])
+def test_paging_returns_each_event_exactly_once(env: ApiEnv, paged, query, limit, keep):
+    items = _all_pages(env, query, limit)
+    ids = [i["id"] for i in items]
+    assert len(ids) == len(set(ids))
+    assert set(ids) == {i for i, e in paged.items() if keep(e)}
+    assert ids == sorted(ids, reverse=True)  # newest first
+    for item in items:
+        assert item["status"] == paged[item["id"]]["status"]
+
+
+def test_a_tampered_foreign_or_reused_cursor_is_a_400(env: ApiEnv, paged):
+    token = env.token("pages", ["reader"])
+    cursor = json_of(env.call("GET", "/events?limit=5", token=token))["next_cursor"]
+    body, signature = cursor.split(".")
+    flipped = body[:-2] + ("A" if body[-2] != "A" else "B") + body[-1]
+    for bad in (f"{flipped}.{signature}", f"{body}.{signature[:-1]}", "garbage", "a.b.c",
+                f"{body}."):
+        response = env.call("GET", f"/events?limit=5&cursor={bad}", token=token)
+        assert response.status == 400, bad
+        assert response.headers["Content-Type"] == "application/problem+json"
+    other_filters = env.call("GET", f"/events?limit=5&type=a.one&cursor={cursor}", token=token)
+    assert other_filters.status == 400
+    foreign = env.call("GET", f"/events?limit=5&cursor={cursor}",
+                       token=env.token("globex", ["reader"]))
+    assert foreign.status == 400
+
+
+def test_get_event_shows_notifications_and_attempts(env: ApiEnv, paged):
+    detail = json_of(env.call("GET", "/events/evt_0001", token=env.token("pages", ["reader"])))
+    assert detail["status"] == "failed"
+    assert detail["data"] == {"n": 1}
+    assert detail["notifications"] == [{"subscription_id": "sub_1", "status": "failed",
+                                        "attempts": [], "execution_arn": None}]
+
+
+# --- subscriptions --------------------------------------------------------------------------
+
+
+def test_subscription_lifecycle_and_secret_rotation(env: ApiEnv):
+    token = env.token("subs", ["admin"])
+    created = json_of(env.call("POST", "/subscriptions", token=token, body={
+        "url": "http://127.0.0.1:9/a", "event_types": ["order.*"], "description": "orders"}))
+    assert created["secret"].startswith("whsec_") and created["status"] == "active"
+    sub = created["id"]
+    shown = json_of(env.call("GET", f"/subscriptions/{sub}", token=token))
+    assert "secret" not in shown and shown["description"] == "orders"
+    patched = env.call("PATCH", f"/subscriptions/{sub}", token=token,
+                       body={"status": "paused", "event_types": ["*"]})
+    assert json_of(patched)["status"] == "paused" and json_of(patched)["event_types"] == ["*"]
+    assert env.call("PATCH", f"/subscriptions/{sub}", token=token,
+                    body={"event_types": ["bad filter"]}).status == 422
+    assert env.call("PATCH", f"/subscriptions/{sub}", token=token,
+                    body={"url": "http://169.254.169.254/"}).status == 422
+    rotated = json_of(env.call("POST", f"/subscriptions/{sub}/rotate-secret", token=token))
+    assert rotated["secret"] != created["secret"]
+    assert env.store.signing_secrets("subs", sub) == [rotated["secret"], created["secret"]]
+    assert env.call("DELETE", f"/subscriptions/{sub}", token=token).status == 204
+    assert env.call("GET", f"/subscriptions/{sub}", token=token).status == 404
+
+
+def test_subscriptions_page_with_a_cursor(env: ApiEnv):
+    token = env.token("subpages", ["admin"])
+    made = {json_of(env.call("POST", "/subscriptions", token=token, body={
+        "url": f"http://127.0.0.1:9/{n}", "event_types": ["*"]}))["id"] for n in range(5)}
+    seen, cursor = [], None
+    while True:
+        page = json_of(env.call("GET", "/subscriptions?limit=2"
+                                + (f"&cursor={cursor}" if cursor else ""), token=token))
+        seen += [s["id"] for s in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert sorted(seen) == sorted(made)
+
+
+# --- replay and dead letters ---------------------------------------------------------------
+
+
+def _failed(env: ApiEnv, tenant: str, event_id: str, subscription_id: str) -> None:
+    """What the notification workflow does on final failure: RecordFailure, then the DLQ."""
+    env.store.put_event_if_new(Event(id=event_id, tenant=tenant, type="x.y", data={},
+                                     created_at=datetime.now(UTC)), "arn:ingest")
+    target = _target(tenant, event_id, subscription_id)
+    env.store.create_notifications([target])
+    dead = record_failure(FailureReport(notification=target, error="Delivery.Permanent",
+                                        cause="HTTP 400", execution_arn=f"arn:{event_id}"),
+                          store=env.store)
+    env.client("sqs").send_message(QueueUrl=env.resources.dead_letter_queue_url,
+                                   MessageBody=dead.model_dump_json())
+
+
+def test_replay_starts_a_new_execution_with_the_same_webhook_id(env: ApiEnv):
+    _failed(env, "replay", "evt_r1", "sub_a")
+    token = env.token("replay", ["publisher"])
+    first = json_of(env.call("POST", "/events/evt_r1/replay", token=token, body={}))
+    second = json_of(env.call("POST", "/events/evt_r1/replay", token=token,
+                              body={"subscription_ids": ["sub_a"]}))
+    arns = [first["executions"][0]["execution_arn"], second["executions"][0]["execution_arn"]]
+    assert len(set(arns)) == 2
+    sfn = env.client("stepfunctions")
+    for arn in arns:
+        started = json.loads(sfn.describe_execution(executionArn=arn)["input"])
+        assert started["notification"]["webhook_id"] == webhook_id("replay", "evt_r1", "sub_a")
+    detail = json_of(env.call("GET", "/events/evt_r1", token=token))
+    assert detail["notifications"][0]["status"] == "pending"
+    assert detail["notifications"][0]["execution_arn"] == arns[1]
+    unknown = env.call("POST", "/events/evt_r1/replay", token=token,
+                       body={"subscription_ids": ["sub_zz"]})
+    assert unknown.status == 404
+
+
+def test_dead_letters_are_listed_per_tenant_and_redriven_by_filter(env: ApiEnv):
+    for event_id, sub in (("evt_d1", "sub_keep"), ("evt_d2", "sub_go"), ("evt_d3", "sub_go")):
+        _failed(env, "dlq", event_id, sub)
+    _failed(env, "dlq-other", "evt_d9", "sub_go")
+    admin = env.token("dlq", ["admin"])
+    listed = json_of(env.call("GET", "/dead-letters", token=admin))
+    assert [(i["event_id"], i["subscription_id"]) for i in listed["items"]] == [
+        ("evt_d1", "sub_keep"), ("evt_d2", "sub_go"), ("evt_d3", "sub_go")]
+    assert listed["items"][0]["error"] == "Delivery.Permanent"
+    assert listed["items"][0]["cause"] == "HTTP 400"
+
+    redriven = env.call("POST", "/dead-letters/redrive", token=admin,
+                        body={"subscription_id": "sub_go"})
+    assert redriven.status == 202 and json_of(redriven) == {"redriven": 2}
+    left = json_of(env.call("GET", "/dead-letters", token=admin))["items"]
+    assert [i["event_id"] for i in left] == ["evt_d1"]
+    # The queue keeps what was not redriven, including the other tenant's message.
+    sqs = env.client("sqs")
+    bodies = []
+    while messages := sqs.receive_message(QueueUrl=env.resources.dead_letter_queue_url,
+                                          MaxNumberOfMessages=10,
+                                          VisibilityTimeout=60).get("Messages", []):
+        bodies += [json.loads(m["Body"]) for m in messages]
+    assert sorted((b["tenant"], b["event_id"]) for b in bodies
+                  if b["tenant"].startswith("dlq")) == [
+        ("dlq", "evt_d1"), ("dlq-other", "evt_d9")]
+    for event_id in ("evt_d2", "evt_d3"):
+        notification = json_of(env.call("GET", f"/events/{event_id}", token=admin))[
+            "notifications"][0]
+        assert notification["status"] == "pending" and notification["execution_arn"]
+    since = (datetime.now(UTC) + timedelta(minutes=1)).isoformat().replace("+", "%2B")
+    assert json_of(env.call("GET", f"/dead-letters?since={since}", token=admin))["items"] == []
+
+
+# --- keys, limits, logs, odd requests ------------------------------------------------------
+
+
+def test_after_a_key_rotation_the_previous_key_works_and_a_retired_one_does_not(
+        env: ApiEnv, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("STEPWIRE_JWT_KEY_CACHE_SECONDS", "0")
+    services.reset()
+    secrets = env.client("secretsmanager")
+    old = env.token("keys", ["reader"])
+    secrets.put_secret_value(SecretId=env.resources.jwt_secret_id, SecretString="k2" * 22)
+    new = env.token("keys", ["reader"])
+    assert env.call("GET", "/events", token=old).status == 200
+    assert env.call("GET", "/events", token=new).status == 200
+    secrets.put_secret_value(SecretId=env.resources.jwt_secret_id, SecretString="k3" * 22)
+    assert env.call("GET", "/events", token=old).status == 401  # two rotations: retired
+    assert env.call("GET", "/events", token=new).status == 200
+    services.reset()
+
+
+def test_per_tenant_rate_limit_answers_429_with_retry_after(env: ApiEnv):
+    limited = ApiEnv(gateway=Gateway(handle_api_request.lambda_handler,
+                                     handle_authorize_request.lambda_handler, ROUTES,
+                                     rate_limit=RateLimit(rate=0.5, burst=2)),
+                     resources=env.resources)
+    token = limited.token("busy", ["reader"])
+    statuses = [limited.call("GET", "/events", token=token).status for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    throttled = limited.call("GET", "/events", token=token)
+    assert int(throttled.headers["Retry-After"]) >= 1
+    assert throttled.headers["Content-Type"] == "application/problem+json"
+    assert limited.call("GET", "/events", token=limited.token("calm", ["reader"])).status == 200
+
+
+def test_every_mutating_call_is_audit_logged(env: ApiEnv, caplog: pytest.LogCaptureFixture):
+    with caplog.at_level(logging.INFO, logger="stepwire"):
+        env.call("POST", "/events", token=env.token("audit", ["reader"]),
+                 body={"type": "a.b", "data": {}})
+        env.call("GET", "/events", token=env.token("audit", ["reader"]))
+        env.call("POST", "/subscriptions", token=env.token("audit", ["admin"]),
+                 body={"url": "http://127.0.0.1:9/x", "event_types": ["*"]})
+    audits = [r.audit for r in caplog.records if r.getMessage() == "audit"]
+    assert [(a["action"], a["status"], a["tenant"]) for a in audits] == [
+        ("POST /events", 403, "audit"), ("POST /subscriptions", 201, "audit")]
+    assert audits[1]["principal"] == "user@audit"
+
+
+def test_public_routes_unknown_routes_and_methods(env: ApiEnv):
+    assert env.call("GET", "/health").status == 200
+    schema = env.call("GET", "/openapi.json")
+    assert schema.status == 200 and "/events/{event_id}/replay" in json_of(schema)["paths"]
+    docs = env.call("GET", "/docs")
+    assert docs.status == 200 and b"swagger" in docs.body.lower()
+    assert env.call("GET", "/nope").status == 401
+    assert env.call("GET", "/nope", token=env.token("t", ["reader"])).status == 404
+    not_allowed = env.call("PUT", "/events", token=env.token("t", ["reader"]))
+    assert not_allowed.status == 405 and "POST" in not_allowed.headers["Allow"]
