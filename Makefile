@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast bench lint clean
+.PHONY: run test test-fast bench lint clean synth cdk-synth
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,14 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check workflows lambdas stacks tests bench
 	$(BIN)/statelint --ignore URI --ignore FLOAT statemachines/*.asl.json
+
+# The CloudFormation template and the bundled Lambda asset in cdk.out (no AWS account needed).
+synth: $(STAMP)
+	$(BIN)/python app.py
+
+# The same through the CDK CLI (npm), which `cdk deploy` uses.
+cdk-synth: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" npx --yes aws-cdk@2 synth --quiet
 
 clean:
 	rm -rf $(VENV) cdk.out .pytest_cache

@@ -3,7 +3,7 @@ its reason. Everything else is fixed, not acknowledged; a new finding fails the 
 
 from typing import TYPE_CHECKING
 
-from aws_cdk import Acknowledgment, Validations
+from aws_cdk import Acknowledgment, Token, Validations
 from constructs import IConstruct
 
 if TYPE_CHECKING:
@@ -45,6 +45,12 @@ PUBLIC_ROUTE = (
     "and reads no tenant data")
 
 
+def _shown(value: str, pseudo: str) -> str:
+    """How cdk-nag writes a value in a finding id: the pseudo parameter while it is a token
+    (an environment-agnostic synth), the value once `cdk` knows the environment."""
+    return f"<AWS::{pseudo}>" if Token.is_unresolved(value) else value
+
+
 def _ack(construct: IConstruct, rule: str, reason: str) -> None:
     Validations.of(construct).acknowledge(
         Acknowledgment(id=f"AwsSolutions::AwsSolutions-{rule}", reason=reason))
@@ -58,8 +64,9 @@ def acknowledge_findings(stack: "StepwireStack") -> None:
         _ack(machine.role, "IAM5[Resource::*]", WORKFLOW_DELIVERY)
     api_role = stack.functions.by_name["Api"].role
     for name in ("ingest", "notification"):
-        _ack(api_role, "IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:"
-             f"<AWS::AccountId>:execution:{stack.stack_name}-{name}:*]",
+        _ack(api_role, f"IAM5[Resource::arn:{_shown(stack.partition, 'Partition')}:states:"
+             f"{_shown(stack.region, 'Region')}:{_shown(stack.account, 'AccountId')}:"
+             f"execution:{stack.stack_name}-{name}:*]",
              EXECUTIONS.format(name=name))
     _ack(stack.queues.dead_letter_queue, "SQS3",
          DLQ_ITSELF.format(what="failed notifications, sent by the notification workflow"))

@@ -1,0 +1,103 @@
+"""Least privilege: no `*` action anywhere; a `*` resource only where AWS offers no scope."""
+
+import pytest
+
+pytestmark = pytest.mark.infrastructure
+
+# The only actions allowed on Resource "*", by name: AWS offers them no resource scope.
+XRAY = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+XRAY_SAMPLING = {"xray:GetSamplingRules", "xray:GetSamplingTargets"}
+LOG_DELIVERY = {"logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
+                "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
+                "logs:DescribeResourcePolicies", "logs:DescribeLogGroups"}
+UNSCOPED_BY_ROLE = {
+    # Lambda active tracing.
+    **{f"Functions{name}Role": XRAY for name in
+       ("Ingest", "Deliver", "RecordFailure", "Api", "Authorizer", "RotateJwtKey",
+        "SeedSecretKeys")},
+    # Step Functions logging at level ALL and X-Ray tracing.
+    "WorkflowsIngestRole": XRAY | XRAY_SAMPLING | LOG_DELIVERY,
+    "WorkflowsNotificationRole": XRAY | XRAY_SAMPLING | LOG_DELIVERY,
+}
+
+
+def as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def identity_statements(synthesized):
+    """(role logical id, statement) of every identity policy in the template."""
+    for policy in synthesized.resources("AWS::IAM::Policy").values():
+        for role in policy["Properties"]["Roles"]:
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+                yield role["Ref"], statement
+    for role_id, role in synthesized.resources("AWS::IAM::Role").items():
+        for inline in role["Properties"].get("Policies", []):
+            for statement in inline["PolicyDocument"]["Statement"]:
+                yield role_id, statement
+
+
+def resource_policy_statements(synthesized):
+    for resource_type, key in (("AWS::SQS::QueuePolicy", "PolicyDocument"),
+                               ("AWS::SNS::TopicPolicy", "PolicyDocument"),
+                               ("AWS::KMS::Key", "KeyPolicy")):
+        for logical_id, resource in synthesized.resources(resource_type).items():
+            for statement in resource["Properties"][key]["Statement"]:
+                yield logical_id, statement
+
+
+def test_no_statement_allows_a_wildcard_action(synthesized):
+    for owner, statement in identity_statements(synthesized):
+        assert statement["Effect"] == "Allow", owner
+        for action in as_list(statement["Action"]):
+            assert "*" not in action, (owner, action)
+
+
+def test_resource_policies_allow_no_wildcard_action_but_the_key_administrators(synthesized):
+    for owner, statement in resource_policy_statements(synthesized):
+        if statement["Effect"] == "Deny":
+            continue  # sqs:* / sns:* denied without TLS: a wildcard that only restricts
+        for action in as_list(statement["Action"]):
+            if action == "kms:*":
+                # The KMS default key policy: the account administers its own key (without it
+                # the key becomes unmanageable). Its principal is the account root, nobody else.
+                assert "root" in str(statement["Principal"]), owner
+                continue
+            assert "*" not in action, (owner, action)
+
+
+def test_a_star_resource_only_where_aws_offers_no_resource_scope(synthesized):
+    unscoped: dict[str, set[str]] = {}
+    for role, statement in identity_statements(synthesized):
+        if "*" in as_list(statement["Resource"]):
+            unscoped.setdefault(_role_name(role), set()).update(as_list(statement["Action"]))
+    assert unscoped == UNSCOPED_BY_ROLE
+
+
+def test_no_managed_policy_except_api_gateways_logging_role(synthesized):
+    with_managed = {role_id: role["Properties"]["ManagedPolicyArns"]
+                    for role_id, role in synthesized.resources("AWS::IAM::Role").items()
+                    if role["Properties"].get("ManagedPolicyArns")}
+    assert len(with_managed) == 1
+    (role_id, arns), = with_managed.items()
+    assert role_id.startswith("ApiRestApiCloudWatchRole")
+    assert "AmazonAPIGatewayPushToCloudWatchLogs" in str(arns)
+
+
+def test_state_machines_invoke_only_their_own_functions(synthesized):
+    invoked = {}
+    for role, statement in identity_statements(synthesized):
+        if "lambda:InvokeFunction" in as_list(statement["Action"]):
+            invoked[_role_name(role)] = {r["Fn::GetAtt"][0] for r in as_list(statement["Resource"])}
+    functions = synthesized.resources("AWS::Lambda::Function")
+    handler = {logical_id: f["Properties"]["Handler"].split(".")[1]
+               for logical_id, f in functions.items()}
+    assert {role: {handler[f] for f in targets} for role, targets in invoked.items()} == {
+        "WorkflowsIngestRole": {"handle_ingest_event"},
+        "WorkflowsNotificationRole": {"handle_deliver_notification", "handle_record_failure"},
+    }
+
+
+def _role_name(logical_id: str) -> str:
+    """`FunctionsIngestRoleAB12CD34` → `FunctionsIngestRole` (CDK appends an 8-hex hash)."""
+    return logical_id[:-8]

@@ -1,0 +1,222 @@
+"""Each component of ARCHITECTURE.md is in the template with its key properties."""
+
+import json
+
+import pytest
+
+from stacks.api import ROUTES
+from stacks.constants import EVENT_BUS_NAME, WAF_RATE_LIMIT
+from stacks.functions import ALL_FUNCTIONS
+from workflows import table
+from workflows.settings import Settings
+
+pytestmark = pytest.mark.infrastructure
+
+FOURTEEN_DAYS = 14 * 24 * 3600
+
+
+def ref_id(value: dict) -> str:
+    return value.get("Ref") or value["Fn::GetAtt"][0]
+
+
+def test_table_is_built_from_the_one_key_schema(synthesized):
+    properties = synthesized.only("AWS::DynamoDB::Table")
+    request = table.create_table_request("any")
+    assert properties["KeySchema"] == request["KeySchema"]
+    assert sorted(properties["AttributeDefinitions"], key=lambda a: a["AttributeName"]) == \
+        sorted(request["AttributeDefinitions"], key=lambda a: a["AttributeName"])
+    assert [(i["IndexName"], i["KeySchema"], i["Projection"])
+            for i in properties["GlobalSecondaryIndexes"]] == \
+        [(i["IndexName"], i["KeySchema"], i["Projection"])
+         for i in request["GlobalSecondaryIndexes"]]
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["PointInTimeRecoverySpecification"] == {
+        "PointInTimeRecoveryEnabled": True}
+    assert properties["TimeToLiveSpecification"] == {
+        "AttributeName": table.TTL_ATTRIBUTE, "Enabled": True}
+    assert properties["SSESpecification"]["SSEEnabled"] is True
+    assert properties["DeletionProtectionEnabled"] is True
+
+
+def test_dead_letter_queues_are_encrypted_kept_14_days_and_https_only(synthesized):
+    queues = synthesized.resources("AWS::SQS::Queue")
+    assert len(queues) == 2
+    for queue in queues.values():
+        assert queue["Properties"]["SqsManagedSseEnabled"] is True
+        assert queue["Properties"]["MessageRetentionPeriod"] == FOURTEEN_DAYS
+    denied_insecure = {
+        ref_id(policy["Properties"]["Queues"][0])
+        for policy in synthesized.resources("AWS::SQS::QueuePolicy").values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if statement["Effect"] == "Deny"
+        and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}}
+    assert denied_insecure == set(queues)
+
+
+def test_state_machines_are_standard_logged_at_all_with_data_and_traced(synthesized):
+    machines = synthesized.resources("AWS::StepFunctions::StateMachine")
+    assert len(machines) == 2
+    for machine in machines.values():
+        properties = machine["Properties"]
+        assert properties["StateMachineType"] == "STANDARD"
+        assert properties["LoggingConfiguration"]["Level"] == "ALL"
+        assert properties["LoggingConfiguration"]["IncludeExecutionData"] is True
+        assert properties["TracingConfiguration"] == {"Enabled": True}
+
+
+def test_every_handler_is_a_function_with_runtime_layer_tracing_and_environment(synthesized):
+    functions = synthesized.resources("AWS::Lambda::Function")
+    by_handler = {f["Properties"]["Handler"]: f["Properties"] for f in functions.values()}
+    assert set(by_handler) == {spec.handler for spec in ALL_FUNCTIONS}
+    assert {"lambdas.handle_api_request.lambda_handler",
+            "lambdas.handle_authorize_request.lambda_handler"} <= set(by_handler)
+    required = {f"STEPWIRE_{name.upper()}" for name, field in Settings.model_fields.items()
+                if field.is_required()}
+    for handler, properties in by_handler.items():
+        assert properties["Runtime"] == "python3.12", handler
+        assert properties["Architectures"] == ["x86_64"], handler
+        assert properties["TracingConfig"] == {"Mode": "Active"}, handler
+        layer = json.dumps(properties["Layers"])
+        assert "017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-x86_64:" in layer
+        variables = properties["Environment"]["Variables"]
+        assert required <= set(variables), handler
+        assert variables["STEPWIRE_REQUIRE_HTTPS"] == "true"
+        assert variables["STEPWIRE_ALLOW_PRIVATE_TARGETS"] == "false"
+        assert "STEPWIRE_AWS_ENDPOINT_URL" not in variables
+
+
+def test_the_environment_names_only_settings_fields(synthesized):
+    prefix = Settings.model_config["env_prefix"]
+    names = {f"{prefix}{name.upper()}" for name in Settings.model_fields}
+    for function in synthesized.resources("AWS::Lambda::Function").values():
+        variables = function["Properties"]["Environment"]["Variables"]
+        assert {v for v in variables if v.startswith(prefix)} <= names
+
+
+def test_api_has_every_route_of_the_contract_behind_the_authorizer(synthesized):
+    resources = synthesized.resources("AWS::ApiGateway::Resource")
+    paths = {}
+
+    def path_of(logical_id: str) -> str:
+        if logical_id not in resources:
+            return ""
+        properties = resources[logical_id]["Properties"]
+        parent = properties["ParentId"]
+        parent_path = path_of(parent["Ref"]) if "Ref" in parent else ""
+        return f"{parent_path}/{properties['PathPart']}"
+
+    for logical_id in resources:
+        paths[logical_id] = path_of(logical_id)
+    methods = {(m["Properties"]["HttpMethod"], paths[m["Properties"]["ResourceId"]["Ref"]]):
+               m["Properties"]
+               for m in synthesized.resources("AWS::ApiGateway::Method").values()}
+    assert set(methods) == {(route.method, route.path) for route in ROUTES}
+    for route in ROUTES:
+        method = methods[(route.method, route.path)]
+        assert method["Integration"]["Type"] == "AWS_PROXY"
+        assert "RequestValidatorId" in method
+        if route.public:
+            assert method["AuthorizationType"] == "NONE", route
+        else:
+            assert method["AuthorizationType"] == "CUSTOM", route
+            assert "AuthorizerId" in method
+        if route.body:
+            assert "application/json" in method["RequestModels"], route
+
+
+def test_api_authorizer_reads_the_authorization_header(synthesized):
+    authorizer = synthesized.only("AWS::ApiGateway::Authorizer")
+    assert authorizer["Type"] == "REQUEST"
+    assert authorizer["IdentitySource"] == "method.request.header.Authorization"
+
+
+def test_api_stage_logs_traces_and_throttles(synthesized):
+    stage = synthesized.only("AWS::ApiGateway::Stage")
+    assert stage["TracingEnabled"] is True
+    assert "DestinationArn" in stage["AccessLogSetting"]
+    settings = stage["MethodSettings"][0]
+    assert settings["LoggingLevel"] == "ERROR"
+    assert settings["DataTraceEnabled"] is False
+    assert settings["ThrottlingRateLimit"] > 0 and settings["ThrottlingBurstLimit"] > 0
+    validator = synthesized.only("AWS::ApiGateway::RequestValidator")
+    assert validator["ValidateRequestBody"] is True
+    assert validator["ValidateRequestParameters"] is True
+
+
+def test_usage_plan_throttles_per_tenant_key(synthesized):
+    plan = synthesized.only("AWS::ApiGateway::UsagePlan")
+    assert plan["Throttle"]["RateLimit"] > 0 and plan["Throttle"]["BurstLimit"] > 0
+    assert plan["Quota"]["Period"] == "MONTH"
+    assert len(plan["ApiStages"]) == 1
+    assert synthesized.only("AWS::ApiGateway::RestApi")["ApiKeySourceType"] == "AUTHORIZER"
+
+
+def test_gateway_errors_are_problem_json(synthesized):
+    responses = synthesized.resources("AWS::ApiGateway::GatewayResponse").values()
+    types = {r["Properties"]["ResponseType"] for r in responses}
+    assert {"UNAUTHORIZED", "ACCESS_DENIED", "BAD_REQUEST_BODY", "THROTTLED"} <= types
+    for response in responses:
+        assert response["Properties"]["ResponseParameters"] == {
+            "gatewayresponse.header.Content-Type": "'application/problem+json'"}
+
+
+def test_waf_has_managed_rule_groups_and_a_rate_rule_on_the_stage(synthesized):
+    acl = synthesized.only("AWS::WAFv2::WebACL")
+    assert acl["Scope"] == "REGIONAL"
+    groups = {r["Statement"]["ManagedRuleGroupStatement"]["Name"] for r in acl["Rules"]
+              if "ManagedRuleGroupStatement" in r["Statement"]}
+    assert {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet",
+            "AWSManagedRulesAmazonIpReputationList"} <= groups
+    rate = [r for r in acl["Rules"] if "RateBasedStatement" in r["Statement"]]
+    assert rate[0]["Statement"]["RateBasedStatement"] == {"Limit": WAF_RATE_LIMIT,
+                                                          "AggregateKeyType": "IP"}
+    assert rate[0]["Action"] == {"Block": {}}
+    association = synthesized.only("AWS::WAFv2::WebACLAssociation")
+    assert "Stage" in json.dumps(association["ResourceArn"])
+
+
+def test_event_bus_rule_targets_the_ingest_machine_with_retries_and_a_dlq(synthesized):
+    assert synthesized.only("AWS::Events::EventBus")["Name"] == EVENT_BUS_NAME
+    rule = synthesized.only("AWS::Events::Rule")
+    target = rule["Targets"][0]
+    machines = synthesized.resources("AWS::StepFunctions::StateMachine")
+    ingest = next(k for k, v in machines.items()
+                  if v["Properties"]["StateMachineName"] == "Stepwire-ingest")
+    assert target["Arn"] == {"Ref": ingest}
+    assert "Input" not in target and "InputPath" not in target  # the whole event
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
+    assert "Arn" in target["DeadLetterConfig"]
+
+
+def test_jwt_key_rotates_and_both_secrets_are_seeded(synthesized):
+    secrets = synthesized.resources("AWS::SecretsManager::Secret")
+    assert len(secrets) == 2
+    schedule = synthesized.only("AWS::SecretsManager::RotationSchedule")
+    rotator = schedule["RotationLambdaARN"]["Fn::GetAtt"][0]
+    functions = synthesized.resources("AWS::Lambda::Function")
+    assert functions[rotator]["Properties"]["Handler"] == \
+        "lambdas.handle_rotate_jwt_key.lambda_handler"
+    assert schedule["RotationRules"]["ScheduleExpression"].startswith("rate(")
+    seed = synthesized.only("Custom::StepwireSecretKeys")
+    assert {ref_id(s) for s in seed["SecretIds"]} == set(secrets)
+
+
+def test_alarms_notify_the_topic_and_cover_every_signal(synthesized):
+    alarms = [a["Properties"] for a in synthesized.resources("AWS::CloudWatch::Alarm").values()]
+    topic = next(iter(synthesized.resources("AWS::SNS::Topic")))
+    assert all(a["AlarmActions"] == [{"Ref": topic}] for a in alarms)
+    metrics = {(a.get("Namespace"), a.get("MetricName")) for a in alarms}
+    assert {("AWS/States", "ExecutionsFailed"),
+            ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+            ("AWS/SQS", "ApproximateAgeOfOldestMessage"),
+            ("AWS/Lambda", "Errors"), ("AWS/Lambda", "Throttles"),
+            ("AWS/ApiGateway", "5XXError"), ("AWS/ApiGateway", "Latency")} <= metrics
+    latency = next(a for a in alarms if a.get("MetricName") == "Latency")
+    assert latency["ExtendedStatistic"] == "p99"
+    assert "KmsMasterKeyId" in synthesized.only("AWS::SNS::Topic")
+
+
+def test_dashboard_shows_success_rate_and_end_to_end_latency(synthesized):
+    body = json.dumps(synthesized.only("AWS::CloudWatch::Dashboard")["DashboardBody"])
+    assert "succeeded / (succeeded + failed)" in body
+    assert "ExecutionTime" in body
