@@ -110,9 +110,11 @@ class Api(Construct):
             name, content_type="application/json", model_name=name,
             schema=json_schema(schema))
             for name, schema in BODY_SCHEMAS.items()}
-        self.authorizer = apigw.RequestAuthorizer(
+        # TOKEN: lambdas/handle_authorize_request.py reads `authorizationToken` (the
+        # Authorization header) and allows the whole API, so its decision may be cached per token.
+        self.authorizer = apigw.TokenAuthorizer(
             self, "Authorizer", handler=authorizer,
-            identity_sources=[apigw.IdentitySource.header("Authorization")],
+            identity_source=apigw.IdentitySource.header("Authorization"),
             results_cache_ttl=AUTHORIZER_CACHE_TTL)
         integration = apigw.LambdaIntegration(handler, proxy=True, allow_test_invoke=False)
         for route in ROUTES:

@@ -46,8 +46,8 @@ STAGE_BURST_LIMIT = 200
 TENANT_RATE_LIMIT = 20  # requests per second, per tenant API key
 TENANT_BURST_LIMIT = 40
 TENANT_MONTHLY_QUOTA = 1_000_000
-# 0: a cached policy would be reused for other routes; the authorizer decides per request.
-AUTHORIZER_CACHE_TTL = Duration.seconds(0)
+# The authorizer's Allow covers the whole API, so a decision is cached per token.
+AUTHORIZER_CACHE_TTL = Duration.minutes(5)
 
 # WAF: requests per 5 minutes from one IP address before it is blocked.
 WAF_RATE_LIMIT = 2000

@@ -20,8 +20,8 @@ WORKFLOW_DELIVERY = (
     "resource scope; AWS documents '*' for them")
 EXECUTIONS = (
     "Execution names are derived at run time from event and subscription ids; the pattern is "
-    "scoped to the executions of this stack's {name} state machine (DescribeExecution for "
-    "GET /events/{{id}}, RedriveExecution for POST /dead-letters/redrive)")
+    "scoped to the executions of this stack's {name} state machine; only DescribeExecution, "
+    "which the API calls when a named start already exists (idempotent POST /events, replay)")
 DLQ_ITSELF = (
     "This queue is itself a dead-letter queue ({what}); a dead-letter queue behind it would "
     "only move the same messages, and the depth and oldest-message alarms watch it")

@@ -86,14 +86,15 @@ class StepwireStack(Stack):
             actions=["secretsmanager:GetSecretValue"],
             resources=[self.secrets.jwt_signing_key.secret_arn]))
         api = self.functions[fn.API]
-        # POST /events starts an ingest execution; replay starts notification executions.
+        # POST /events starts an ingest execution; replay and redrive start notifications.
         api.add_to_role_policy(iam.PolicyStatement(
             actions=["states:StartExecution"], resources=[ingest.arn, notification.arn]))
-        # GET /events/{id} reads executions; redrive restarts failed ones.
+        # A named start that already exists is described instead (workflows/executions.py).
         api.add_to_role_policy(iam.PolicyStatement(
-            actions=["states:DescribeExecution", "states:RedriveExecution"],
+            actions=["states:DescribeExecution"],
             resources=[ingest.executions_arn, notification.executions_arn]))
-        # Dead letters: redrive consumes the queue the notification workflow fills.
+        # Redrive removes the restarted dead letters from the queue, releases the others
+        # (workflows/dead_letters.py).
         api.add_to_role_policy(iam.PolicyStatement(
-            actions=["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
+            actions=["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"],
             resources=[self.queues.dead_letter_queue.queue_arn]))

@@ -9,6 +9,7 @@ import pytest
 
 from stacks.bundling import build_asset, distribution_name, lambda_requirements
 from stacks.constants import NOT_BUNDLED, REPO_ROOT
+from stacks.functions import ALL_FUNCTIONS
 
 pytestmark = pytest.mark.infrastructure
 
@@ -84,3 +85,10 @@ def test_the_domain_and_the_handlers_are_bundled_without_the_local_runtime(asset
     assert not (asset / "workflows" / "local").exists()
     assert not (asset / "tests").exists()
     assert not list(asset.rglob("__pycache__"))
+
+
+def test_every_function_handler_is_in_the_asset(asset):
+    for spec in ALL_FUNCTIONS:
+        module = asset / "lambdas" / f"{spec.module}.py"
+        assert module.exists(), spec.handler
+        assert "def lambda_handler(" in module.read_text(), spec.handler

@@ -126,7 +126,7 @@ def test_api_has_every_route_of_the_contract_behind_the_authorizer(synthesized):
 
 def test_api_authorizer_reads_the_authorization_header(synthesized):
     authorizer = synthesized.only("AWS::ApiGateway::Authorizer")
-    assert authorizer["Type"] == "REQUEST"
+    assert authorizer["Type"] == "TOKEN"
     assert authorizer["IdentitySource"] == "method.request.header.Authorization"
 
 
