@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from workflows.cursor import CursorCodec
-from workflows.executions import start_notification
+from workflows.executions import execution_arn, start_notification
 from workflows.ids import execution_name, new_id
 from workflows.models import NotificationStatus, NotificationTarget
 from workflows.store import Store
@@ -104,8 +104,11 @@ def _restart(tenant: str, item: dict[str, Any], *, store: Store, sfn: Any,
     # Delete first: should the new execution fail again, its dead letter is not removed.
     if not store.delete_dead_letter(tenant, event_id, subscription_id, item["gsi1sk"]):
         return
-    arn = start_notification(sfn, state_machine_arn, target)
-    store.set_notification_status(target, NotificationStatus.PENDING, execution_arn=arn)
+    # Pending first: the execution may deliver (and mark it delivered) at once.
+    store.set_notification_status(target, NotificationStatus.PENDING,
+                                  execution_arn=execution_arn(state_machine_arn,
+                                                              target.execution_name))
+    start_notification(sfn, state_machine_arn, target)
 
 
 def _remove_from_queue(sqs: Any, queue_url: str, tenant: str,

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from workflows.cursor import CursorCodec
 from workflows.errors import NotFound, StepwireError
-from workflows.executions import start_named, start_notification
+from workflows.executions import execution_arn, start_named, start_notification
 from workflows.ids import execution_name, new_id
 from workflows.models import (
     EVENT_TYPE_PATTERN,
@@ -212,8 +212,11 @@ def replay_event(tenant: str, event_id: str, request: ReplayRequest, *, store: S
             webhook_id=notification.webhook_id,
             execution_name=execution_name(tenant, event_id, subscription_id, "replay",
                                           new_id("r")))
+        # Pending first: the execution may deliver (and mark it delivered) at once.
+        store.set_notification_status(target, NotificationStatus.PENDING, execution_arn=
+                                      execution_arn(notification_state_machine_arn,
+                                                    target.execution_name))
         arn = start_notification(sfn, notification_state_machine_arn, target)
-        store.set_notification_status(target, NotificationStatus.PENDING, execution_arn=arn)
         started.append(StartedNotification(subscription_id=subscription_id, execution_arn=arn))
     return ReplayResult(executions=started)
 
