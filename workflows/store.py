@@ -171,30 +171,17 @@ class Store:
 
     def record_attempt(self, target: NotificationTarget, attempt: Attempt,
                        status: NotificationStatus, execution_arn: str | None = None) -> None:
-        """One attempt row and the notification's new status, in one transaction."""
-        at = attempt.at.isoformat()
-        names = {"#s": STATUS}
-        values = {":s": status.value, ":now": at}
-        update = "SET #s = :s, updated_at = :now"
-        if execution_arn:
-            update += ", execution_arn = :arn"
-            values[":arn"] = execution_arn
-        self._db.transact_write_items(TransactItems=[
-            {"Put": {"TableName": self._table, "Item": _to_item({
-                table.PARTITION_KEY: table.tenant_key(target.tenant),
-                table.SORT_KEY: table.attempt_key(target.event_id, target.subscription_id, at),
-                table.TTL_ATTRIBUTE: self._expires_at(attempt.at),
-                "event_id": target.event_id, "subscription_id": target.subscription_id,
-                **attempt.model_dump(mode="json"),
-            })}},
-            {"Update": {
-                "TableName": self._table,
-                "Key": self.notification_key(target),
-                "UpdateExpression": update,
-                "ExpressionAttributeNames": names,
-                "ExpressionAttributeValues": _to_item(values),
-            }},
-        ])
+        """One attempt row, then the notification's new status. Two plain writes: the attempt
+        log is append-only, and a lost status update is repaired by the next attempt."""
+        self._db.put_item(TableName=self._table, Item=_to_item({
+            table.PARTITION_KEY: table.tenant_key(target.tenant),
+            table.SORT_KEY: table.attempt_key(target.event_id, target.subscription_id,
+                                              attempt.at.isoformat()),
+            table.TTL_ATTRIBUTE: self._expires_at(attempt.at),
+            "event_id": target.event_id, "subscription_id": target.subscription_id,
+            **attempt.model_dump(mode="json"),
+        }))
+        self.set_notification_status(target, status, execution_arn)
 
     def set_notification_status(self, target: NotificationTarget, status: NotificationStatus,
                                 execution_arn: str | None = None) -> None:

@@ -3,6 +3,8 @@
 - time: every wait of the workflows (Retry intervals and Wait states) is multiplied by a factor;
 - memory: finished executions beyond a window are pruned, as are finished worker threads;
 - logs: moto logs every caught error at length; only critical messages are kept;
+- DynamoDB: moto's table is not safe for concurrent writers (a write can run while a query
+  iterates): its calls are serialized;
 - the `states:startExecution` integration: moto passes the ASL's parameter names
   (`StateMachineArn`) to boto3 unconverted; they are renamed to the API's (`stateMachineArn`).
 """
@@ -15,6 +17,7 @@ from typing import Any
 
 import botocore.session
 from botocore import xform_name
+from moto.dynamodb.responses import DynamoHandler
 from moto.stepfunctions.models import stepfunctions_backends
 from moto.stepfunctions.parser import utils as parser_utils
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
@@ -72,6 +75,19 @@ def _sfn_parameters_in_api_case(self: Any, parameters: dict, boto_service_name: 
 
 def fix_sfn_integration() -> None:
     state_task_service_sfn.StateTaskServiceSfn._normalise_parameters = _sfn_parameters_in_api_case
+
+
+_dynamodb_lock = threading.Lock()
+_dynamodb_call = DynamoHandler.call_action
+
+
+def _serialized_dynamodb_call(self: Any) -> Any:
+    with _dynamodb_lock:
+        return _dynamodb_call(self)
+
+
+def serialize_dynamodb() -> None:
+    DynamoHandler.call_action = _serialized_dynamodb_call
 
 
 def quiet_logging() -> None:

@@ -84,6 +84,7 @@ class LocalRuntime:
         self.lambdas.activate()
         engine.quiet_logging()
         engine.fix_sfn_integration()
+        engine.serialize_dynamodb()
         engine.set_time_scale(self.config.retry_time_scale)
         function_arns = {placeholder: self.lambdas.register(name, handler)
                          for placeholder, (name, handler) in FUNCTIONS.items()}
