@@ -1,6 +1,6 @@
 """The Stepwire stack: composes one construct per concern and wires their grants."""
 
-from aws_cdk import Stack
+from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
@@ -69,6 +69,19 @@ class StepwireStack(Stack):
                     "IngressDeadLetterQueue": self.queues.ingress_dead_letter_queue},
             functions=dict(self.functions.by_name), api=self.api.rest_api,
             alarm_email=alarm_email)
+        self._build_outputs()
+
+    def _build_outputs(self) -> None:
+        for name, value, description in (
+            ("JwtSigningKeySecretArn", self.secrets.jwt_signing_key.secret_arn,
+             "Sign API tokens with its AWSCURRENT version (kid = VersionId)"),
+            ("EventBusName", self.ingress.bus.event_bus_name, "PutEvents here to publish"),
+            ("DeadLetterQueueUrl", self.queues.dead_letter_queue.queue_url,
+             "Failed notifications"),
+            ("AlarmTopicArn", self.monitoring.topic.topic_arn, "Subscribe to get the alarms"),
+            ("TableName", self.storage.table.table_name, "Events, subscriptions, attempts"),
+        ):
+            CfnOutput(self, name, value=value, description=description)
 
     def _grant_functions(self, ingest: MachineName, notification: MachineName) -> None:
         table = self.storage.table

@@ -220,3 +220,10 @@ def test_dashboard_shows_success_rate_and_end_to_end_latency(synthesized):
     body = json.dumps(synthesized.only("AWS::CloudWatch::Dashboard")["DashboardBody"])
     assert "succeeded / (succeeded + failed)" in body
     assert "ExecutionTime" in body
+
+
+def test_outputs_name_what_an_operator_needs(synthesized):
+    outputs = synthesized.template["Outputs"]
+    assert any(name.startswith("ApiRestApiEndpoint") for name in outputs)
+    assert {"JwtSigningKeySecretArn", "EventBusName", "DeadLetterQueueUrl", "AlarmTopicArn",
+            "TableName"} <= set(outputs)
