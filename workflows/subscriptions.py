@@ -1,6 +1,7 @@
 """Subscription use cases."""
 
 from datetime import datetime, timedelta
+from typing import Annotated
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -8,6 +9,7 @@ from workflows.cursor import CursorCodec
 from workflows.errors import NotFound, StepwireError
 from workflows.ids import new_id
 from workflows.models import (
+    EVENT_TYPE_FILTER_PATTERN,
     SigningSecret,
     Subscription,
     SubscriptionStatus,
@@ -26,9 +28,15 @@ class InvalidSubscription(StepwireError):
     error_name = "Subscription.Invalid"
 
 
+EventTypeFilter = Annotated[str, Field(pattern=EVENT_TYPE_FILTER_PATTERN, max_length=128,
+                                       examples=["order.created", "order.*", "*"])]
+URL_PATTERN = r"^https?://"
+
+
 class NewSubscription(BaseModel):
-    url: str = Field(max_length=2048)
-    event_types: list[str] = Field(min_length=1, max_length=50)
+    url: str = Field(max_length=2048, pattern=URL_PATTERN,
+                     description="Must resolve to an allowed (public) address")
+    event_types: list[EventTypeFilter] = Field(min_length=1, max_length=50)
     description: str | None = Field(default=None, max_length=500)
 
     @field_validator("event_types")
@@ -106,10 +114,13 @@ class SubscriptionPage(BaseModel):
 class SubscriptionChanges(NewSubscription):
     """PATCH: only the fields sent change."""
 
-    url: str | None = Field(default=None, max_length=2048)  # type: ignore[assignment]
-    event_types: list[str] | None = Field(default=None, min_length=1,  # type: ignore[assignment]
-                                          max_length=50)
-    status: SubscriptionStatus | None = None
+    # Optional but not nullable (only `description` can be cleared with null): the default
+    # marks "not sent", an explicit null is refused by validation.
+    url: str = Field(default=None, max_length=2048,  # type: ignore[assignment]
+                     pattern=URL_PATTERN)
+    event_types: list[EventTypeFilter] = Field(default=None,  # type: ignore[assignment]
+                                               min_length=1, max_length=50)
+    status: SubscriptionStatus = Field(default=None)  # type: ignore[assignment]
 
     @field_validator("event_types")
     @classmethod
@@ -134,9 +145,6 @@ def list_subscriptions(tenant: str, limit: int, cursor: str | None, *, store: St
 def update_subscription(tenant: str, subscription_id: str, changes: SubscriptionChanges, *,
                         store: Store, policy: TargetPolicy) -> Subscription:
     fields = changes.model_dump(mode="json", exclude_unset=True)
-    for required in ("url", "event_types", "status"):
-        if required in fields and fields[required] is None:
-            raise InvalidSubscription(f"'{required}' cannot be null")
     if fields.get("url"):
         resolve_target(fields["url"], policy)
     if not fields:

@@ -7,6 +7,7 @@ is called with the principal's tenant, so another tenant's id is simply not foun
 """
 
 import re
+import typing
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
@@ -70,8 +71,18 @@ def route(method: str, path: str, permission: Permission | None,
     _PERMISSIONS.append((method, pattern, permission))
     ROUTES.append((method, re.sub(r"<(\w+)>", r"{\1}", path), permission is None))
     documented = {**(_COMMON if permission else {}), **(responses or {})}
-    return app.route(path, method=method, responses=documented or None,
-                     security=SECURITY if permission else PUBLIC, **options)
+
+    def register(func: Callable) -> Callable:
+        # Given `responses`, Powertools documents only those: add the success response.
+        returned = typing.get_type_hints(func).get("return")
+        success = options.get("status_code", 200)
+        if returned is not None and success not in documented:
+            documented[success] = {"description": "Success", "content": {
+                "application/json": {"model": returned}}}
+        return app.route(path, method=method, responses=documented or None,
+                         security=SECURITY if permission else PUBLIC, **options)(func)
+
+    return register
 
 
 def principal() -> Principal:
@@ -261,7 +272,8 @@ def rotate_secret(subscription_id: str) -> subscriptions.RotatedSecret:
 def publish_event(
         request: Annotated[events.PublishRequest, Body()],
         idempotency_key: Annotated[str | None, Header(
-            alias="Idempotency-Key", max_length=events.IDEMPOTENCY_KEY_MAX,
+            alias="Idempotency-Key", min_length=1, max_length=events.IDEMPOTENCY_KEY_MAX,
+            pattern=r"^[\x20-\x7e]+$",
             description="The same key again returns the same event, delivered once")] = None,
 ) -> events.AcceptedEvent:
     settings = get_settings()

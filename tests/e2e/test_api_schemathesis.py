@@ -1,0 +1,91 @@
+"""Property-based testing of the HTTP API with schemathesis, against the gateway's own
+/openapi.json, authenticated: no 5xx and no response outside the documented schema.
+
+The short run is part of `make test`; `make test-api-fuzz` runs more examples per operation
+(STEPWIRE_FUZZ_EXAMPLES).
+"""
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
+
+from tests.e2e.conftest import ROOT, LocalProcess, start_local, stop_local
+
+pytestmark = pytest.mark.e2e
+
+EXAMPLES = int(os.environ.get("STEPWIRE_FUZZ_EXAMPLES", "12"))
+
+
+@pytest.fixture(scope="module")
+def local() -> Iterator[LocalProcess]:
+    # A usage plan generous enough that the fuzzer measures the API, not the throttle.
+    running = start_local("--api-rate", "100000", "--api-burst", "100000")
+    try:
+        yield running
+    finally:
+        code, output = stop_local(running)
+        assert code == 0, output
+
+
+@pytest.fixture(scope="module")
+def token(local: LocalProcess) -> str:
+    port = str(urlsplit(local.aws_endpoint).port)
+    return subprocess.run([sys.executable, "-m", "workflows.local.cli", "token", "--tenant",
+                           "fuzz", "--roles", "admin", "--aws-port", port],
+                          cwd=ROOT, capture_output=True, text=True, check=True,
+                          timeout=60).stdout.strip()
+
+
+def _operations(api_url: str) -> list:
+    schema = schemathesis.openapi.from_url(f"{api_url}/openapi.json")
+    return [result.ok() for result in schema.get_all_operations()]
+
+
+def _fuzz(operation, api_url: str, token: str, by_status: dict[int, int]) -> None:
+    # "Schema-valid data is accepted" is skipped where the contract itself refuses some
+    # schema-valid input: a subscription URL must resolve to an allowed address (SSRF guard,
+    # 422), and a cursor that the API did not issue is a 400.
+    method, path = operation.method.upper(), operation.path
+    semantic = (path.startswith("/subscriptions") and method in ("POST", "PATCH")) or (
+        method == "GET" and path in ("/subscriptions", "/events", "/dead-letters"))
+    excluded = [positive_data_acceptance] if semantic else []
+
+    @given(case=operation.as_strategy())
+    @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
+    def run(case) -> None:
+        response = case.call_and_validate(base_url=api_url,
+                                          headers={"Authorization": f"Bearer {token}"},
+                                          excluded_checks=excluded)
+        by_status[response.status_code] = by_status.get(response.status_code, 0) + 1
+
+    run()
+
+
+def test_the_api_keeps_its_contract(local: LocalProcess, token: str,
+                                    request: pytest.FixtureRequest):
+    """Every operation of the schema, EXAMPLES generated cases each, all default checks."""
+    failures: list[str] = []
+    by_status: dict[int, int] = {}
+    operations = _operations(local.api_url)
+    assert len(operations) >= 11
+    for operation in operations:
+        try:
+            _fuzz(operation, local.api_url, token, by_status)
+        except Exception as exc:  # noqa: BLE001 - every operation is tried, all are reported
+            failures.append(f"{operation.label}: {exc}")
+    cases = sum(by_status.values())
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    summary = (f"schemathesis: {len(operations)} operations, {cases} cases, responses by "
+               f"status {dict(sorted(by_status.items()))}")
+    if reporter is not None:
+        reporter.write_line(summary)
+    assert not failures, "\n\n".join(failures)
+    assert not [status for status in by_status if status >= 500]
