@@ -48,8 +48,8 @@ def deliver_notification(request: DeliveryRequest, *, store: Store,
                          config: DeliveryConfig) -> DeliveryResult:
     """Deliver once. Returns on 2xx; raises Delivery.Retryable / .Permanent / .Gone otherwise."""
     target = request.notification
-    event = store.get_event(target.tenant, target.event_id)
-    subscription = store.get_subscription(target.tenant, target.subscription_id)
+    event, subscription, secrets = store.get_for_delivery(target.tenant, target.event_id,
+                                                          target.subscription_id)
     if event is None or subscription is None:
         missing = "event" if event is None else "subscription"
         raise DeliveryPermanent(f"the {missing} no longer exists")
@@ -74,9 +74,7 @@ def deliver_notification(request: DeliveryRequest, *, store: Store,
         "user-agent": USER_AGENT,
         "webhook-id": target.webhook_id,
         "webhook-timestamp": str(int(now.timestamp())),
-        "webhook-signature": signature_header(
-            store.signing_secrets(target.tenant, target.subscription_id),
-            target.webhook_id, now, body),
+        "webhook-signature": signature_header(secrets, target.webhook_id, now, body),
     }
     try:
         response = http_delivery.post(resolved, body.encode(), headers,

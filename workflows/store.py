@@ -84,14 +84,36 @@ class Store:
 
     def signing_secrets(self, tenant: str, subscription_id: str) -> list[str]:
         """The secrets that sign now: the current one and any rotated-out one not yet expired."""
-        sort_key = table.subscription_key(subscription_id)
-        item = self._get(tenant, sort_key) or {}
+        return self._active_secrets(self._get(tenant, table.subscription_key(subscription_id)))
+
+    def _active_secrets(self, item: dict[str, Any] | None) -> list[str]:
+        if not item:
+            return []
         now = utc_now()
         return [
-            secret_box.decrypt(self._data_key, s["ciphertext"], sort_key)
+            secret_box.decrypt(self._data_key, s["ciphertext"], item[table.SORT_KEY])
             for s in item.get("secrets", [])
             if not s.get("expires_at") or datetime.fromisoformat(s["expires_at"]) > now
         ]
+
+    def get_for_delivery(self, tenant: str, event_id: str, subscription_id: str
+                         ) -> tuple[Event | None, Subscription | None, list[str]]:
+        """The event, the subscription and its signing secrets, in one BatchGetItem."""
+        event_sk = table.event_key(event_id)
+        subscription_sk = table.subscription_key(subscription_id)
+        request = {self._table: {"Keys": [_key(tenant, event_sk), _key(tenant, subscription_sk)],
+                                 "ConsistentRead": True}}
+        items: dict[str, dict[str, Any]] = {}
+        while request:
+            page = self._db.batch_get_item(RequestItems=request)
+            for raw in page["Responses"].get(self._table, []):
+                item = _from_item(raw)
+                items[item[table.SORT_KEY]] = item
+            request = page.get("UnprocessedKeys")
+        event_item, subscription_item = items.get(event_sk), items.get(subscription_sk)
+        return (_event(event_item) if event_item else None,
+                Subscription.model_validate(subscription_item) if subscription_item else None,
+                self._active_secrets(subscription_item))
 
     def list_subscriptions(self, tenant: str) -> list[Subscription]:
         items = self._query_prefix(tenant, "SUB#")

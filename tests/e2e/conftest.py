@@ -74,7 +74,8 @@ def local() -> Iterator[LocalProcess]:
         "STEPWIRE_TABLE_NAME": "stepwire",
         "STEPWIRE_DATA_KEY_SECRET_ID": "stepwire/data-key",
         "STEPWIRE_JWT_SECRET_ID": "stepwire/jwt-signing-key",
-        "STEPWIRE_DEAD_LETTER_QUEUE_URL": f"{running.aws_endpoint}/123456789012/stepwire-dead-letters",
+        "STEPWIRE_DEAD_LETTER_QUEUE_URL":
+            f"{running.aws_endpoint}/123456789012/stepwire-dead-letters",
         "STEPWIRE_INGEST_STATE_MACHINE_ARN": running.arn("stateMachine", "stepwire-ingest"),
         "STEPWIRE_NOTIFICATION_STATE_MACHINE_ARN": running.arn("stateMachine",
                                                                "stepwire-notification"),

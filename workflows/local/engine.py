@@ -5,17 +5,24 @@
 - logs: moto logs every caught error at length; only critical messages are kept;
 - DynamoDB: moto's table is not safe for concurrent writers (a write can run while a query
   iterates): its calls are serialized;
+- speed: each execution re-parsed its definition with ANTLR (tens of ms) and each task built a
+  new boto3 client; a parsed program is now pickled once per definition and every execution
+  unpickles its own copy (its retry counters stay its own), and clients are reused; moto's
+  EventBridge re-parsed the same JSONPath expressions for every event: parses are cached;
 - the `states:startExecution` integration: moto passes the ASL's parameter names
   (`StateMachineArn`) to boto3 unconverted; they are renamed to the API's (`stateMachineArn`).
 """
 
 import logging
+import pickle
+import sys
 import threading
 import time as _time
 from functools import cache
 from typing import Any
 
 import botocore.session
+import jsonpath_ng.ext
 from botocore import xform_name
 from moto.dynamodb.responses import DynamoHandler
 from moto.stepfunctions.models import stepfunctions_backends
@@ -25,6 +32,9 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
     state_task_service_sfn,
 )
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.asl.utils import boto_client
+from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
 
 class _ScaledClock:
@@ -88,6 +98,42 @@ def _serialized_dynamodb_call(self: Any) -> Any:
 
 def serialize_dynamodb() -> None:
     DynamoHandler.call_action = _serialized_dynamodb_call
+
+
+_parsed: dict[str, bytes] = {}
+
+
+def _program_of_own(self: Any) -> Any:
+    """The parsed program of this execution: a private copy of a cached parse."""
+    definition = self._evaluation_details.state_machine_details.definition
+    blob = _parsed.get(definition)
+    if blob is None:
+        blob = _parsed[definition] = pickle.dumps(AmazonStateLanguageParser.parse(definition)[0])
+    return pickle.loads(blob)
+
+
+_new_client = boto_client.boto_client_for
+
+
+@cache
+def _shared_client(region: str, service: str, state_credentials: Any = None) -> Any:
+    return _new_client(region, service, state_credentials)
+
+
+def _reused_client(region: str, service: str, state_credentials: Any = None) -> Any:
+    # boto3 clients are thread-safe; the state's credentials are ignored by moto anyway.
+    return _shared_client(region, service)
+
+
+def speed_up() -> None:
+    if not hasattr(jsonpath_ng.ext.parse, "cache_info"):
+        # moto imports `parse` at each call: the cached function is the one it finds.
+        jsonpath_ng.ext.parse = cache(jsonpath_ng.ext.parse)
+    ExecutionWorker._get_evaluation_entrypoint = _program_of_own
+    for name, module in list(sys.modules.items()):
+        if name.startswith("moto.stepfunctions") and \
+                getattr(module, "boto_client_for", None) is _new_client:
+            module.boto_client_for = _reused_client
 
 
 def quiet_logging() -> None:

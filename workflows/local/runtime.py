@@ -8,6 +8,7 @@ for any AWS client, LocalStack-style.
 import json
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,6 +86,7 @@ class LocalRuntime:
         engine.quiet_logging()
         engine.fix_sfn_integration()
         engine.serialize_dynamodb()
+        engine.speed_up()
         engine.set_time_scale(self.config.retry_time_scale)
         function_arns = {placeholder: self.lambdas.register(name, handler)
                          for placeholder, (name, handler) in FUNCTIONS.items()}
@@ -161,12 +163,17 @@ class LocalRuntime:
         sqs, sfn = self.client("sqs"), self.client("stepfunctions")
         assert self.resources is not None
         queue = self.resources.ingress_queue_url
-        while not self._stopping.is_set():
-            messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10,
-                                           WaitTimeSeconds=1).get("Messages", [])
-            for message in messages:
-                self._start_ingest(sfn, message["Body"])
-                sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="stepwire-ingress") as pool:
+            while not self._stopping.is_set():
+                messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10,
+                                               WaitTimeSeconds=1).get("Messages", [])
+                if not messages:
+                    continue
+                # A message is deleted only once its execution has started.
+                list(pool.map(lambda m: self._start_ingest(sfn, m["Body"]), messages))
+                sqs.delete_message_batch(QueueUrl=queue, Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                    for i, m in enumerate(messages)])
 
     def _start_ingest(self, sfn: Any, body: str) -> None:
         assert self.resources is not None

@@ -1,0 +1,148 @@
+"""`make bench`: notifications per second through the whole local platform.
+
+N events go in through the EventBridge API (put_events, batches of 10), each to one
+subscription, out as signed webhooks to a local receiver. Printed: notifications/s end to end,
+p50/p99 latency from put_events to arrival, RSS at start and end, and, measured in the same
+run, the raw-HTTP ceiling: the same receiver driven by a plain client loop.
+"""
+
+import argparse
+import http.server
+import json
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.support.receiver import free_port
+from workflows import services
+from workflows.ids import new_id
+from workflows.local.runtime import LocalConfig, LocalRuntime
+from workflows.subscriptions import NewSubscription, create_subscription
+
+TARGET_PER_SECOND = 100
+TARGET_RSS_GROWTH_MB = 50
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class CountingReceiver:
+    """Answers 200 at once and records when each event arrived."""
+
+    def __init__(self) -> None:
+        self.arrivals: dict[str, float] = {}
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+        self.expected = 0
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers["content-length"]))
+                arrived = time.perf_counter()
+                self.send_response(200)
+                self.send_header("content-length", "0")
+                self.end_headers()
+                if self.path != "/hook":
+                    return
+                event_id = json.loads(body).get("id")
+                with receiver.lock:
+                    receiver.arrivals.setdefault(event_id, arrived)
+                    if receiver.expected and len(receiver.arrivals) >= receiver.expected:
+                        receiver.done.set()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def url(self, path: str = "/hook") -> str:
+        return f"http://127.0.0.1:{self.server.server_port}{path}"
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def raw_http_ceiling(receiver: CountingReceiver, requests: int) -> float:
+    """Requests/s of a plain client loop against the same receiver."""
+    body = json.dumps({"id": "ceiling", "type": "bench", "data": {}}).encode()
+    with httpx.Client() as client:
+        started = time.perf_counter()
+        for _ in range(requests):
+            client.post(receiver.url("/ceiling"), content=body,
+                        headers={"content-type": "application/json"})
+        return requests / (time.perf_counter() - started)
+
+
+def run(events: int, timeout: float) -> dict[str, float]:
+    rss_start = rss_mb()
+    receiver = CountingReceiver()
+    ceiling = raw_http_ceiling(receiver, 1000)
+    config = LocalConfig(aws_port=free_port(), api_port=free_port())
+    with LocalRuntime(config) as runtime:
+        rss_started = rss_mb()
+        tenant = new_id("bench")
+        create_subscription(tenant, NewSubscription(url=receiver.url(), event_types=["*"]),
+                            store=services.store(), policy=services.target_policy())
+        ids = [new_id("evt") for _ in range(events)]
+        receiver.expected = events
+        client = runtime.client("events")
+        sent_at: dict[str, float] = {}
+        started = time.perf_counter()
+        for start in range(0, events, 10):
+            batch = ids[start:start + 10]
+            now = time.perf_counter()
+            client.put_events(Entries=[{
+                "EventBusName": "stepwire", "Source": "bench", "DetailType": "bench.tested",
+                "Detail": json.dumps({"tenant": tenant, "id": event_id, "data": {}}),
+            } for event_id in batch])
+            sent_at.update(dict.fromkeys(batch, now))
+        published = time.perf_counter() - started
+        receiver.done.wait(timeout)
+        elapsed = max(receiver.arrivals.values(), default=started) - started
+        delivered = len([i for i in ids if i in receiver.arrivals])
+        latencies = [receiver.arrivals[i] - sent_at[i] for i in ids if i in receiver.arrivals]
+        rss_end = rss_mb()
+    return {
+        "events": events, "delivered": delivered, "publish_seconds": published,
+        "seconds": elapsed, "per_second": delivered / elapsed if elapsed else 0.0,
+        "p50_ms": percentile(latencies, 0.5) * 1000 if latencies else float("nan"),
+        "p99_ms": percentile(latencies, 0.99) * 1000 if latencies else float("nan"),
+        "rss_start_mb": rss_start, "rss_runtime_mb": rss_started, "rss_end_mb": rss_end,
+        "ceiling_per_second": ceiling,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=2000)
+    parser.add_argument("--timeout", type=float, default=1800)
+    args = parser.parse_args()
+    r = run(args.events, args.timeout)
+    growth = r["rss_end_mb"] - r["rss_runtime_mb"]
+    print(f"EventBridge ingress → webhook, {r['events']} events, one subscription each")
+    print(f"  delivered              {r['delivered']}/{r['events']} in {r['seconds']:.1f} s "
+          f"(published in {r['publish_seconds']:.1f} s)")
+    print(f"  notifications/s        {r['per_second']:.1f}   (target ≥ {TARGET_PER_SECOND})")
+    print(f"  latency put→webhook    p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms")
+    print(f"  RSS                    {r['rss_start_mb']:.0f} MB before, "
+          f"{r['rss_runtime_mb']:.0f} MB runtime up, {r['rss_end_mb']:.0f} MB at the end "
+          f"(growth {growth:+.0f} MB; target < {TARGET_RSS_GROWTH_MB} MB over 10,000)")
+    print(f"  reference: raw HTTP    {r['ceiling_per_second']:.0f} requests/s "
+          "(plain client loop, same receiver, same run)")
+
+
+if __name__ == "__main__":
+    main()
