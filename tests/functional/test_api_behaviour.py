@@ -4,6 +4,7 @@ limits, validation, key rotation, dead letters and redrive, secret rotation, rat
 import json
 import logging
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -34,7 +35,9 @@ def env() -> Iterator[ApiEnv]:
 
 
 def _executions(env: ApiEnv, arn: str) -> list[dict]:
-    return env.client("stepfunctions").list_executions(stateMachineArn=arn)["executions"]
+    pages = env.client("stepfunctions").get_paginator("list_executions").paginate(
+        stateMachineArn=arn)
+    return [execution for page in pages for execution in page["executions"]]
 
 
 def _target(tenant: str, event_id: str, subscription_id: str) -> NotificationTarget:
@@ -364,3 +367,24 @@ def test_public_routes_unknown_routes_and_methods(env: ApiEnv):
     assert env.call("GET", "/nope", token=env.token("t", ["reader"])).status == 404
     not_allowed = env.call("PUT", "/events", token=env.token("t", ["reader"]))
     assert not_allowed.status == 405 and "POST" in not_allowed.headers["Allow"]
+
+
+def test_concurrent_requests_keep_their_own_principal_and_status(env: ApiEnv):
+    tokens = {tenant: env.token(tenant, ["publisher"]) for tenant in ("conc-a", "conc-b")}
+
+    def publish(n: int) -> tuple[str, int, str]:
+        tenant = ("conc-a", "conc-b")[n % 2]
+        response = env.call("POST", "/events", token=tokens[tenant],
+                            body={"type": "c.d", "data": {"n": n}})
+        return tenant, response.status, json_of(response)["id"]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(publish, range(40)))
+    assert {status for _, status, _ in results} == {202}
+    sfn = env.client("stepfunctions")
+    names = {e["name"]: e["executionArn"]
+             for e in _executions(env, env.resources.ingest_state_machine_arn)}
+    for tenant, _, event_id in results:
+        started = json.loads(sfn.describe_execution(
+            executionArn=names[execution_name(tenant, event_id)])["input"])
+        assert started["tenant"] == tenant

@@ -84,6 +84,11 @@ class Gateway:
         self._buckets_lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        # One execution environment per function, as Lambda gives each one event at a time:
+        # the handlers (Powertools' resolver keeps the current event on the app) are not
+        # made for concurrent calls in one process.
+        self._api_lock = threading.Lock()
+        self._authorizer_lock = threading.Lock()
 
     # --- one request -----------------------------------------------------------------------
 
@@ -115,8 +120,9 @@ class Gateway:
                                 extra={"Retry-After": str(max(1, int(wait + 0.999)))})
         event = self._proxy_event(method, path, parts.query, headers, raw, resource,
                                   path_parameters, request_id, source_ip, authorizer_context)
-        result = self._api(event, LambdaContext(function_name="stepwire-api",
-                                                invoked_function_arn=_function_arn("api")))
+        with self._api_lock:
+            result = self._api(event, LambdaContext(function_name="stepwire-api",
+                                                    invoked_function_arn=_function_arn("api")))
         return _from_proxy_result(result, request_id)
 
     def _match(self, method: str, path: str) -> tuple[str, dict[str, str] | None, bool]:
@@ -132,9 +138,10 @@ class Gateway:
                  "methodArn": f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{API_ID}/{STAGE}/"
                               f"{method}{path}"}
         try:
-            result = self._authorizer(event, LambdaContext(
-                function_name="stepwire-authorizer",
-                invoked_function_arn=_function_arn("authorizer")))
+            with self._authorizer_lock:
+                result = self._authorizer(event, LambdaContext(
+                    function_name="stepwire-authorizer",
+                    invoked_function_arn=_function_arn("authorizer")))
         except Exception:  # noqa: BLE001 - any authorizer failure is a 401, as in AWS
             return False, None
         statements = (result.get("policyDocument") or {}).get("Statement") or []
