@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast bench lint clean synth cdk-synth
+.PHONY: run test test-fast bench lint clean synth cdk-synth test-api-fuzz bench-http
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,15 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.throughput $(if $(N),--events $(N),)
+
+# The HTTP API fuzzed by schemathesis from its own /openapi.json, longer than in `make test`.
+test-api-fuzz: $(STAMP)
+	STEPWIRE_FUZZ_EXAMPLES=$(or $(EXAMPLES),150) $(BIN)/python -m pytest -q -p no:cacheprovider \
+		-rA tests/e2e/test_api_schemathesis.py
+
+# HTTP ingress: POST /events latency at a fixed offered rate, notifications/s through the API.
+bench-http: $(STAMP)
+	$(BIN)/python -m bench.http_ingress $(if $(RATE),--rate $(RATE),) $(if $(N),--events $(N),)
 
 lint: $(STAMP)
 	$(BIN)/ruff check workflows lambdas stacks tests bench

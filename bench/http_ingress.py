@@ -1,0 +1,196 @@
+"""`make bench-http`: the HTTP ingress of the local platform.
+
+1. POST /events latency at a fixed offered rate (open loop: request i is sent at t0 + i/rate,
+   whatever happened to the others), through the local gateway, the authorizer and the API
+   handler to StartExecution of the ingest workflow: p50/p99/max, achieved rate, errors.
+2. Notifications/s end to end through the API: N events published over HTTP (8 clients in
+   parallel), each delivered to one subscription as a signed webhook to a local receiver;
+   the rate from the first POST to the last arrival, and the p50/p99 POST-to-arrival latency.
+
+Prints a readable summary and, last, one JSON line with the figures (for merging with
+`make bench`).
+"""
+
+import argparse
+import http.server
+import json
+import statistics
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+
+from tests.support.receiver import free_port
+from workflows.auth import issue_token, signing_key
+from workflows.local.runtime import LocalConfig, LocalRuntime
+
+TENANT = "bench"
+
+
+class Arrivals:
+    """A receiver that answers 200 at once and records when each event id arrived."""
+
+    def __init__(self) -> None:
+        self.at: dict[str, float] = {}
+        self.lock = threading.Lock()
+        self.changed = threading.Condition(self.lock)
+        arrivals = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+                body = self.rfile.read(int(self.headers["content-length"]))
+                now = time.perf_counter()
+                self.send_response(200)
+                self.send_header("content-length", "0")
+                self.end_headers()
+                with arrivals.changed:
+                    arrivals.at.setdefault(json.loads(body)["id"], now)
+                    arrivals.changed.notify_all()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}/hook"
+
+    def wait_for(self, ids: set[str], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while not ids <= self.at.keys():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self.changed.wait(remaining)
+            return True
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def offered_rate(api: str, token: str, rate: float, count: int) -> dict:
+    """Open loop: POST i starts at t0 + i/rate on a pool large enough never to queue."""
+    latencies: list[float] = []
+    errors: dict[int, int] = {}
+    lock = threading.Lock()
+    local = threading.local()
+
+    def post(i: int, start_at: float) -> None:
+        client = getattr(local, "client", None)
+        if client is None:
+            client = local.client = httpx.Client(
+                base_url=api, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        delay = start_at - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        sent = time.perf_counter()
+        response = client.post("/events", json={"type": "bench.rate", "data": {"i": i}})
+        elapsed = (time.perf_counter() - sent) * 1000
+        with lock:
+            if response.status_code == 202:
+                latencies.append(elapsed)
+            else:
+                errors[response.status_code] = errors.get(response.status_code, 0) + 1
+
+    t0 = time.perf_counter() + 0.2
+    with ThreadPoolExecutor(max_workers=min(64, max(8, int(rate)))) as pool:
+        for i in range(count):
+            pool.submit(post, i, t0 + i / rate)
+    duration = time.perf_counter() - t0
+    return {"offered_per_s": rate, "requests": count, "achieved_per_s": round(count / duration, 1),
+            "p50_ms": round(percentile(latencies, 0.50), 1),
+            "p99_ms": round(percentile(latencies, 0.99), 1),
+            "max_ms": round(max(latencies, default=float("nan")), 1),
+            "mean_ms": round(statistics.fmean(latencies), 1) if latencies else None,
+            "errors": errors}
+
+
+def end_to_end(api: str, token: str, arrivals: Arrivals, count: int, clients: int) -> dict:
+    sent_at: dict[str, float] = {}
+    lock = threading.Lock()
+
+    def publish(indexes: range) -> None:
+        with httpx.Client(base_url=api, headers={"Authorization": f"Bearer {token}"},
+                          timeout=30) as client:
+            for i in indexes:
+                started = time.perf_counter()
+                response = client.post("/events", json={"type": "bench.e2e", "data": {"i": i}})
+                response.raise_for_status()
+                with lock:
+                    sent_at[response.json()["id"]] = started
+
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=publish, args=(range(n, count, clients),))
+               for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    published = time.perf_counter() - t0
+    complete = arrivals.wait_for(set(sent_at), timeout=max(120.0, count / 2))
+    last = max((arrivals.at[i] for i in sent_at if i in arrivals.at), default=t0)
+    delays = [(arrivals.at[i] - sent) * 1000 for i, sent in sent_at.items() if i in arrivals.at]
+    return {"events": count, "delivered": len(delays), "complete": complete,
+            "publish_per_s": round(count / published, 1),
+            "notifications_per_s": round(len(delays) / (last - t0), 1),
+            "p50_post_to_arrival_ms": round(percentile(delays, 0.50), 1),
+            "p99_post_to_arrival_ms": round(percentile(delays, 0.99), 1)}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=5.0, help="offered POST /events per s")
+    parser.add_argument("--seconds", type=float, default=10.0, help="how long to offer it")
+    parser.add_argument("--events", type=int, default=300, help="events for the e2e figure")
+    parser.add_argument("--clients", type=int, default=8)
+    args = parser.parse_args(argv)
+
+    config = LocalConfig(aws_port=free_port(), api_port=free_port(), retry_time_scale=0.01,
+                         api_rate=1_000_000, api_burst=1_000_000)
+    arrivals = Arrivals()
+    with LocalRuntime(config) as runtime:
+        assert runtime.resources is not None
+        key = signing_key(runtime.client("secretsmanager").get_secret_value(
+            SecretId=runtime.resources.jwt_secret_id))
+        token = issue_token(key, tenant=TENANT, roles=["admin", "publisher"], sub="bench",
+                            issuer="stepwire", audience="stepwire-api")
+        api = f"http://{config.host}:{config.api_port}"
+        created = httpx.post(f"{api}/subscriptions", headers={"Authorization": f"Bearer {token}"},
+                             json={"url": arrivals.url, "event_types": ["bench.*"]})
+        created.raise_for_status()
+        latency = offered_rate(api, token, args.rate, int(args.rate * args.seconds))
+        # Let the first phase's notifications drain before measuring end to end.
+        before = -1
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            time.sleep(1.0)
+            if len(arrivals.at) == before:
+                break
+            before = len(arrivals.at)
+        e2e = end_to_end(api, token, arrivals, args.events, args.clients)
+    result = {"http_ingress": latency, "http_end_to_end": e2e}
+    print(f"POST /events at {latency['offered_per_s']:g}/s offered for {args.seconds:g} s "
+          f"({latency['requests']} requests, {latency['achieved_per_s']}/s achieved): "
+          f"p50 {latency['p50_ms']} ms, p99 {latency['p99_ms']} ms, max {latency['max_ms']} ms, "
+          f"errors {latency['errors'] or 'none'}")
+    print(f"End to end through the API: {e2e['delivered']}/{e2e['events']} delivered, "
+          f"{e2e['notifications_per_s']} notifications/s (published at "
+          f"{e2e['publish_per_s']}/s), POST-to-arrival p50 {e2e['p50_post_to_arrival_ms']} ms, "
+          f"p99 {e2e['p99_post_to_arrival_ms']} ms")
+    print(json.dumps(result, separators=(",", ":")))
+    return result
+
+
+if __name__ == "__main__":
+    main()
