@@ -7,6 +7,7 @@ the item and removes the matching messages from the queue.
 """
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ from workflows.store import Store
 # well inside API Gateway's 29 s integration timeout.
 REDRIVE_MAX = 100
 _PAGE = 100
+_PARALLEL = 8
 
 
 class DeadLetterView(BaseModel):
@@ -75,28 +77,30 @@ def list_dead_letters(tenant: str, limit: int, cursor: str | None, *, store: Sto
 def redrive(tenant: str, request: RedriveRequest, *, store: Store, sfn: Any, sqs: Any,
             notification_state_machine_arn: str, dead_letter_queue_url: str) -> RedriveResult:
     since = _iso(request.since) or "0"
-    restarted: set[tuple[str, str]] = set()
+    selected: list[dict[str, Any]] = []
     position = None
-    while len(restarted) < REDRIVE_MAX:
+    while len(selected) < REDRIVE_MAX:
         page, position = store.dead_letters_page(tenant, since=since, page_size=_PAGE,
                                                  after=position)
-        for item in page:
-            if request.subscription_id and item["subscription_id"] != request.subscription_id:
-                continue
-            if len(restarted) >= REDRIVE_MAX:
-                break
-            _restart(tenant, item, store=store, sfn=sfn,
-                     state_machine_arn=notification_state_machine_arn)
-            restarted.add((item["event_id"], item["subscription_id"]))
+        selected += [item for item in page if not request.subscription_id
+                     or item["subscription_id"] == request.subscription_id]
         if position is None:
             break
+    selected = selected[:REDRIVE_MAX]
+    # A few at a time: each restart is three AWS calls; boto3 clients are thread-safe.
+    with ThreadPoolExecutor(max_workers=_PARALLEL) as pool:
+        done = list(pool.map(lambda item: _restart(
+            tenant, item, store=store, sfn=sfn, state_machine_arn=notification_state_machine_arn),
+            selected))
+    restarted = {(item["event_id"], item["subscription_id"])
+                 for item, ok in zip(selected, done, strict=True) if ok}
     if restarted:
         _remove_from_queue(sqs, dead_letter_queue_url, tenant, restarted)
     return RedriveResult(redriven=len(restarted))
 
 
 def _restart(tenant: str, item: dict[str, Any], *, store: Store, sfn: Any,
-             state_machine_arn: str) -> None:
+             state_machine_arn: str) -> bool:
     event_id, subscription_id = item["event_id"], item["subscription_id"]
     target = NotificationTarget(
         tenant=tenant, event_id=event_id, subscription_id=subscription_id,
@@ -105,12 +109,13 @@ def _restart(tenant: str, item: dict[str, Any], *, store: Store, sfn: Any,
                                       new_id("r")))
     # Delete first: should the new execution fail again, its dead letter is not removed.
     if not store.delete_dead_letter(tenant, event_id, subscription_id, item["gsi1sk"]):
-        return
+        return False  # a newer failure replaced it, or a concurrent redrive took it
     # Pending first: the execution may deliver (and mark it delivered) at once.
     store.set_notification_status(target, NotificationStatus.PENDING,
                                   execution_arn=execution_arn(state_machine_arn,
                                                               target.execution_name))
     start_notification(sfn, state_machine_arn, target)
+    return True
 
 
 def _remove_from_queue(sqs: Any, queue_url: str, tenant: str,
