@@ -25,8 +25,11 @@ EXAMPLES = int(os.environ.get("STEPWIRE_FUZZ_EXAMPLES", "12"))
 
 @pytest.fixture(scope="module")
 def local() -> Iterator[LocalProcess]:
-    # A usage plan generous enough that the fuzzer measures the API, not the throttle.
-    running = start_local("--api-rate", "100000", "--api-burst", "100000")
+    # A usage plan generous enough that the fuzzer measures the API, not the throttle; only
+    # public webhook targets, so the subscriptions it creates deliver nothing (the fuzzer's
+    # loopback URLs would otherwise keep the engine busy with retries and redrives).
+    running = start_local("--api-rate", "100000", "--api-burst", "100000",
+                          "--deny-private-targets")
     try:
         yield running
     finally:
