@@ -27,7 +27,7 @@ bench: $(STAMP)
 
 # The HTTP API fuzzed by schemathesis from its own /openapi.json, longer than in `make test`.
 test-api-fuzz: $(STAMP)
-	STEPWIRE_FUZZ_EXAMPLES=$(or $(EXAMPLES),150) $(BIN)/python -m pytest -q -p no:cacheprovider \
+	STEPWIRE_FUZZ_EXAMPLES=$(or $(EXAMPLES),400) $(BIN)/python -m pytest -q -p no:cacheprovider \
 		-rA tests/e2e/test_api_schemathesis.py
 
 # HTTP ingress: POST /events latency at a fixed offered rate, notifications/s through the API.
