@@ -8,7 +8,8 @@
 - speed: each execution re-parsed its definition with ANTLR (tens of ms) and each task built a
   new boto3 client; a parsed program is now pickled once per definition and every execution
   unpickles its own copy (its retry counters stay its own), and clients are reused; moto's
-  EventBridge re-parsed the same JSONPath expressions for every event: parses are cached;
+  EventBridge and the interpreter re-parsed the same JSONPath expressions at every use: parses
+  are cached;
 - the `states:startExecution` integration: moto passes the ASL's parameter names
   (`StateMachineArn`) to boto3 unconverted; they are renamed to the API's (`stateMachineArn`).
 """
@@ -33,7 +34,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
 )
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
-from moto.stepfunctions.parser.asl.utils import boto_client
+from moto.stepfunctions.parser.asl.utils import boto_client, json_path
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
 
@@ -127,8 +128,10 @@ def _reused_client(region: str, service: str, state_credentials: Any = None) -> 
 
 def speed_up() -> None:
     if not hasattr(jsonpath_ng.ext.parse, "cache_info"):
-        # moto imports `parse` at each call: the cached function is the one it finds.
+        # EventBridge imports `parse` at each call: the cached function is the one it finds.
+        # The ASL interpreter bound it at import: its binding is replaced too.
         jsonpath_ng.ext.parse = cache(jsonpath_ng.ext.parse)
+        json_path.parse = jsonpath_ng.ext.parse
     ExecutionWorker._get_evaluation_entrypoint = _program_of_own
     for name, module in list(sys.modules.items()):
         if name.startswith("moto.stepfunctions") and \
