@@ -47,8 +47,16 @@ def _from_item(item: dict) -> dict[str, Any]:
     return {k: _plain(_deserializer.deserialize(v)) for k, v in item.items()}
 
 
-def _key(tenant: str, sort_key: str) -> dict:
-    return _to_item({table.PARTITION_KEY: table.tenant_key(tenant), table.SORT_KEY: sort_key})
+def _key(partition: str, sort_key: str) -> dict:
+    return _to_item({table.PARTITION_KEY: partition, table.SORT_KEY: sort_key})
+
+
+def _tenant_key(tenant: str, sort_key: str) -> dict:
+    return _key(table.tenant_key(tenant), sort_key)
+
+
+def _event_key(tenant: str, event_id: str, sort_key: str = table.EVENT_SORT_KEY) -> dict:
+    return _key(table.event_partition(tenant, event_id), sort_key)
 
 
 class Store:
@@ -79,19 +87,26 @@ class Store:
         }))
 
     def get_subscription(self, tenant: str, subscription_id: str) -> Subscription | None:
-        item = self._get(tenant, table.subscription_key(subscription_id))
+        item = self._get(_tenant_key(tenant, table.subscription_key(subscription_id)))
         return Subscription.model_validate(item) if item else None
 
     def signing_secrets(self, tenant: str, subscription_id: str) -> list[str]:
         """The secrets that sign now: the current one and any rotated-out one not yet expired."""
-        return self._active_secrets(self._get(tenant, table.subscription_key(subscription_id)))
+        return [s.value for s in self.subscription_secrets(tenant, subscription_id)]
 
-    def _active_secrets(self, item: dict[str, Any] | None) -> list[str]:
+    def subscription_secrets(self, tenant: str, subscription_id: str) -> list[SigningSecret]:
+        """The secrets that sign now, with their expiry (the current one has none)."""
+        return self._active_secrets(
+            self._get(_tenant_key(tenant, table.subscription_key(subscription_id))))
+
+    def _active_secrets(self, item: dict[str, Any] | None) -> list[SigningSecret]:
         if not item:
             return []
         now = utc_now()
         return [
-            secret_box.decrypt(self._data_key, s["ciphertext"], item[table.SORT_KEY])
+            SigningSecret(value=secret_box.decrypt(self._data_key, s["ciphertext"],
+                                                   item[table.SORT_KEY]),
+                          expires_at=s.get("expires_at"))
             for s in item.get("secrets", [])
             if not s.get("expires_at") or datetime.fromisoformat(s["expires_at"]) > now
         ]
@@ -99,9 +114,9 @@ class Store:
     def get_for_delivery(self, tenant: str, event_id: str, subscription_id: str
                          ) -> tuple[Event | None, Subscription | None, list[str]]:
         """The event, the subscription and its signing secrets, in one BatchGetItem."""
-        event_sk = table.event_key(event_id)
         subscription_sk = table.subscription_key(subscription_id)
-        request = {self._table: {"Keys": [_key(tenant, event_sk), _key(tenant, subscription_sk)],
+        request = {self._table: {"Keys": [_event_key(tenant, event_id),
+                                          _tenant_key(tenant, subscription_sk)],
                                  "ConsistentRead": True}}
         items: dict[str, dict[str, Any]] = {}
         while request:
@@ -110,19 +125,19 @@ class Store:
                 item = _from_item(raw)
                 items[item[table.SORT_KEY]] = item
             request = page.get("UnprocessedKeys")
-        event_item, subscription_item = items.get(event_sk), items.get(subscription_sk)
+        event_item, subscription_item = items.get(table.EVENT_SORT_KEY), items.get(subscription_sk)
         return (_event(event_item) if event_item else None,
                 Subscription.model_validate(subscription_item) if subscription_item else None,
-                self._active_secrets(subscription_item))
+                [s.value for s in self._active_secrets(subscription_item)])
 
     def list_subscriptions(self, tenant: str) -> list[Subscription]:
-        items = self._query_prefix(tenant, "SUB#")
+        items = self._query_prefix(table.tenant_key(tenant), "SUB#")
         return [Subscription.model_validate(item) for item in items]
 
     def set_subscription_status(self, tenant: str, subscription_id: str,
                                 status: SubscriptionStatus) -> None:
         self._db.update_item(
-            TableName=self._table, Key=_key(tenant, table.subscription_key(subscription_id)),
+            TableName=self._table, Key=_tenant_key(tenant, table.subscription_key(subscription_id)),
             UpdateExpression="SET #s = :s, updated_at = :now",
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeNames={"#s": STATUS},
@@ -138,8 +153,8 @@ class Store:
             self._db.put_item(
                 TableName=self._table,
                 Item=_to_item({
-                    table.PARTITION_KEY: table.tenant_key(event.tenant),
-                    table.SORT_KEY: table.event_key(event.id),
+                    table.PARTITION_KEY: table.event_partition(event.tenant, event.id),
+                    table.SORT_KEY: table.EVENT_SORT_KEY,
                     table.EVENTS_BY_TIME_PARTITION_KEY: table.events_by_time_key(event.tenant),
                     table.EVENTS_BY_TIME_SORT_KEY: f"{event.created_at.isoformat()}#{event.id}",
                     table.TTL_ATTRIBUTE: self._expires_at(event.created_at),
@@ -152,25 +167,25 @@ class Store:
             )
             return ingest_execution
         except self._db.exceptions.ConditionalCheckFailedException:
-            existing = self._get(event.tenant, table.event_key(event.id)) or {}
+            existing = self._get(_event_key(event.tenant, event.id)) or {}
             return existing.get("ingest_execution", "")
 
     def get_event(self, tenant: str, event_id: str) -> Event | None:
-        item = self._get(tenant, table.event_key(event_id))
+        item = self._get(_event_key(tenant, event_id))
         return _event(item) if item else None
 
     def get_event_with_notifications(self, tenant: str,
                                      event_id: str) -> tuple[Event, list[Notification]] | None:
-        """The event, its notifications and their attempts, in one query."""
-        items = self._query_prefix(tenant, table.event_key(event_id))
-        event_item = next((i for i in items if i["sk"] == table.event_key(event_id)), None)
+        """The event, its notifications and their attempts: one query of the event's partition."""
+        items = self._query_prefix(table.event_partition(tenant, event_id), "")
+        event_item = next((i for i in items if i["sk"] == table.EVENT_SORT_KEY), None)
         if event_item is None:
             return None
         notifications: dict[str, Notification] = {}
         for item in items:  # sort keys order each notification before its attempts
-            if "#AT#" in item["sk"]:
+            if table.ATTEMPT_INFIX in item["sk"]:
                 notifications[item["subscription_id"]].attempts.append(Attempt.model_validate(item))
-            elif "#NOTIF#" in item["sk"]:
+            elif item["sk"].startswith(table.NOTIFICATION_PREFIX):
                 notifications[item["subscription_id"]] = Notification.model_validate(item)
         return _event(event_item), list(notifications.values())
 
@@ -179,8 +194,8 @@ class Store:
     def create_notifications(self, targets: Iterable[NotificationTarget]) -> None:
         now = utc_now()
         requests = [{"PutRequest": {"Item": _to_item({
-            table.PARTITION_KEY: table.tenant_key(t.tenant),
-            table.SORT_KEY: table.notification_key(t.event_id, t.subscription_id),
+            table.PARTITION_KEY: table.event_partition(t.tenant, t.event_id),
+            table.SORT_KEY: table.notification_key(t.subscription_id),
             table.TTL_ATTRIBUTE: self._expires_at(now),
             "tenant": t.tenant, "event_id": t.event_id, "subscription_id": t.subscription_id,
             "webhook_id": t.webhook_id, STATUS: NotificationStatus.PENDING.value,
@@ -196,9 +211,8 @@ class Store:
         """One attempt row, then the notification's new status. Two plain writes: the attempt
         log is append-only, and a lost status update is repaired by the next attempt."""
         self._db.put_item(TableName=self._table, Item=_to_item({
-            table.PARTITION_KEY: table.tenant_key(target.tenant),
-            table.SORT_KEY: table.attempt_key(target.event_id, target.subscription_id,
-                                              attempt.at.isoformat()),
+            table.PARTITION_KEY: table.event_partition(target.tenant, target.event_id),
+            table.SORT_KEY: table.attempt_key(target.subscription_id, attempt.at.isoformat()),
             table.TTL_ATTRIBUTE: self._expires_at(attempt.at),
             "event_id": target.event_id, "subscription_id": target.subscription_id,
             **attempt.model_dump(mode="json"),
@@ -219,7 +233,8 @@ class Store:
     @staticmethod
     def notification_key(target: NotificationTarget) -> dict:
         """The notification's key in DynamoDB JSON, as the MarkDelivered task uses it."""
-        return _key(target.tenant, table.notification_key(target.event_id, target.subscription_id))
+        return _event_key(target.tenant, target.event_id,
+                          table.notification_key(target.subscription_id))
 
     # --- the HTTP API: pages, subscription changes, dead letters --------------------------
     # A page position (`after`) is the last returned item's key, as plain strings.
@@ -233,16 +248,6 @@ class Store:
         last = _position(items[-1], (table.PARTITION_KEY, table.SORT_KEY)) \
             if items and "LastEvaluatedKey" in page else None
         return [Subscription.model_validate(i) for i in items], last
-
-    def subscription_secrets(self, tenant: str, subscription_id: str) -> list[SigningSecret]:
-        """The secrets that sign now, with their expiry (the current one has none)."""
-        sort_key = table.subscription_key(subscription_id)
-        item = self._get(tenant, sort_key) or {}
-        now = utc_now()
-        return [SigningSecret(value=secret_box.decrypt(self._data_key, s["ciphertext"], sort_key),
-                              expires_at=s.get("expires_at"))
-                for s in item.get("secrets", [])
-                if not s.get("expires_at") or datetime.fromisoformat(s["expires_at"]) > now]
 
     def update_subscription(self, tenant: str, subscription_id: str,
                             changes: dict[str, Any]) -> Subscription | None:
@@ -260,7 +265,8 @@ class Store:
             update += " REMOVE " + ", ".join(removes)
         try:
             item = self._db.update_item(
-                TableName=self._table, Key=_key(tenant, table.subscription_key(subscription_id)),
+                TableName=self._table,
+                Key=_tenant_key(tenant, table.subscription_key(subscription_id)),
                 UpdateExpression=update, ConditionExpression="attribute_exists(pk)",
                 ExpressionAttributeNames=names or None, ExpressionAttributeValues=_to_item(values),
                 ReturnValues="ALL_NEW")["Attributes"]
@@ -271,7 +277,7 @@ class Store:
     def delete_subscription(self, tenant: str, subscription_id: str) -> bool:
         try:
             self._db.delete_item(TableName=self._table,
-                                 Key=_key(tenant, table.subscription_key(subscription_id)),
+                                 Key=_tenant_key(tenant, table.subscription_key(subscription_id)),
                                  ConditionExpression="attribute_exists(pk)")
             return True
         except self._db.exceptions.ConditionalCheckFailedException:
@@ -295,9 +301,9 @@ class Store:
         return items, _plain_key(page.get("LastEvaluatedKey"))
 
     def notification_statuses(self, tenant: str, event_id: str) -> list[str]:
-        items = self._query_prefix(tenant, table.notification_key(event_id, ""),
-                                   projection=("sk", STATUS))
-        return [i[STATUS] for i in items if "#AT#" not in i["sk"]]
+        items = self._query_prefix(table.event_partition(tenant, event_id),
+                                   table.NOTIFICATION_PREFIX, projection=("sk", STATUS))
+        return [i[STATUS] for i in items if table.ATTEMPT_INFIX not in i["sk"]]
 
     def put_dead_letter(self, dead_letter: DeadLetter, webhook_id: str) -> None:
         """The tenant's, queryable view of one DLQ message (one per notification, the latest)."""
@@ -329,7 +335,7 @@ class Store:
         try:
             self._db.delete_item(
                 TableName=self._table,
-                Key=_key(tenant, table.dead_letter_key(event_id, subscription_id)),
+                Key=_tenant_key(tenant, table.dead_letter_key(event_id, subscription_id)),
                 ConditionExpression="gsi1sk = :position",
                 ExpressionAttributeValues=_to_item({":position": position}))
             return True
@@ -354,20 +360,19 @@ class Store:
 
     # --- helpers -------------------------------------------------------------------------
 
-    def _get(self, tenant: str, sort_key: str) -> dict[str, Any] | None:
-        item = self._db.get_item(TableName=self._table, Key=_key(tenant, sort_key),
-                                 ConsistentRead=True).get("Item")
+    def _get(self, key: dict) -> dict[str, Any] | None:
+        item = self._db.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item")
         return _from_item(item) if item else None
 
-    def _query_prefix(self, tenant: str, prefix: str,
+    def _query_prefix(self, partition: str, prefix: str,
                       projection: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+        """Every item of `partition` whose sort key starts with `prefix` ("" for all)."""
         items: list[dict[str, Any]] = []
+        condition = "pk = :pk AND begins_with(sk, :prefix)" if prefix else "pk = :pk"
+        values = {":pk": partition, ":prefix": prefix} if prefix else {":pk": partition}
         kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": _to_item({":pk": table.tenant_key(tenant),
-                                                   ":prefix": prefix}),
-            "ConsistentRead": True,
+            "TableName": self._table, "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": _to_item(values), "ConsistentRead": True,
         }
         if projection:
             kwargs["ProjectionExpression"] = ", ".join(f"#p{i}" for i in range(len(projection)))

@@ -3,15 +3,19 @@
 The CDK stack and the local runtime both build the table from these names; the stores build
 every key with the functions below.
 
-    pk                 sk                                      item
-    TENANT#<t>         SUB#<subscription id>                   subscription
-    TENANT#<t>         EVENT#<event id>#                       event
-    TENANT#<t>         EVENT#<event id>#NOTIF#<sub id>         notification status
-    TENANT#<t>         EVENT#<event id>#NOTIF#<sub id>#AT#<ts> one delivery attempt
-    TENANT#<t>         DEADLETTER#<event id>#<sub id>          dead letter (API view of the DLQ)
+    pk                          sk                       item
+    TENANT#<t>                  SUB#<subscription id>    subscription
+    TENANT#<t>                  DEADLETTER#<e>#<sub id>  dead letter (API view of the DLQ)
+    TENANT#<t>#EVENT#<e>        EVENT                    event
+    TENANT#<t>#EVENT#<e>        NOTIF#<sub id>           notification status
+    TENANT#<t>#EVENT#<e>        NOTIF#<sub id>#AT#<ts>   one delivery attempt
     gsi1pk = TENANT#<t>#EVENTS, gsi1sk = <created_at>#<event id>   events by time
     gsi1pk = TENANT#<t>#DEADLETTERS, gsi1sk = <failed_at>#<event id>#<sub id>
                                                                dead letters by time
+
+Each event is its own partition: a busy tenant's writes spread over many partition keys (one
+key takes at most 1,000 writes/s), and reading an event with its notifications and attempts is
+one query of a small partition.
 """
 
 PARTITION_KEY = "pk"
@@ -30,17 +34,21 @@ def subscription_key(subscription_id: str) -> str:
     return f"SUB#{subscription_id}"
 
 
-def event_key(event_id: str) -> str:
-    # The trailing '#' keeps "EVENT#a#" from being a prefix of "EVENT#ab#".
-    return f"EVENT#{event_id}#"
+def event_partition(tenant: str, event_id: str) -> str:
+    return f"{tenant_key(tenant)}#EVENT#{event_id}"
 
 
-def notification_key(event_id: str, subscription_id: str) -> str:
-    return f"{event_key(event_id)}NOTIF#{subscription_id}"
+EVENT_SORT_KEY = "EVENT"
+NOTIFICATION_PREFIX = "NOTIF#"
+ATTEMPT_INFIX = "#AT#"
 
 
-def attempt_key(event_id: str, subscription_id: str, at_iso: str) -> str:
-    return f"{notification_key(event_id, subscription_id)}#AT#{at_iso}"
+def notification_key(subscription_id: str) -> str:
+    return f"{NOTIFICATION_PREFIX}{subscription_id}"
+
+
+def attempt_key(subscription_id: str, at_iso: str) -> str:
+    return f"{notification_key(subscription_id)}{ATTEMPT_INFIX}{at_iso}"
 
 
 def events_by_time_key(tenant: str) -> str:
