@@ -15,9 +15,12 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/stepwire local
 
+# Fastest tiers first: a broken rule fails in seconds, before the engine and e2e runs.
+TIERS := tests/unit tests/functional tests/workflow tests/infrastructure tests/e2e
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider
 	$(BIN)/statelint --ignore URI --ignore FLOAT statemachines/*.asl.json
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(TIERS)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "unit or functional"
