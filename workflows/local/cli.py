@@ -2,6 +2,7 @@
 prints a JWT for it."""
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -28,20 +29,21 @@ def _local(args: argparse.Namespace) -> int:
           f"  API:          http://{args.host}:{args.api_port}\n"
           f"  AWS endpoint: {runtime.aws_endpoint}"
           f"  (aws --endpoint-url {runtime.aws_endpoint} ...)\n"
-          f"  Console:      http://{args.host}:{args.api_port}/console\n"
+          f"  API docs:     http://{args.host}:{args.api_port}/docs\n"
           f"  Webhooks:     {targets}\n"
           f"  Retry waits:  x{args.retry_time_scale:g}\n"
           "Ctrl-C to stop.", flush=True)
     stopped.wait()
     print("stopping...", flush=True)
     runtime.stop()
-    return 0
+    print("stopped.", flush=True)
+    # Executions still waiting on retries live only in this process's memory and end with it;
+    # some of moto's worker threads are not daemons and would hold the exit until they finish.
+    os._exit(0)
 
 
 def _token(args: argparse.Namespace) -> int:
     """Print a JWT signed with the current key of the instance running on --aws-port."""
-    import os
-
     import boto3
 
     from workflows.auth import issue_token, signing_key

@@ -144,6 +144,12 @@ def quiet_logging() -> None:
         logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
+def running_executions() -> int:
+    return sum(1 for account in stepfunctions_backends.values() for backend in account.values()
+               for machine in backend.state_machines for e in machine.executions
+               if e.status == "RUNNING")
+
+
 def prune_finished_executions(keep: int) -> int:
     """Keep the newest `keep` finished executions per state machine; returns how many went."""
     removed = 0

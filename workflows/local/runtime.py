@@ -8,6 +8,7 @@ for any AWS client, LocalStack-style.
 import json
 import os
 import threading
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -51,7 +52,12 @@ class LocalConfig:
     # Webhook timeouts (seconds): the contract's defaults; tests shorten them.
     connect_timeout: float = 5.0
     request_timeout: float = 15.0
-    keep_finished_executions: int = 1000
+    # Finished executions kept per state machine for inspection; older ones are pruned so
+    # memory stays flat (the attempt log in the table keeps the whole trace).
+    keep_finished_executions: int = 200
+    # Ingress pauses while this many executions run: one process, one GIL; beyond this, more
+    # threads only add contention (the events wait in the ingress queue, as in SQS).
+    max_running_executions: int = 64
     # Off only to measure the engine as moto ships it (make bench compares both).
     optimize_engine: bool = True
     # The local gateway's usage plan, per tenant (requests/s sustained, burst).
@@ -66,6 +72,7 @@ class LocalRuntime:
         self.resources: Resources | None = None
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._stopping = threading.Event()
+        self._ingress_backlog: deque[str] = deque()
         self._threads: list[threading.Thread] = []
         self._server: Any = None
         self.gateway: Gateway | None = None
@@ -101,6 +108,7 @@ class LocalRuntime:
         self._serve_aws_endpoint()
         self._serve_api()
         self._start_thread("stepwire-ingress", self._poll_ingress)
+        self._start_thread("stepwire-ingest-starter", self._start_ingests)
         self._pruner.start()
         return self
 
@@ -162,21 +170,33 @@ class LocalRuntime:
     # --- EventBridge ingress -------------------------------------------------------------
 
     def _poll_ingress(self) -> None:
-        """Rule → SQS → here → StartExecution of the ingest workflow (the cloud's rule target)."""
-        sqs, sfn = self.client("sqs"), self.client("stepfunctions")
+        """Rule → SQS → here: the queue is drained into the backlog that `_start_ingests` works
+        off. (moto's SQS costs O(queue length) per call: a backlog kept there slows everything.)"""
+        sqs = self.client("sqs")
         assert self.resources is not None
         queue = self.resources.ingress_queue_url
-        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="stepwire-ingress") as pool:
-            while not self._stopping.is_set():
-                messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10,
-                                               WaitTimeSeconds=1).get("Messages", [])
-                if not messages:
-                    continue
-                # A message is deleted only once its execution has started.
-                list(pool.map(lambda m: self._start_ingest(sfn, m["Body"]), messages))
+        while not self._stopping.is_set():
+            messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10,
+                                           WaitTimeSeconds=1).get("Messages", [])
+            if messages:
+                self._ingress_backlog.extend(m["Body"] for m in messages)
                 sqs.delete_message_batch(QueueUrl=queue, Entries=[
                     {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
                     for i, m in enumerate(messages)])
+
+    def _start_ingests(self) -> None:
+        """StartExecution of the ingest workflow for each backlog entry (the cloud's rule
+        target), while fewer than `max_running_executions` run."""
+        sfn = self.client("stepfunctions")
+        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="stepwire-ingress") as pool:
+            while not self._stopping.is_set():
+                room = self.config.max_running_executions - engine.running_executions()
+                batch = [self._ingress_backlog.popleft()
+                         for _ in range(min(room, len(self._ingress_backlog), 20))]
+                if not batch:
+                    self._stopping.wait(0.02)
+                    continue
+                list(pool.map(lambda body: self._start_ingest(sfn, body), batch))
 
     def _start_ingest(self, sfn: Any, body: str) -> None:
         assert self.resources is not None
