@@ -13,10 +13,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from workflows import paging
 from workflows.cursor import CursorCodec
 from workflows.executions import execution_arn, start_notification
 from workflows.ids import execution_name, new_id
-from workflows.models import NotificationStatus, NotificationTarget
+from workflows.models import DeadLetterView, NotificationStatus, NotificationTarget
 from workflows.store import Store
 
 # Dead letters restarted by one call (call again while `redriven` equals it): keeps a call
@@ -24,15 +25,6 @@ from workflows.store import Store
 REDRIVE_MAX = 100
 _PAGE = 100
 _PARALLEL = 8
-
-
-class DeadLetterView(BaseModel):
-    event_id: str
-    subscription_id: str
-    error: str
-    cause: str | None
-    execution_arn: str
-    failed_at: datetime
 
 
 class DeadLetterPage(BaseModel):
@@ -54,23 +46,13 @@ def list_dead_letters(tenant: str, limit: int, cursor: str | None, *, store: Sto
                       subscription_id: str | None = None) -> DeadLetterPage:
     filters = {"since": _iso(since), "subscription_id": subscription_id}
     position = codec.decode(cursor, tenant, filters) if cursor else None
-    items: list[DeadLetterView] = []
-    more = True
-    while more and len(items) < limit:
-        page, last = store.dead_letters_page(tenant, since=_iso(since) or "0",
-                                             page_size=max(limit - len(items), 10),
-                                             after=position)
-        for index, item in enumerate(page):
-            position = {k: item[k] for k in ("pk", "sk", "gsi1pk", "gsi1sk")}
-            if subscription_id is None or item["subscription_id"] == subscription_id:
-                items.append(DeadLetterView.model_validate(item))
-            if len(items) == limit:
-                more = index < len(page) - 1 or last is not None
-                break
-        else:
-            more = last is not None
-            position = last if last is not None else position
-    next_cursor = codec.encode(tenant, filters, position) if more and position else None
+    items, position = paging.collect(
+        lambda size, after: store.dead_letters_page(tenant, since=_iso(since) or "0",
+                                                    page_size=size, after=after),
+        lambda item: DeadLetterView.model_validate(item)
+        if subscription_id is None or item["subscription_id"] == subscription_id else None,
+        limit, position)
+    next_cursor = codec.encode(tenant, filters, position) if position else None
     return DeadLetterPage(items=items, next_cursor=next_cursor)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
+from workflows import paging
 from workflows.cursor import CursorCodec
 from workflows.errors import NotFound, StepwireError
 from workflows.executions import execution_arn, start_named, start_notification
@@ -156,25 +157,20 @@ def list_events(tenant: str, filters: EventFilters, limit: int, cursor: str | No
     position = codec.decode(cursor, tenant, filters.as_dict()) if cursor else None
     since = _iso(filters.since) or _LOWEST
     until = (_iso(filters.until) or "") + _HIGHEST if filters.until else _HIGHEST
-    items: list[EventSummary] = []
-    more = True
-    while more and len(items) < limit:
-        page, last = store.events_page(tenant, since=since, until=until,
-                                       event_type=filters.type,
-                                       page_size=max(limit - len(items), 10), after=position)
-        for index, item in enumerate(page):
-            status = event_status(store.notification_statuses(tenant, item["id"]))
-            position = {k: item[k] for k in ("pk", "sk", "gsi1pk", "gsi1sk")}
-            if filters.status is None or status == filters.status:
-                items.append(EventSummary(id=item["id"], type=item["type"],
-                                          created_at=item["created_at"], status=status))
-            if len(items) == limit:
-                more = index < len(page) - 1 or last is not None
-                break
-        else:
-            more = last is not None
-            position = last if last is not None else position
-    next_cursor = codec.encode(tenant, filters.as_dict(), position) if more and position else None
+
+    def summary(item: dict[str, Any]) -> EventSummary | None:
+        status = event_status(store.notification_statuses(tenant, item["id"]))
+        if filters.status is not None and status != filters.status:
+            return None
+        return EventSummary(id=item["id"], type=item["type"], created_at=item["created_at"],
+                            status=status)
+
+    items, position = paging.collect(
+        lambda size, after: store.events_page(tenant, since=since, until=until,
+                                              event_type=filters.type, page_size=size,
+                                              after=after),
+        summary, limit, position)
+    next_cursor = codec.encode(tenant, filters.as_dict(), position) if position else None
     return EventPage(items=items, next_cursor=next_cursor)
 
 

@@ -112,16 +112,21 @@ class FailureReport(BaseModel):
     execution_arn: str
 
 
-class DeadLetter(BaseModel):
-    """The DLQ message body: enough to find, explain and restart a failed notification."""
+class DeadLetterView(BaseModel):
+    """A dead letter as the API lists it."""
 
-    tenant: str
     event_id: str
     subscription_id: str
     error: str
     cause: str | None
     execution_arn: str
     failed_at: datetime
+
+
+class DeadLetter(DeadLetterView):
+    """The DLQ message body: enough to find, explain and restart a failed notification."""
+
+    tenant: str
 
 
 class PublishedEvent(BaseModel):
