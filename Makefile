@@ -25,8 +25,10 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "unit or functional"
 
+# EventBridge ingress first, then the HTTP ingress (POST /events), each with its reference.
 bench: $(STAMP)
 	$(BIN)/python -m bench.throughput $(if $(N),--events $(N),)
+	$(BIN)/python -m bench.http_ingress $(if $(RATE),--rate $(RATE),)
 
 # The HTTP API fuzzed by schemathesis from its own /openapi.json, longer than in `make test`.
 test-api-fuzz: $(STAMP)
