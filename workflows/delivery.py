@@ -18,6 +18,7 @@ from workflows.models import (
     SubscriptionStatus,
     utc_now,
 )
+from workflows.services import target_policy
 from workflows.settings import Settings
 from workflows.signing import signature_header
 from workflows.store import Store
@@ -37,8 +38,7 @@ class DeliveryConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "DeliveryConfig":
-        return cls(policy=TargetPolicy(allow_private=settings.allow_private_targets,
-                                       require_https=settings.require_https),
+        return cls(policy=target_policy(settings),
                    connect_timeout=settings.connect_timeout_seconds,
                    request_timeout=settings.request_timeout_seconds,
                    retry_after_cap=settings.retry_after_cap_seconds)

@@ -1,5 +1,6 @@
 """Storage and the ingest use case against emulated DynamoDB and Secrets Manager."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -109,9 +110,9 @@ def test_attempts_are_rows_read_back_in_order_and_failure_composes_the_dead_lett
                                              error=f"HTTP {code}"),
                              NotificationStatus.DELIVERING, execution_arn="arn:exec")
 
+    cause = json.dumps({"errorMessage": json.dumps({"detail": "HTTP 400"})})
     letter = record_failure(FailureReport(notification=target, error="Delivery.Permanent",
-                                          cause='{"errorMessage": "{\\"detail\\": \\"HTTP 400\\"}"}',
-                                          execution_arn="arn:exec"), store=store)
+                                          cause=cause, execution_arn="arn:exec"), store=store)
 
     _, [notification] = store.get_event_with_notifications("acme", "e4")
     assert [a.status_code for a in notification.attempts] == [503, 500, 400]
