@@ -26,7 +26,6 @@ import botocore.session
 import jsonpath_ng.ext
 from botocore import xform_name
 from moto.dynamodb.responses import DynamoHandler
-from moto.stepfunctions.models import stepfunctions_backends
 from moto.stepfunctions.parser import utils as parser_utils
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
@@ -36,6 +35,7 @@ from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wai
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.utils import boto_client, json_path
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
 
 class _ScaledClock:
@@ -144,24 +144,26 @@ def quiet_logging() -> None:
         logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
-def running_executions() -> int:
-    return sum(1 for account in stepfunctions_backends.values() for backend in account.values()
-               for machine in backend.state_machines for e in machine.executions
-               if e.status == "RUNNING")
+def _state_machines() -> list[Any]:
+    # With the interpreter on, moto keeps executions in the parser's backends.
+    return [machine for account in stepfunctions_parser_backends.values()
+            for backend in account.values() for machine in backend.state_machines]
+
+
+def running_executions(state_machine_arn: str) -> int:
+    return sum(1 for machine in _state_machines() if machine.arn == state_machine_arn
+               for e in machine.executions if e.status == "RUNNING")
 
 
 def prune_finished_executions(keep: int) -> int:
     """Keep the newest `keep` finished executions per state machine; returns how many went."""
     removed = 0
-    for account in stepfunctions_backends.values():
-        for backend in account.values():
-            for machine in backend.state_machines:
-                finished = [e for e in machine.executions if e.status != "RUNNING"]
-                surplus = len(finished) - keep
-                # One remove at a time: a start_execution may append concurrently.
-                for execution in finished[:max(surplus, 0)]:
-                    machine.executions.remove(execution)
-                    removed += 1
+    for machine in _state_machines():
+        finished = [e for e in machine.executions if e.status != "RUNNING"]
+        # One remove at a time: a start_execution may append concurrently.
+        for execution in finished[:max(len(finished) - keep, 0)]:
+            machine.executions.remove(execution)
+            removed += 1
     parser_utils.TMP_THREADS[:] = [t for t in parser_utils.TMP_THREADS if t.is_alive()]
     return removed
 

@@ -55,9 +55,10 @@ class LocalConfig:
     # Finished executions kept per state machine for inspection; older ones are pruned so
     # memory stays flat (the attempt log in the table keeps the whole trace).
     keep_finished_executions: int = 200
-    # Ingress pauses while this many executions run: one process, one GIL; beyond this, more
-    # threads only add contention (the events wait in the ingress queue, as in SQS).
-    max_running_executions: int = 64
+    # EventBridge ingress starts no more ingest executions while this many run: one process,
+    # one GIL, and more threads only add contention. (Notification executions are not
+    # counted: hours of retry waits must not hold back new events.)
+    max_running_ingests: int = 32
     # Off only to measure the engine as moto ships it (make bench compares both).
     optimize_engine: bool = True
     # The local gateway's usage plan, per tenant (requests/s sustained, burst).
@@ -186,11 +187,13 @@ class LocalRuntime:
 
     def _start_ingests(self) -> None:
         """StartExecution of the ingest workflow for each backlog entry (the cloud's rule
-        target), while fewer than `max_running_executions` run."""
+        target), while fewer than `max_running_ingests` run."""
+        assert self.resources is not None
+        ingest = self.resources.ingest_state_machine_arn
         sfn = self.client("stepfunctions")
         with ThreadPoolExecutor(max_workers=4, thread_name_prefix="stepwire-ingress") as pool:
             while not self._stopping.is_set():
-                room = self.config.max_running_executions - engine.running_executions()
+                room = self.config.max_running_ingests - engine.running_executions(ingest)
                 batch = [self._ingress_backlog.popleft()
                          for _ in range(min(room, len(self._ingress_backlog), 20))]
                 if not batch:
