@@ -214,3 +214,6 @@ class LocalRuntime:
                                 input=body, name=name)
         except sfn.exceptions.ExecutionAlreadyExists:
             pass
+        except Exception:  # noqa: BLE001 - the event must not be lost: try it again later
+            logger.exception("could not start the ingest workflow; will retry")
+            self._ingress_backlog.append(body)
