@@ -8,16 +8,15 @@ the item and removes the matching messages from the queue.
 
 import json
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from workflows import paging
 from workflows.cursor import CursorCodec
-from workflows.executions import execution_arn, start_notification
-from workflows.ids import execution_name, new_id
-from workflows.models import DeadLetterView, NotificationStatus, NotificationTarget
+from workflows.executions import restart_notification
+from workflows.models import DeadLetterView, utc_iso
 from workflows.store import Store
 
 # Dead letters restarted by one call (call again while `redriven` equals it): keeps a call
@@ -44,10 +43,10 @@ class RedriveResult(BaseModel):
 def list_dead_letters(tenant: str, limit: int, cursor: str | None, *, store: Store,
                       codec: CursorCodec, since: datetime | None = None,
                       subscription_id: str | None = None) -> DeadLetterPage:
-    filters = {"since": _iso(since), "subscription_id": subscription_id}
+    filters = {"since": utc_iso(since), "subscription_id": subscription_id}
     position = codec.decode(cursor, tenant, filters) if cursor else None
     items, position = paging.collect(
-        lambda size, after: store.dead_letters_page(tenant, since=_iso(since) or "0",
+        lambda size, after: store.dead_letters_page(tenant, since=utc_iso(since) or "0",
                                                     page_size=size, after=after),
         lambda item: DeadLetterView.model_validate(item)
         if subscription_id is None or item["subscription_id"] == subscription_id else None,
@@ -58,7 +57,7 @@ def list_dead_letters(tenant: str, limit: int, cursor: str | None, *, store: Sto
 
 def redrive(tenant: str, request: RedriveRequest, *, store: Store, sfn: Any, sqs: Any,
             notification_state_machine_arn: str, dead_letter_queue_url: str) -> RedriveResult:
-    since = _iso(request.since) or "0"
+    since = utc_iso(request.since) or "0"
     selected: list[dict[str, Any]] = []
     position = None
     while len(selected) < REDRIVE_MAX:
@@ -84,19 +83,12 @@ def redrive(tenant: str, request: RedriveRequest, *, store: Store, sfn: Any, sqs
 def _restart(tenant: str, item: dict[str, Any], *, store: Store, sfn: Any,
              state_machine_arn: str) -> bool:
     event_id, subscription_id = item["event_id"], item["subscription_id"]
-    target = NotificationTarget(
-        tenant=tenant, event_id=event_id, subscription_id=subscription_id,
-        webhook_id=item["webhook_id"],
-        execution_name=execution_name(tenant, event_id, subscription_id, "redrive",
-                                      new_id("r")))
     # Delete first: should the new execution fail again, its dead letter is not removed.
     if not store.delete_dead_letter(tenant, event_id, subscription_id, item["gsi1sk"]):
         return False  # a newer failure replaced it, or a concurrent redrive took it
-    # Pending first: the execution may deliver (and mark it delivered) at once.
-    store.set_notification_status(target, NotificationStatus.PENDING,
-                                  execution_arn=execution_arn(state_machine_arn,
-                                                              target.execution_name))
-    start_notification(sfn, state_machine_arn, target)
+    restart_notification(sfn, store, state_machine_arn, tenant=tenant, event_id=event_id,
+                         subscription_id=subscription_id, webhook_id=item["webhook_id"],
+                         reason="redrive")
     return True
 
 
@@ -131,9 +123,3 @@ def _remove_from_queue(sqs: Any, queue_url: str, tenant: str,
                                       VisibilityTimeout=0)
 
 
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat()

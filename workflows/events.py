@@ -3,7 +3,7 @@
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
@@ -11,14 +11,14 @@ from pydantic import BaseModel, Field, field_validator
 from workflows import paging
 from workflows.cursor import CursorCodec
 from workflows.errors import NotFound, StepwireError
-from workflows.executions import execution_arn, start_named, start_notification
+from workflows.executions import restart_notification, start_named
 from workflows.ids import execution_name, new_id
 from workflows.models import (
     EVENT_TYPE_PATTERN,
     ID_PATTERN,
     Attempt,
     NotificationStatus,
-    NotificationTarget,
+    utc_iso,
 )
 from workflows.store import Store
 
@@ -106,7 +106,7 @@ class EventFilters:
 
     def as_dict(self) -> dict[str, Any]:
         return {"type": self.type, "status": self.status and self.status.value,
-                "since": _iso(self.since), "until": _iso(self.until)}
+                "since": utc_iso(self.since), "until": utc_iso(self.until)}
 
 
 def event_id_for(tenant: str, request: PublishRequest, idempotency_key: str | None) -> str:
@@ -155,8 +155,8 @@ def list_events(tenant: str, filters: EventFilters, limit: int, cursor: str | No
     """Newest first. Type is filtered by DynamoDB, status (derived) here; the cursor is the
     last returned item's position, so each event appears exactly once across pages."""
     position = codec.decode(cursor, tenant, filters.as_dict()) if cursor else None
-    since = _iso(filters.since) or _LOWEST
-    until = (_iso(filters.until) or "") + _HIGHEST if filters.until else _HIGHEST
+    since = utc_iso(filters.since) or _LOWEST
+    until = (utc_iso(filters.until) or "") + _HIGHEST if filters.until else _HIGHEST
 
     def summary(item: dict[str, Any]) -> EventSummary | None:
         status = event_status(store.notification_statuses(tenant, item["id"]))
@@ -202,24 +202,11 @@ def replay_event(tenant: str, event_id: str, request: ReplayRequest, *, store: S
                        f"{', '.join(unknown)}")
     started = []
     for subscription_id in dict.fromkeys(wanted):
-        notification = notifications[subscription_id]
-        target = NotificationTarget(
-            tenant=tenant, event_id=event_id, subscription_id=subscription_id,
-            webhook_id=notification.webhook_id,
-            execution_name=execution_name(tenant, event_id, subscription_id, "replay",
-                                          new_id("r")))
-        # Pending first: the execution may deliver (and mark it delivered) at once.
-        store.set_notification_status(target, NotificationStatus.PENDING, execution_arn=
-                                      execution_arn(notification_state_machine_arn,
-                                                    target.execution_name))
-        arn = start_notification(sfn, notification_state_machine_arn, target)
+        arn = restart_notification(
+            sfn, store, notification_state_machine_arn, tenant=tenant, event_id=event_id,
+            subscription_id=subscription_id,
+            webhook_id=notifications[subscription_id].webhook_id, reason="replay")
         started.append(StartedNotification(subscription_id=subscription_id, execution_arn=arn))
     return ReplayResult(executions=started)
 
 
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat()

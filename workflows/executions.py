@@ -6,7 +6,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from workflows.models import NotificationTarget
+from workflows.ids import execution_name, new_id
+from workflows.models import NotificationStatus, NotificationTarget
+from workflows.store import Store
 
 
 class StartedExecution(BaseModel):
@@ -46,3 +48,19 @@ def start_notification(sfn: Any, state_machine_arn: str, target: NotificationTar
         stateMachineArn=state_machine_arn, name=target.execution_name,
         input=json.dumps({"notification": target.model_dump(mode="json")}, separators=(",", ":")))
     return started["executionArn"]
+
+
+def restart_notification(sfn: Any, store: Store, state_machine_arn: str, *, tenant: str,
+                         event_id: str, subscription_id: str, webhook_id: str,
+                         reason: str) -> str:
+    """A new execution of one notification (new name, the same webhook-id: receivers
+    deduplicate). The notification is marked pending first: the execution may deliver, and
+    mark it delivered, before StartExecution returns."""
+    target = NotificationTarget(
+        tenant=tenant, event_id=event_id, subscription_id=subscription_id,
+        webhook_id=webhook_id,
+        execution_name=execution_name(tenant, event_id, subscription_id, reason, new_id("r")))
+    store.set_notification_status(target, NotificationStatus.PENDING,
+                                  execution_arn=execution_arn(state_machine_arn,
+                                                              target.execution_name))
+    return start_notification(sfn, state_machine_arn, target)

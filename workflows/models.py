@@ -19,6 +19,15 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def utc_iso(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC (a naive time is taken as UTC); None stays None."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat()
+
+
 class SubscriptionStatus(StrEnum):
     ACTIVE = "active"
     PAUSED = "paused"
