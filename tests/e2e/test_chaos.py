@@ -44,6 +44,13 @@ class ChaosScript:
         return Answer(status=int(kind))
 
 
+def dead_letters(local: LocalProcess) -> list[str]:
+    sqs = local.client("sqs")
+    queue = sqs.get_queue_url(QueueName="stepwire-dead-letters")["QueueUrl"]
+    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+    return [m["Body"] for m in messages]
+
+
 def test_every_event_is_delivered_through_failures(local: LocalProcess) -> None:
     tenant = new_id("chaos")
     script = ChaosScript()
@@ -88,7 +95,8 @@ def test_every_event_is_delivered_through_failures(local: LocalProcess) -> None:
           f"final statuses {dict(statuses)}")
 
     assert not pending, f"{len(pending)} events never reached a terminal state"
-    assert statuses == Counter({"delivered": EVENTS}), "every event ends delivered"
+    assert statuses == Counter({"delivered": EVENTS}), (
+        f"every event ends delivered; dead letters: {dead_letters(local)}")
     assert delivered_ok == set(ids), "every event arrived, signed and verified"
     assert all(len(v) == 1 for v in webhook_ids_per_event.values()), "webhook-id is stable"
     assert len({next(iter(v)) for v in webhook_ids_per_event.values()}) == EVENTS

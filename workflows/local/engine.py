@@ -11,10 +11,14 @@
   unpickles its own copy (its retry counters stay its own), and clients are reused; moto's
   EventBridge and the interpreter re-parsed the same JSONPath expressions at every use: parses
   are cached;
+- intrinsic functions: the interpreter unescapes their string literals with `ast.literal_eval`,
+  which CPython 3.11 does not make safe across threads ("AST constructor recursion depth
+  mismatch", seen as a States.Runtime failure under load): those calls are serialized;
 - the `states:startExecution` integration: moto passes the ASL's parameter names
   (`StateMachineArn`) to boto3 unconverted; they are renamed to the API's (`stateMachineArn`).
 """
 
+import ast
 import logging
 import pickle
 import sys
@@ -29,6 +33,7 @@ from botocore import xform_name
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
 from moto.stepfunctions.parser import utils as parser_utils
+from moto.stepfunctions.parser.asl.antlt4utils import antlr4utils
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_sfn,
@@ -162,6 +167,23 @@ def speed_up() -> None:
         if name.startswith("moto.stepfunctions") and \
                 getattr(module, "boto_client_for", None) is _new_client:
             module.boto_client_for = _reused_client
+
+
+class _SerializedAst:
+    """Stands in for the `ast` module where the interpreter calls `literal_eval`."""
+
+    _lock = threading.Lock()
+
+    def literal_eval(self, node_or_string: Any) -> Any:
+        with self._lock:
+            return ast.literal_eval(node_or_string)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(ast, name)
+
+
+def serialize_literal_eval() -> None:
+    antlr4utils.ast = _SerializedAst()
 
 
 def quiet_logging() -> None:

@@ -96,6 +96,7 @@ class LocalRuntime:
         engine.quiet_logging()
         engine.fix_sfn_integration()
         engine.serialize_dynamodb()
+        engine.serialize_literal_eval()
         if self.config.optimize_engine:
             engine.speed_up()
         engine.set_time_scale(self.config.retry_time_scale)
