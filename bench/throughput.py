@@ -8,14 +8,13 @@ ceiling: the same receiver driven by a plain client loop.
 """
 
 import argparse
-import http.server
 import json
-import threading
 import time
 from pathlib import Path
 
 import httpx
 
+from bench.receiver import Arrivals, percentile
 from tests.support.receiver import free_port
 from workflows import services
 from workflows.ids import new_id
@@ -34,49 +33,6 @@ def rss_mb() -> float:
     return float("nan")
 
 
-class CountingReceiver:
-    """Answers 200 at once and records when each event arrived."""
-
-    def __init__(self) -> None:
-        self.arrivals: dict[str, float] = {}
-        self.lock = threading.Lock()
-        self.done = threading.Event()
-        self.expected = 0
-        receiver = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers["content-length"]))
-                arrived = time.perf_counter()
-                self.send_response(200)
-                self.send_header("content-length", "0")
-                self.end_headers()
-                if self.path != "/hook":
-                    return
-                event_id = json.loads(body).get("id")
-                with receiver.lock:
-                    receiver.arrivals.setdefault(event_id, arrived)
-                    if receiver.expected and len(receiver.arrivals) >= receiver.expected:
-                        receiver.done.set()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def url(self, path: str = "/hook") -> str:
-        return f"http://127.0.0.1:{self.server.server_port}{path}"
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-
 def publish(client, tenant: str, ids: list[str], sent_at: dict[str, float]) -> None:
     """put_events in batches of 10, recording when each event was sent."""
     for start in range(0, len(ids), 10):
@@ -89,13 +45,13 @@ def publish(client, tenant: str, ids: list[str], sent_at: dict[str, float]) -> N
         sent_at.update(dict.fromkeys(batch, now))
 
 
-def raw_http_ceiling(receiver: CountingReceiver, requests: int) -> float:
+def raw_http_ceiling(receiver: Arrivals, requests: int) -> float:
     """Requests/s of a plain client loop against the same receiver."""
     body = json.dumps({"id": "ceiling", "type": "bench", "data": {}}).encode()
     with httpx.Client() as client:
         started = time.perf_counter()
         for _ in range(requests):
-            client.post(receiver.url("/ceiling"), content=body,
+            client.post(receiver.url, content=body,
                         headers={"content-type": "application/json"})
         return requests / (time.perf_counter() - started)
 
@@ -103,42 +59,40 @@ def raw_http_ceiling(receiver: CountingReceiver, requests: int) -> float:
 def run(events: int, timeout: float, optimize: bool = True,
         keep: int | None = None) -> dict[str, float]:
     rss_start = rss_mb()
-    receiver = CountingReceiver()
+    receiver = Arrivals()
     ceiling = raw_http_ceiling(receiver, 1000)
     config = LocalConfig(aws_port=free_port(), api_port=free_port(), optimize_engine=optimize)
     if keep is not None:
         config.keep_finished_executions = keep
     with LocalRuntime(config) as runtime:
         tenant = new_id("bench")
-        create_subscription(tenant, NewSubscription(url=receiver.url(), event_types=["*"]),
+        create_subscription(tenant, NewSubscription(url=receiver.url, event_types=["*"]),
                             store=services.store(), policy=services.target_policy())
         client = runtime.client("events")
         warm_up = [new_id("warm") for _ in range(WARM_UP_EVENTS)]
-        receiver.expected = len(warm_up)
         publish(client, tenant, warm_up, {})
-        receiver.done.wait(timeout)
+        receiver.wait_for(set(warm_up), timeout)
         time.sleep(3)  # let the pruner see the warm-up executions finish
         rss_started, cpu_started = rss_mb(), time.process_time()
 
         ids = [new_id("evt") for _ in range(events)]
-        receiver.done.clear()
-        receiver.expected = len(warm_up) + events
         sent_at: dict[str, float] = {}
         started = time.perf_counter()
         publish(client, tenant, ids, sent_at)
         published = time.perf_counter() - started
-        receiver.done.wait(timeout)
-        elapsed = max(receiver.arrivals.values(), default=started) - started
-        delivered = len([i for i in ids if i in receiver.arrivals])
-        latencies = [receiver.arrivals[i] - sent_at[i] for i in ids if i in receiver.arrivals]
+        receiver.wait_for(set(ids), timeout)
+        arrived = {i: receiver.at[i] for i in ids if i in receiver.at}
+        elapsed = max(arrived.values(), default=started) - started
+        delivered = len(arrived)
+        latencies = [at - sent_at[i] for i, at in arrived.items()]
         rss_end = rss_mb()
         cpu = time.process_time() - cpu_started
     return {
         "cpu_ms_per_notification": cpu * 1000 / max(delivered, 1),
         "events": events, "delivered": delivered, "publish_seconds": published,
         "seconds": elapsed, "per_second": delivered / elapsed if elapsed else 0.0,
-        "p50_ms": percentile(latencies, 0.5) * 1000 if latencies else float("nan"),
-        "p99_ms": percentile(latencies, 0.99) * 1000 if latencies else float("nan"),
+        "p50_ms": percentile(latencies, 0.5) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
         "rss_start_mb": rss_start, "rss_runtime_mb": rss_started, "rss_end_mb": rss_end,
         "ceiling_per_second": ceiling,
     }
