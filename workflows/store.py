@@ -135,15 +135,9 @@ class Store:
         return [Subscription.model_validate(item) for item in items]
 
     def set_subscription_status(self, tenant: str, subscription_id: str,
-                                status: SubscriptionStatus) -> None:
-        self._db.update_item(
-            TableName=self._table, Key=_tenant_key(tenant, table.subscription_key(subscription_id)),
-            UpdateExpression="SET #s = :s, updated_at = :now",
-            ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeNames={"#s": STATUS},
-            ExpressionAttributeValues=_to_item({":s": status.value,
-                                                ":now": utc_now().isoformat()}),
-        )
+                                status: SubscriptionStatus) -> Subscription | None:
+        """None if the subscription no longer exists."""
+        return self.update_subscription(tenant, subscription_id, {STATUS: status.value})
 
     # --- events --------------------------------------------------------------------------
 
