@@ -18,6 +18,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Query
 from aws_lambda_powertools.event_handler.openapi.swagger_ui import generate_swagger_html
+from pydantic import BaseModel
 
 from workflows import __version__, aws, dead_letters, events, services, subscriptions
 from workflows.api.problems import (
@@ -27,6 +28,7 @@ from workflows.api.problems import (
     to_json,
     validation_problem,
 )
+from workflows.api.routes import ApiRoute, RouteTable
 from workflows.auth import Forbidden, Permission, Principal, Unauthorized
 from workflows.cursor import InvalidCursor
 from workflows.errors import InvalidTarget, NotFound
@@ -55,10 +57,7 @@ _BAD_CURSOR = {400: problem_response("Tampered, foreign or malformed cursor")}
 _BAD_BODY = {400: problem_response("The body is not valid JSON"),
              413: problem_response("The body or the event's data is above the limit")}
 
-# (method, compiled path) → permission; None: public.
-_PERMISSIONS: list[tuple[str, re.Pattern[str], Permission | None]] = []
-# (method, resource template, public): what API Gateway's resources are built from.
-ROUTES: list[tuple[str, str, bool]] = []
+ROUTES = RouteTable()
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"at most {MAX_LIMIT}")]
 Cursor = Annotated[str | None, Query(max_length=4096, description="next_cursor of the "
@@ -67,12 +66,12 @@ Cursor = Annotated[str | None, Query(max_length=4096, description="next_cursor o
 
 def route(method: str, path: str, permission: Permission | None,
           responses: dict[int, Any] | None = None, **options: Any) -> Callable:
-    pattern = re.compile("^" + re.sub(r"<\w+>", "[^/]+", path) + "$")
-    _PERMISSIONS.append((method, pattern, permission))
-    ROUTES.append((method, re.sub(r"<(\w+)>", r"{\1}", path), permission is None))
+    """Register `func` with the router and its permission in the one route table."""
     documented = {**(_COMMON if permission else {}), **(responses or {})}
 
     def register(func: Callable) -> Callable:
+        ROUTES.add(ApiRoute(method, re.sub(r"<(\w+)>", r"{\1}", path), permission,
+                            body=_body_model(func)))
         # Given `responses`, Powertools documents only those: add the success response.
         returned = typing.get_type_hints(func).get("return")
         success = options.get("status_code", 200)
@@ -85,34 +84,50 @@ def route(method: str, path: str, permission: Permission | None,
     return register
 
 
+def _body_model(func: Callable) -> type[BaseModel] | None:
+    """The pydantic model of the parameter declared as the JSON body, if any."""
+    for hint in typing.get_type_hints(func, include_extras=True).values():
+        if typing.get_origin(hint) is Annotated and any(
+                isinstance(extra, Body) for extra in hint.__metadata__):
+            inner = hint.__origin__
+            candidates = typing.get_args(inner) or (inner,)
+            return next(c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel))
+    return None
+
+
 def principal() -> Principal:
     return app.context["principal"]
 
 
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Check the route's permission, resolve, audit-log every mutating call."""
+    """Match the route exactly, check its permission, resolve, audit-log every mutating call.
+
+    The permission comes from the route table's exact match, before the body is validated (so
+    a role without it gets 403, not a validation error); a path that matches no route is
+    refused here, whatever the router would make of it."""
     method, path = event.get("httpMethod", ""), event.get("path", "")
     who: Principal | None = None
-    allowed = _methods_of(path)
-    if allowed and method not in allowed:
-        return response_to_proxy(problem(405, f"{method} is not allowed on {path}",
-                                         headers={"Allow": ", ".join(sorted(allowed))}))
-    try:
-        permission = _permission_of(method, path)
-        if permission is not None:
-            who = Principal.from_context((event.get("requestContext") or {}).get("authorizer"))
-            who.require(permission)
-    except (Unauthorized, Forbidden) as exc:
-        response = problem(401 if isinstance(exc, Unauthorized) else 403, exc.detail,
-                           headers={"WWW-Authenticate": "Bearer"}
-                           if isinstance(exc, Unauthorized) else None)
-        result = response_to_proxy(response)
+    found = ROUTES.find(method, path)
+    if found is None:
+        result = response_to_proxy(_no_such_route(method, path))
     else:
-        app.append_context(principal=who)
+        matched, _ = found
         try:
-            result = app.resolve(event, context)
-        finally:
-            app.clear_context()
+            if not matched.public:
+                who = Principal.from_context(
+                    (event.get("requestContext") or {}).get("authorizer"))
+                who.require(matched.permission)
+        except (Unauthorized, Forbidden) as exc:
+            result = response_to_proxy(problem(
+                401 if isinstance(exc, Unauthorized) else 403, exc.detail,
+                headers={"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized)
+                else None))
+        else:
+            app.append_context(principal=who, route=matched)
+            try:
+                result = app.resolve(event, context)
+            finally:
+                app.clear_context()
     if method in MUTATING:
         logger.info("audit", extra={"audit": {
             "principal": who.sub if who else None, "tenant": who.tenant if who else None,
@@ -122,16 +137,28 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return result
 
 
-def _methods_of(path: str) -> set[str]:
-    return {method for method, pattern, _ in _PERMISSIONS if pattern.match(path)}
+def _no_such_route(method: str, path: str) -> Response:
+    allowed = ROUTES.methods_of(path)
+    if allowed:
+        return problem(405, f"{method} is not allowed on {path}",
+                       headers={"Allow": ", ".join(sorted(allowed))})
+    hint = " (paths have no trailing slash)" if path.endswith("/") and path != "/" else ""
+    return problem(404, f"no route {method} {path}{hint}")
 
 
-def _permission_of(method: str, path: str) -> Permission | None:
-    for route_method, pattern, permission in _PERMISSIONS:
-        if route_method == method and pattern.match(path):
-            return permission
-    # Unknown routes still need a principal: API Gateway's proxy resource is protected.
-    return Permission.READ
+def _the_router_resolved_the_checked_route(app: APIGatewayRestResolver,
+                                           next_middleware: Callable) -> Response:
+    """Fail closed should the router ever resolve another route than the one checked."""
+    resolved, checked = app.context.get("_route"), app.context.get("route")
+    if checked is None or resolved is None or (resolved.method, resolved.openapi_path) != (
+            checked.method, checked.path):
+        logger.error("the router resolved another route than the one checked")
+        return problem(404, f"no route {app.current_event.http_method} "
+                            f"{app.current_event.path}")
+    return next_middleware(app)
+
+
+app.use([_the_router_resolved_the_checked_route])
 
 
 def response_to_proxy(response: Response) -> dict[str, Any]:

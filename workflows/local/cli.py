@@ -2,8 +2,10 @@
 prints a JWT for it."""
 
 import argparse
+import ipaddress
 import os
 import signal
+import socket
 import sys
 import threading
 
@@ -14,6 +16,7 @@ def _local(args: argparse.Namespace) -> int:
     from workflows.local.runtime import LocalConfig, LocalRuntime
 
     config = LocalConfig(aws_port=args.aws_port, api_port=args.api_port, host=args.host,
+                         expose_aws_endpoint=args.expose_aws_endpoint,
                          retry_time_scale=args.retry_time_scale,
                          deny_private_targets=args.deny_private_targets,
                          connect_timeout=args.connect_timeout,
@@ -25,6 +28,11 @@ def _local(args: argparse.Namespace) -> int:
     runtime = LocalRuntime(config).start()
     targets = ("only public targets (--deny-private-targets)" if args.deny_private_targets
                else "loopback and private targets ALLOWED (pass --deny-private-targets to refuse)")
+    exposure = ""
+    if not ipaddress.ip_address(_resolved(args.host)).is_loopback:
+        exposure = (f"  WARNING:      the API listens on {args.host}, reachable from the network"
+                    + (" and so does the AWS endpoint, with every key and secret"
+                       if args.expose_aws_endpoint else "") + "\n")
     print(f"Stepwire {__version__} running locally\n"
           f"  API:          http://{args.host}:{args.api_port}\n"
           f"  AWS endpoint: {runtime.aws_endpoint}"
@@ -32,7 +40,7 @@ def _local(args: argparse.Namespace) -> int:
           f"  API docs:     http://{args.host}:{args.api_port}/docs\n"
           f"  Webhooks:     {targets}\n"
           f"  Retry waits:  x{args.retry_time_scale:g}\n"
-          "Ctrl-C to stop.", flush=True)
+          f"{exposure}Ctrl-C to stop.", flush=True)
     stopped.wait()
     print("stopping...", flush=True)
     runtime.stop()
@@ -40,6 +48,13 @@ def _local(args: argparse.Namespace) -> int:
     # Executions still waiting on retries live only in this process's memory and end with it;
     # some of moto's worker threads are not daemons and would hold the exit until they finish.
     os._exit(0)
+
+
+def _resolved(host: str) -> str:
+    try:
+        return socket.getaddrinfo(host, None)[0][4][0]
+    except (OSError, UnicodeError):
+        return "0.0.0.0"
 
 
 def _token(args: argparse.Namespace) -> int:
@@ -81,7 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
     local = commands.add_parser("local", help="run the whole platform on this machine")
     local.add_argument("--api-port", type=int, default=8080)
     local.add_argument("--aws-port", type=int, default=4566)
-    local.add_argument("--host", default="127.0.0.1")
+    local.add_argument("--host", default="127.0.0.1",
+                       help="the API's listening address (default 127.0.0.1); the AWS endpoint "
+                            "stays on loopback unless --expose-aws-endpoint")
+    local.add_argument("--expose-aws-endpoint", action="store_true",
+                       help="also serve the emulated AWS endpoint on --host: anyone who reaches "
+                            "it can read every key and secret")
     local.add_argument("--retry-time-scale", type=float, default=1.0,
                        help="multiply every workflow wait by this factor (0.01: 100x shorter)")
     local.add_argument("--deny-private-targets", action="store_true",

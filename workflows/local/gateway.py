@@ -10,7 +10,6 @@ result is not cached (API Gateway caches it per token for a configurable TTL; 0 
 
 import base64
 import json
-import re
 import threading
 import time
 import uuid
@@ -21,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from workflows.api.routes import RouteTable
 from workflows.local.lambda_host import LambdaContext
 
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -69,15 +69,14 @@ class GatewayResponse:
 
 
 class Gateway:
-    """`routes`: (method, resource template, public). Callable in process with `call`."""
+    """In front of the API's route table. Callable in process with `call`."""
 
-    def __init__(self, api: Handler, authorizer: Handler, routes: list[tuple[str, str, bool]],
+    def __init__(self, api: Handler, authorizer: Handler, routes: RouteTable,
                  *, rate_limit: RateLimit = RateLimit(), max_body_bytes: int = MAX_BODY_BYTES
                  ) -> None:
         self._api = api
         self._authorizer = authorizer
-        self._routes = [(method, template, public, _template_pattern(template))
-                        for method, template, public in routes]
+        self._routes = routes
         self._rate_limit = rate_limit
         self._max_body = max_body_bytes
         self._buckets: dict[str, TokenBucket] = {}
@@ -126,10 +125,10 @@ class Gateway:
         return _from_proxy_result(result, request_id)
 
     def _match(self, method: str, path: str) -> tuple[str, dict[str, str] | None, bool]:
-        for route_method, template, public, pattern in self._routes:
-            match = pattern.match(path)
-            if match and route_method == method:
-                return template, match.groupdict() or None, public
+        found = self._routes.find(method, path)
+        if found is not None:
+            route, parameters = found
+            return route.path, parameters or None, route.public
         # Anything else goes to the protected catch-all proxy resource.
         return "/{proxy+}", {"proxy": path.lstrip("/")}, False
 
@@ -205,11 +204,10 @@ class Gateway:
             protocol_version = "HTTP/1.1"
 
             def _serve(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                if length > gateway._max_body:
-                    response = _problem(413, f"the request body is {length} bytes; the limit "
-                                             f"is {gateway._max_body} bytes")
-                    self.close_connection = True
+                length, refused = _body_length(self.headers, gateway._max_body)
+                if refused is not None:
+                    response = refused
+                    self.close_connection = True  # the body, if any, is not read
                 else:
                     body = self.rfile.read(length) if length else b""
                     try:
@@ -247,8 +245,19 @@ class Gateway:
             self._thread.join(timeout=5)
 
 
-def _template_pattern(template: str) -> re.Pattern[str]:
-    return re.compile("^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template)) + "$")
+def _body_length(headers: Any, limit: int) -> tuple[int, GatewayResponse | None]:
+    """The body's length from Content-Length, or the answer that refuses the request."""
+    if "chunked" in (headers.get("transfer-encoding") or "").lower():
+        return 0, _problem(411, "send the body with a Content-Length (chunked transfer "
+                                "encoding is not accepted)")
+    value = (headers.get("content-length") or "0").strip()
+    if not value.isdigit():  # negative, signed or not a number: never read "until close"
+        return 0, _problem(400, f"invalid Content-Length: {value!r}")
+    length = int(value)
+    if length > limit:
+        return 0, _problem(413, f"the request body is {length} bytes; the limit is "
+                                f"{limit} bytes")
+    return length, None
 
 
 def _header(headers: dict[str, str], name: str) -> str | None:

@@ -46,7 +46,10 @@ FUNCTIONS = {
 class LocalConfig:
     aws_port: int = 4566
     api_port: int = 8080
-    host: str = "127.0.0.1"
+    host: str = "127.0.0.1"  # the API's address
+    # The emulated AWS endpoint hands out every key and secret to whoever reaches it: it
+    # listens on loopback only unless this is set explicitly.
+    expose_aws_endpoint: bool = False
     retry_time_scale: float = 1.0
     deny_private_targets: bool = False
     # Webhook timeouts (seconds): the contract's defaults; tests shorten them.
@@ -81,7 +84,11 @@ class LocalRuntime:
 
     @property
     def aws_endpoint(self) -> str:
-        return f"http://{self.config.host}:{self.config.aws_port}"
+        return f"http://{self._aws_host}:{self.config.aws_port}"
+
+    @property
+    def _aws_host(self) -> str:
+        return self.config.host if self.config.expose_aws_endpoint else "127.0.0.1"
 
     def client(self, service: str) -> Any:
         """An in-process client of the emulated APIs."""
@@ -154,7 +161,7 @@ class LocalRuntime:
 
     def _serve_aws_endpoint(self) -> None:
         app = self.lambdas.wsgi_middleware(DomainDispatcherApplication(create_backend_app))
-        self._server = make_server(self.config.host, self.config.aws_port, app, threaded=True)
+        self._server = make_server(self._aws_host, self.config.aws_port, app, threaded=True)
         self._start_thread("stepwire-aws-endpoint", self._server.serve_forever)
 
     def _serve_api(self) -> None:
