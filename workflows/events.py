@@ -13,6 +13,7 @@ from workflows.cursor import CursorCodec
 from workflows.errors import NotFound, StepwireError
 from workflows.executions import restart_notification, start_named
 from workflows.ids import execution_name, new_id
+from workflows.limits import EventData
 from workflows.models import (
     EVENT_TYPE_PATTERN,
     ID_PATTERN,
@@ -38,7 +39,7 @@ class InvalidRequest(StepwireError):
 class PublishRequest(BaseModel):
     type: str = Field(pattern=EVENT_TYPE_PATTERN, max_length=128,
                       examples=["order.created"])
-    data: dict[str, Any]
+    data: EventData
     id: str | None = Field(default=None, pattern=ID_PATTERN,
                            description="Your id for the event: a repeat is not delivered again.")
 

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from workflows.limits import EventData
+
 EVENT_TYPE_PATTERN = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"
 # An event-type filter: an exact type, a prefix ending in ".*", or "*".
 EVENT_TYPE_FILTER_PATTERN = r"^(\*|[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*(\.\*)?)$"
@@ -143,7 +145,7 @@ class PublishedEvent(BaseModel):
 
     tenant: str = Field(pattern=TENANT_PATTERN)
     type: str = Field(pattern=EVENT_TYPE_PATTERN, max_length=128)
-    data: dict[str, Any]
+    data: EventData
     id: str | None = Field(default=None, pattern=ID_PATTERN)
 
 

@@ -1,6 +1,7 @@
 """The HTTP API end to end: `stepwire local` in its own process, a token from `stepwire token`,
 everything else over HTTP, webhooks verified by standardwebhooks on a real receiver."""
 
+import socket
 import subprocess
 import sys
 import threading
@@ -131,3 +132,24 @@ def test_the_gateway_refuses_what_api_gateway_refuses(local: LocalProcess, api: 
                            headers={"Authorization": f"Bearer {reader}"})
     assert forbidden.status_code == 403
     assert httpx.get(f"{local.api_url}/health").json()["status"] == "ok"
+
+
+def test_over_http_a_reader_cannot_reach_a_write_route_through_a_path_variant(local: LocalProcess):
+    token = stepwire_token(local, "shop", "reader")
+    headers = {"Authorization": f"Bearer {token}"}
+    body = {"url": "http://127.0.0.1:9/x", "event_types": ["*"]}
+    # The HTTP server folds a leading "//" into "/": that is the route itself, and its role check.
+    for path, status in (("/subscriptions/", 404), ("//subscriptions", 403),
+                         ("/Subscriptions", 404), ("/subscriptions%2F", 404),
+                         ("/dead-letters/redrive/", 404), ("/events/", 404)):
+        response = httpx.post(local.api_url + path, json=body, headers=headers, timeout=30)
+        assert response.status_code == status, (path, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_a_negative_content_length_is_answered_at_once(local: LocalProcess):
+    host, port = urlsplit(local.api_url).hostname, urlsplit(local.api_url).port
+    with socket.create_connection((host, port), timeout=10) as connection:
+        connection.sendall(b"POST /events HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n{}")
+        answer = connection.recv(4096)  # no wait for the connection to close
+    assert answer.startswith(b"HTTP/1.1 400") and b"Content-Length" in answer

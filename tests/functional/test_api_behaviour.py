@@ -117,6 +117,42 @@ def test_size_limits_json_and_field_errors(env: ApiEnv):
     assert bad_limit.status == 422 and json_of(bad_limit)["errors"][0]["field"] == "limit"
 
 
+def _nested(depth: int) -> dict:
+    data: dict = {"leaf": 1}
+    for _ in range(depth - 1):
+        data = {"a": data}
+    return data
+
+
+@pytest.mark.parametrize(("raw", "headers", "status", "detail"), [
+    (b'{"type": "deep.no", "data": ' + b'{"a": ' * 500 + b"1" + b"}" * 501, {}, 400,
+     "deeper than 33"),
+    (b'{"type": "deep.no", "data": ' + b'{"a": ' * 990 + b"1" + b"}" * 991, {}, 400,
+     "deeper than 33"),
+    (b'{"type": "deep.no", "data": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", {}, 400,
+     "deeper than 33"),
+    (b'{"type": "bad.bytes", "data": {"s": "\xff"}}', {}, 400, "not valid UTF-8"),
+    (b'{"type": "a.b", "data": {}}', {"Content-Type": "text/plain"}, 415,
+     "Content-Type: application/json"),
+    (b"type=a.b", {"Content-Type": "application/x-www-form-urlencoded"}, 415,
+     "Content-Type: application/json"),
+], ids=["500-deep", "990-deep", "50000-deep", "not-utf8", "text-plain", "form"])
+def test_a_body_no_schema_describes_is_a_clear_4xx_before_202(env: ApiEnv, raw, headers,
+                                                              status, detail):
+    before = len(_executions(env, env.resources.ingest_state_machine_arn))
+    response = env.call("POST", "/events", token=env.token("shape", ["publisher"]), raw=raw,
+                        headers=headers)
+    assert response.status == status, response.body
+    assert detail in json_of(response)["detail"]
+    assert len(_executions(env, env.resources.ingest_state_machine_arn)) == before
+
+
+def test_data_nested_to_the_limit_is_accepted(env: ApiEnv):
+    response = env.call("POST", "/events", token=env.token("shape", ["publisher"]),
+                        body={"type": "deep.ok", "data": _nested(32)})
+    assert response.status == 202, response.body
+
+
 # --- list and cursors -----------------------------------------------------------------------
 
 

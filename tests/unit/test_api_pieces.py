@@ -4,9 +4,12 @@ import json
 
 import pytest
 
+from workflows.api.routes import ApiRoute, RouteTable
+from workflows.auth import Permission
 from workflows.cursor import CursorCodec, InvalidCursor
 from workflows.events import PublishRequest, event_id_for, event_status
-from workflows.local.gateway import Gateway, RateLimit, TokenBucket
+from workflows.limits import MAX_REQUEST_BYTES
+from workflows.local.gateway import Gateway, RateLimit, TokenBucket, _body_length
 from workflows.models import NotificationStatus as S
 
 pytestmark = pytest.mark.unit
@@ -75,8 +78,9 @@ def test_the_gateway_builds_the_rest_proxy_event_with_the_authorizer_context():
         return {"statusCode": 200, "headers": {"Content-Type": "application/json"},
                 "body": json.dumps({"ok": True})}
 
-    gateway = Gateway(api, authorizer, [("GET", "/events/{event_id}", False),
-                                        ("GET", "/health", True)])
+    gateway = Gateway(api, authorizer, _routes(ApiRoute("GET", "/events/{event_id}",
+                                                        Permission.READ),
+                                               ApiRoute("GET", "/health", None)))
     response = gateway.call("GET", "/events/evt_1?a=1&a=2&b=x",
                             {"Authorization": "Bearer t", "X-Thing": "y"})
     assert response.status == 200 and json.loads(response.body) == {"ok": True}
@@ -110,7 +114,7 @@ def test_the_gateway_answers_401_403_and_413_itself():
     def api(event, context):
         raise AssertionError("the API must not be called")
 
-    routes = [("POST", "/events", False)]
+    routes = _routes(ApiRoute("POST", "/events", Permission.PUBLISH))
     assert Gateway(api, refuse, routes).call("POST", "/events").status == 401
     assert Gateway(api, refuse, routes).call(
         "POST", "/events", {"Authorization": "Bearer x"}).status == 401
@@ -120,3 +124,25 @@ def test_the_gateway_answers_401_403_and_413_itself():
                                                                   b"x" * 11)
     assert too_big.status == 413
     assert too_big.headers["Content-Type"] == "application/problem+json"
+
+
+def _routes(*routes: ApiRoute) -> RouteTable:
+    table = RouteTable()
+    for route in routes:
+        table.add(route)
+    return table
+
+
+def test_the_gateway_refuses_a_negative_or_chunked_content_length_without_reading():
+    class Headers(dict):
+        def get(self, name, default=None):
+            return super().get(name.lower(), default)
+
+    for headers, status in [({"content-length": "-1"}, 400), ({"content-length": "+5"}, 400),
+                            ({"content-length": "abc"}, 400),
+                            ({"transfer-encoding": "chunked"}, 411),
+                            ({"content-length": str(MAX_REQUEST_BYTES + 1)}, 413)]:
+        length, refused = _body_length(Headers(headers), MAX_REQUEST_BYTES)
+        assert refused is not None and refused.status == status, headers
+        assert length == 0
+    assert _body_length(Headers({"content-length": "12"}), MAX_REQUEST_BYTES) == (12, None)

@@ -41,3 +41,13 @@ def test_eventbridge_envelope_prefers_the_publishers_id() -> None:
 def test_invalid_events_name_the_problem(raw, problem: str) -> None:
     with pytest.raises(InvalidEvent, match=problem):
         parse_published(raw)
+
+
+@pytest.mark.parametrize("depth", [33, 200])
+def test_data_nested_deeper_than_a_dynamodb_map_allows_is_rejected_by_name(depth) -> None:
+    data: dict = {"leaf": 1}
+    for _ in range(depth - 1):
+        data = {"a": data}
+    with pytest.raises(InvalidEvent, match="deeper than 32 levels"):
+        parse_published({"id": "x", "detail-type": "a.b",
+                         "detail": {"tenant": "t", "data": data}})

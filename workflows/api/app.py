@@ -21,6 +21,7 @@ from aws_lambda_powertools.event_handler.openapi.swagger_ui import generate_swag
 from pydantic import BaseModel
 
 from workflows import __version__, aws, dead_letters, events, services, subscriptions
+from workflows.api import request_body
 from workflows.api.problems import (
     patch_schema,
     problem,
@@ -123,11 +124,7 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 headers={"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized)
                 else None))
         else:
-            app.append_context(principal=who, route=matched)
-            try:
-                result = app.resolve(event, context)
-            finally:
-                app.clear_context()
+            result = _resolve(event, context, matched, who)
     if method in MUTATING:
         logger.info("audit", extra={"audit": {
             "principal": who.sub if who else None, "tenant": who.tenant if who else None,
@@ -135,6 +132,18 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "status": result.get("statusCode"),
             "request_id": (event.get("requestContext") or {}).get("requestId")}})
     return result
+
+
+def _resolve(event: dict[str, Any], context: Any, matched: ApiRoute,
+             who: Principal | None) -> dict[str, Any]:
+    refused = request_body.refusal(event, takes_body=matched.body is not None)
+    if refused is not None:
+        return response_to_proxy(refused)
+    app.append_context(principal=who, route=matched)
+    try:
+        return app.resolve(event, context)
+    finally:
+        app.clear_context()
 
 
 def _no_such_route(method: str, path: str) -> Response:

@@ -21,11 +21,11 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from workflows.api.routes import RouteTable
+from workflows.limits import MAX_REQUEST_BYTES
 from workflows.local.lambda_host import LambdaContext
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
-MAX_BODY_BYTES = 256 * 1024  # the documented request limit (API Gateway allows up to 10 MB)
 ACCOUNT_ID = "123456789012"
 API_ID = "stepwirelocal"
 STAGE = "local"
@@ -72,7 +72,7 @@ class Gateway:
     """In front of the API's route table. Callable in process with `call`."""
 
     def __init__(self, api: Handler, authorizer: Handler, routes: RouteTable,
-                 *, rate_limit: RateLimit = RateLimit(), max_body_bytes: int = MAX_BODY_BYTES
+                 *, rate_limit: RateLimit = RateLimit(), max_body_bytes: int = MAX_REQUEST_BYTES
                  ) -> None:
         self._api = api
         self._authorizer = authorizer
@@ -98,8 +98,7 @@ class Gateway:
         if len(raw) > self._max_body:
             return _problem(413, f"the request body is {len(raw)} bytes; the limit is "
                                  f"{self._max_body} bytes")
-        parts = urlsplit(target)
-        path = parts.path or "/"
+        path, query = _path_and_query(target)
         resource, path_parameters, public = self._match(method, path)
         request_id = str(uuid.uuid4())
         authorizer_context: dict[str, Any] | None = None
@@ -117,7 +116,7 @@ class Gateway:
             if wait > 0:
                 return _problem(429, "too many requests for this tenant",
                                 extra={"Retry-After": str(max(1, int(wait + 0.999)))})
-        event = self._proxy_event(method, path, parts.query, headers, raw, resource,
+        event = self._proxy_event(method, path, query, headers, raw, resource,
                                   path_parameters, request_id, source_ip, authorizer_context)
         with self._api_lock:
             result = self._api(event, LambdaContext(function_name="stepwire-api",
@@ -243,6 +242,15 @@ class Gateway:
             self._server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+
+def _path_and_query(target: str) -> tuple[str, str]:
+    """The request target's path, exactly as sent (`//x` is a path, not a host), and query."""
+    if not target.startswith("/"):  # absolute form: http://host/path?query
+        parts = urlsplit(target)
+        return parts.path or "/", parts.query
+    path, _, query = target.partition("?")
+    return path.partition("#")[0], query
 
 
 def _body_length(headers: Any, limit: int) -> tuple[int, GatewayResponse | None]:

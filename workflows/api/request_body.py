@@ -1,0 +1,59 @@
+"""What the API checks of a request body before any parser reads it.
+
+API Gateway passes up to 10 MB, any bytes and any content type through to the function: the
+size, the encoding, the content type and the nesting depth are checked here, so that bad input
+gets a clear 4xx (never a 500, never a 202 for an event that cannot be stored).
+"""
+
+import base64
+import binascii
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+
+from workflows.api.problems import problem
+from workflows.limits import MAX_DATA_DEPTH, MAX_REQUEST_BYTES, text_nests_deeper_than
+
+# The body is an object around the event's data: one level more than the data may use.
+MAX_BODY_DEPTH = MAX_DATA_DEPTH + 1
+
+
+def refusal(event: dict[str, Any], takes_body: bool) -> Response | None:
+    """The problem to answer instead of handling the request, or None when the body is fine."""
+    body = event.get("body")
+    if not body:
+        return None
+    if event.get("isBase64Encoded"):
+        try:
+            raw = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            return problem(400, "the request body is not valid base64")
+    else:
+        raw = body.encode("utf-8", "surrogatepass")
+    if len(raw) > MAX_REQUEST_BYTES:
+        return problem(413, f"the request body is {len(raw)} bytes; the limit is "
+                            f"{MAX_REQUEST_BYTES} bytes")
+    if not takes_body:
+        return None
+    content_type = _header(event, "content-type")
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        return problem(415, "the request body must be JSON: send Content-Type: "
+                            f"application/json (got {content_type or 'no Content-Type'})",
+                       headers={"Accept": "application/json"})
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return problem(400, f"the request body is not valid UTF-8 (byte {exc.start})")
+    if text_nests_deeper_than(text, MAX_BODY_DEPTH):
+        return problem(400, f"the request body nests deeper than {MAX_BODY_DEPTH} levels "
+                            f"(an event's data may nest {MAX_DATA_DEPTH})")
+    if event.get("isBase64Encoded"):
+        # Checked and decoded: hand the router the text it parses as JSON.
+        event["body"], event["isBase64Encoded"] = text, False
+    return None
+
+
+def _header(event: dict[str, Any], name: str) -> str | None:
+    headers = event.get("headers") or {}
+    return next((v for k, v in headers.items() if k.lower() == name), None)
