@@ -106,8 +106,3 @@ class StepwireStack(Stack):
         api.add_to_role_policy(iam.PolicyStatement(
             actions=["states:DescribeExecution"],
             resources=[ingest.executions_arn, notification.executions_arn]))
-        # Redrive removes the restarted dead letters from the queue, releases the others
-        # (workflows/dead_letters.py).
-        api.add_to_role_policy(iam.PolicyStatement(
-            actions=["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"],
-            resources=[self.queues.dead_letter_queue.queue_arn]))

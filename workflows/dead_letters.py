@@ -1,12 +1,12 @@
 """Dead letters: list a tenant's failed notifications, redrive them.
 
-The SQS queue is the operational record (alarms, retention, the console); the table holds the
-same dead letter per tenant, written by RecordFailure, and is what the API queries. A redrive
-starts a new notification execution per dead letter (new name, the same webhook-id), deletes
-the item and removes the matching messages from the queue.
+The SQS queue is the operators' feed of failures across tenants (alarms, retention, their own
+tools); the table holds the same dead letter per tenant, written by RecordFailure, and is what
+the API queries and redrives. A redrive starts a new notification execution per dead letter
+(new name, the same webhook-id) and deletes the item: it never reads the shared queue, so one
+tenant's call cannot touch, hide or count another tenant's messages.
 """
 
-import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
@@ -55,8 +55,8 @@ def list_dead_letters(tenant: str, limit: int, cursor: str | None, *, store: Sto
     return DeadLetterPage(items=items, next_cursor=next_cursor)
 
 
-def redrive(tenant: str, request: RedriveRequest, *, store: Store, sfn: Any, sqs: Any,
-            notification_state_machine_arn: str, dead_letter_queue_url: str) -> RedriveResult:
+def redrive(tenant: str, request: RedriveRequest, *, store: Store, sfn: Any,
+            notification_state_machine_arn: str) -> RedriveResult:
     since = utc_iso(request.since) or "0"
     selected: list[dict[str, Any]] = []
     position = None
@@ -73,11 +73,7 @@ def redrive(tenant: str, request: RedriveRequest, *, store: Store, sfn: Any, sqs
         done = list(pool.map(lambda item: _restart(
             tenant, item, store=store, sfn=sfn, state_machine_arn=notification_state_machine_arn),
             selected))
-    restarted = {(item["event_id"], item["subscription_id"])
-                 for item, ok in zip(selected, done, strict=True) if ok}
-    if restarted:
-        _remove_from_queue(sqs, dead_letter_queue_url, tenant, restarted)
-    return RedriveResult(redriven=len(restarted))
+    return RedriveResult(redriven=sum(done))
 
 
 def _restart(tenant: str, item: dict[str, Any], *, store: Store, sfn: Any,
@@ -90,36 +86,3 @@ def _restart(tenant: str, item: dict[str, Any], *, store: Store, sfn: Any,
                          subscription_id=subscription_id, webhook_id=item["webhook_id"],
                          reason="redrive")
     return True
-
-
-def _remove_from_queue(sqs: Any, queue_url: str, tenant: str,
-                       restarted: set[tuple[str, str]]) -> None:
-    """Delete the queue's messages of the restarted notifications; release the others.
-
-    One pass over what the queue held when the call began (new failures keep arriving)."""
-    release = []
-    budget = int(sqs.get_queue_attributes(
-        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"].get(
-        "ApproximateNumberOfMessages", 0)) + 10
-    while budget > 0:
-        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
-                                       VisibilityTimeout=30, WaitTimeSeconds=0
-                                       ).get("Messages", [])
-        if not messages:
-            break
-        budget -= len(messages)
-        for message in messages:
-            try:
-                body = json.loads(message["Body"])
-                key = (body.get("tenant"), (body.get("event_id"), body.get("subscription_id")))
-            except (ValueError, AttributeError):
-                key = (None, None)
-            if key[0] == tenant and key[1] in restarted:
-                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-            else:
-                release.append(message["ReceiptHandle"])
-    for handle in release:
-        sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=handle,
-                                      VisibilityTimeout=0)
-
-

@@ -329,16 +329,20 @@ def test_dead_letters_are_listed_per_tenant_and_redriven_by_filter(env: ApiEnv):
     assert redriven.status == 202 and json_of(redriven) == {"redriven": 2}
     left = json_of(env.call("GET", "/dead-letters", token=admin))["items"]
     assert [i["event_id"] for i in left] == ["evt_d1"]
-    # The queue keeps what was not redriven, including the other tenant's message.
+    # The redrive never read the shared queue: every message is there, received for the first
+    # time now (the other tenant's included).
     sqs = env.client("sqs")
-    bodies = []
+    received = []
     while messages := sqs.receive_message(QueueUrl=env.resources.dead_letter_queue_url,
-                                          MaxNumberOfMessages=10,
-                                          VisibilityTimeout=60).get("Messages", []):
-        bodies += [json.loads(m["Body"]) for m in messages]
-    assert sorted((b["tenant"], b["event_id"]) for b in bodies
-                  if b["tenant"].startswith("dlq")) == [
-        ("dlq", "evt_d1"), ("dlq-other", "evt_d9")]
+                                          MaxNumberOfMessages=10, VisibilityTimeout=60,
+                                          AttributeNames=["ApproximateReceiveCount"]
+                                          ).get("Messages", []):
+        received += [(json.loads(m["Body"]), m["Attributes"]["ApproximateReceiveCount"])
+                     for m in messages]
+    assert sorted((body["tenant"], body["event_id"], count) for body, count in received
+                  if body["tenant"].startswith("dlq")) == [
+        ("dlq", "evt_d1", "1"), ("dlq", "evt_d2", "1"), ("dlq", "evt_d3", "1"),
+        ("dlq-other", "evt_d9", "1")]
     for event_id in ("evt_d2", "evt_d3"):
         notification = json_of(env.call("GET", f"/events/{event_id}", token=admin))[
             "notifications"][0]

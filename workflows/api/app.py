@@ -368,9 +368,7 @@ def list_dead_letters(
 def redrive_dead_letters(
         request: Annotated[dead_letters.RedriveRequest | None, Body()] = None,
 ) -> dead_letters.RedriveResult:
-    settings = get_settings()
     return dead_letters.redrive(
         principal().tenant, request or dead_letters.RedriveRequest(), store=services.store(),
-        sfn=aws.client("stepfunctions"), sqs=aws.client("sqs"),
-        notification_state_machine_arn=settings.notification_state_machine_arn,
-        dead_letter_queue_url=settings.dead_letter_queue_url)
+        sfn=aws.client("stepfunctions"),
+        notification_state_machine_arn=get_settings().notification_state_machine_arn)
