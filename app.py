@@ -30,7 +30,6 @@ from cdk_nag import AwsSolutionsChecks  # noqa: E402
 
 from stacks.constants import (  # noqa: E402
     CONTEXT_ALARM_EMAIL,
-    CONTEXT_POWERTOOLS_LAYER_VERSION,
     CONTEXT_TENANT_API_KEYS,
     STACK_ID,
 )
@@ -50,7 +49,6 @@ def build_app(context: dict | None = None, outdir: str | None = None) -> cdk.App
     stack = StepwireStack(
         app, STACK_ID,
         description="Stepwire: webhook notifications on AWS Step Functions",
-        powertools_layer_version=str(app.node.get_context(CONTEXT_POWERTOOLS_LAYER_VERSION)),
         alarm_email=app.node.try_get_context(CONTEXT_ALARM_EMAIL) or None,
         require_tenant_api_keys=_flag(app.node.try_get_context(CONTEXT_TENANT_API_KEYS)),
         env=cdk.Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"),

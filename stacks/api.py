@@ -6,7 +6,7 @@ the API's own.
 """
 
 import json
-from dataclasses import dataclass
+import re
 
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
@@ -14,6 +14,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from stacks.api_models import draft4_schema
 from stacks.constants import (
     API_STAGE_NAME,
     AUTHORIZER_CACHE_TTL,
@@ -24,57 +25,13 @@ from stacks.constants import (
     TENANT_MONTHLY_QUOTA,
     TENANT_RATE_LIMIT,
 )
+from workflows.api.app import ROUTES as API_ROUTES
+from workflows.api.routes import ApiRoute
 
-_STRING = {"type": "string", "minLength": 1}
-# JSON Schema (draft 4) of the request bodies; the API validates the same bodies again in
-# detail, these reject the obviously malformed before a Lambda runs.
-BODY_SCHEMAS: dict[str, dict] = {
-    "NewSubscription": {
-        "type": "object", "required": ["url", "event_types"],
-        "properties": {"url": _STRING, "description": {"type": "string"},
-                       "event_types": {"type": "array", "minItems": 1, "items": _STRING}}},
-    "SubscriptionChange": {
-        "type": "object",
-        "properties": {"url": _STRING, "description": {"type": "string"},
-                       "status": {"type": "string", "enum": ["active", "paused", "disabled"]},
-                       "event_types": {"type": "array", "minItems": 1, "items": _STRING}}},
-    "NewEvent": {
-        "type": "object", "required": ["type", "data"],
-        "properties": {"type": _STRING, "data": {"type": "object"}, "id": _STRING}},
-    "Replay": {
-        "type": "object",
-        "properties": {"subscription_ids": {"type": "array", "items": _STRING}}},
-    "Redrive": {
-        "type": "object",
-        "properties": {"since": {"type": "string"}, "subscription_id": _STRING}},
-}
+# The application's route table: every route and its request body's pydantic model. A route
+# added to the app is a resource and method here, its body a model, with nothing to re-type.
+ROUTES = API_ROUTES
 
-
-@dataclass(frozen=True)
-class Route:
-    method: str
-    path: str
-    body: str | None = None
-    public: bool = False
-
-
-ROUTES = (
-    Route("POST", "/subscriptions", body="NewSubscription"),
-    Route("GET", "/subscriptions"),
-    Route("GET", "/subscriptions/{id}"),
-    Route("PATCH", "/subscriptions/{id}", body="SubscriptionChange"),
-    Route("DELETE", "/subscriptions/{id}"),
-    Route("POST", "/subscriptions/{id}/rotate-secret"),
-    Route("POST", "/events", body="NewEvent"),
-    Route("GET", "/events"),
-    Route("GET", "/events/{id}"),
-    Route("POST", "/events/{id}/replay", body="Replay"),
-    Route("GET", "/dead-letters"),
-    Route("POST", "/dead-letters/redrive", body="Redrive"),
-    Route("GET", "/health", public=True),
-    Route("GET", "/openapi.json", public=True),
-    Route("GET", "/docs", public=True),
-)
 
 _PROBLEMS = {
     apigw.ResponseType.UNAUTHORIZED: ("401", "Unauthorized", "$context.error.messageString"),
@@ -106,10 +63,10 @@ class Api(Construct):
         self._build_problem_responses()
         self.validator = self.rest_api.add_request_validator(
             "Validator", validate_request_body=True, validate_request_parameters=True)
-        self.models = {name: self.rest_api.add_model(
-            name, content_type="application/json", model_name=name,
-            schema=json_schema(schema))
-            for name, schema in BODY_SCHEMAS.items()}
+        self.models = {model: self.rest_api.add_model(
+            model.__name__, content_type="application/json", model_name=model.__name__,
+            schema=json_schema(draft4_schema(model)))
+            for model in dict.fromkeys(route.body for route in ROUTES if route.body)}
         # TOKEN: lambdas/handle_authorize_request.py reads `authorizationToken` (the
         # Authorization header) and allows the whole API, so its decision may be cached per token.
         self.authorizer = apigw.TokenAuthorizer(
@@ -160,7 +117,7 @@ class Api(Construct):
                 templates={"application/json": body, "application/problem+json": body},
                 response_headers={"Content-Type": "'application/problem+json'"})
 
-    def _build_route(self, route: Route, integration: apigw.Integration,
+    def _build_route(self, route: ApiRoute, integration: apigw.Integration,
                      require_tenant_api_keys: bool) -> apigw.Method:
         resource = self.rest_api.root.resource_for_path(route.path)
         options: dict = {"request_validator": self.validator}
@@ -185,18 +142,18 @@ class Api(Construct):
         return plan
 
 
-_SCHEMA_KEYWORDS = {"minItems": "min_items", "minLength": "min_length"}
-
-
 def json_schema(schema: dict, top: bool = True) -> apigw.JsonSchema:
-    """A plain JSON Schema dict as CDK's JsonSchema."""
+    """A JSON Schema (draft 4) dict as CDK's JsonSchema."""
     options: dict = {"schema": apigw.JsonSchemaVersion.DRAFT4} if top else {}
     for keyword, value in schema.items():
         if keyword == "type":
-            value = apigw.JsonSchemaType[value.upper()]
+            value = ([apigw.JsonSchemaType[v.upper()] for v in value] if isinstance(value, list)
+                     else apigw.JsonSchemaType[value.upper()])
         elif keyword == "properties":
             value = {name: json_schema(inner, top=False) for name, inner in value.items()}
-        elif keyword == "items":
+        elif keyword in ("items", "additionalProperties") and isinstance(value, dict):
             value = json_schema(value, top=False)
-        options[_SCHEMA_KEYWORDS.get(keyword, keyword)] = value
+        elif keyword in ("anyOf", "allOf", "oneOf"):
+            value = [json_schema(inner, top=False) for inner in value]
+        options[re.sub(r"(?<!^)([A-Z])", r"_\1", keyword).lower()] = value
     return apigw.JsonSchema(**options)

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+from importlib import metadata
 from pathlib import Path
 
 import jsii
@@ -33,6 +34,21 @@ def distribution_name(requirement: str) -> str:
     if not match:
         raise ValueError(f"not a requirement: {requirement!r}")
     return re.sub(r"[-_.]+", "-", match.group(1)).lower()
+
+
+def pinned_version(distribution: str, pyproject: Path = PYPROJECT) -> str:
+    """The `==` pin of `distribution` in pyproject.toml; it must be the version installed here,
+    the one the tests ran against."""
+    dependencies = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
+    pins = [r.split("==", 1)[1].strip() for r in dependencies
+            if distribution_name(r) == distribution and "==" in r]
+    if len(pins) != 1:
+        raise ValueError(f"pyproject.toml must pin {distribution} with == exactly once")
+    installed = metadata.version(distribution)
+    if installed != pins[0]:
+        raise ValueError(f"{distribution} {installed} is installed but pyproject.toml pins "
+                         f"{pins[0]}: the tests and the deployed layer would differ")
+    return pins[0]
 
 
 def lambda_requirements(pyproject: Path = PYPROJECT) -> list[str]:

@@ -15,7 +15,6 @@ SERVICE_NAME = "stepwire"
 EVENT_BUS_NAME = "stepwire"
 
 # Context values (cdk.json or `cdk synth -c key=value`).
-CONTEXT_POWERTOOLS_LAYER_VERSION = "stepwire:powertoolsLayerVersion"
 CONTEXT_ALARM_EMAIL = "stepwire:alarmEmail"
 CONTEXT_TENANT_API_KEYS = "stepwire:requireTenantApiKeys"
 
@@ -24,8 +23,8 @@ PYTHON_VERSION = "3.12"
 PIP_PLATFORM = "manylinux2014_x86_64"
 # Wheel tags the bundled packages may carry (pure Python or CPython 3.12 on Linux x86_64).
 ALLOWED_WHEEL_PLATFORM_PREFIXES = ("manylinux", "musllinux")
-POWERTOOLS_ACCOUNT = "017000801446"
-POWERTOOLS_LAYER_NAME = "AWSLambdaPowertoolsPythonV3-python312-x86_64"
+# The public SSM parameter Powertools publishes per release: the layer ARN of that version.
+POWERTOOLS_LAYER_PARAMETER = "/aws/service/powertools/python/x86_64/python{python}/{version}"
 # Provided by the Lambda runtime (boto3) or by the Powertools layer: never bundled.
 NOT_BUNDLED = frozenset({"boto3", "botocore", "s3transfer", "aws-lambda-powertools"})
 

@@ -5,17 +5,18 @@ Each function has its own role with exactly the statements it needs; no managed 
 
 from dataclasses import dataclass
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from stacks.bundling import lambda_code
+from stacks.bundling import lambda_code, pinned_version
 from stacks.constants import (
     LOG_RETENTION,
-    POWERTOOLS_ACCOUNT,
-    POWERTOOLS_LAYER_NAME,
+    POWERTOOLS_LAYER_PARAMETER,
+    PYTHON_VERSION,
     SERVICE_NAME,
 )
 from workflows.settings import Settings
@@ -79,15 +80,16 @@ def _env_value(value: object) -> str:
 
 
 class Functions(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, environment: dict[str, str],
-                 powertools_layer_version: str) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *,
+                 environment: dict[str, str]) -> None:
         super().__init__(scope, construct_id)
         code = lambda_code()
+        # The layer of exactly the Powertools version pinned in pyproject.toml (and installed
+        # for the tests): its ARN is resolved at deploy time from Powertools' SSM parameter.
         layer = lambda_.LayerVersion.from_layer_version_arn(
-            self, "PowertoolsLayer", Stack.of(self).format_arn(
-                service="lambda", account=POWERTOOLS_ACCOUNT, resource="layer",
-                resource_name=f"{POWERTOOLS_LAYER_NAME}:{powertools_layer_version}",
-                arn_format=ArnFormat.COLON_RESOURCE_NAME))
+            self, "PowertoolsLayer", ssm.StringParameter.value_for_string_parameter(
+                self, POWERTOOLS_LAYER_PARAMETER.format(
+                    python=PYTHON_VERSION, version=pinned_version("aws-lambda-powertools"))))
         self.by_name: dict[str, lambda_.Function] = {
             spec.name: self._build_function(spec, code, layer, environment)
             for spec in ALL_FUNCTIONS}

@@ -20,13 +20,13 @@ from stacks.waf import Waf
 # a transaction is authorized by the Put/Update/ConditionCheck actions it contains.
 TABLE_DATA_ACTIONS = [
     "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
-    "dynamodb:Query", "dynamodb:BatchWriteItem",
+    "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem",
     "dynamodb:ConditionCheckItem",
 ]
 
 
 class StepwireStack(Stack):
-    def __init__(self, scope: Construct, construct_id: str, *, powertools_layer_version: str,
+    def __init__(self, scope: Construct, construct_id: str, *,
                  alarm_email: str | None = None, require_tenant_api_keys: bool = False,
                  **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -36,7 +36,7 @@ class StepwireStack(Stack):
         ingest = MachineName.of(self, INGEST_MACHINE)
         notification = MachineName.of(self, NOTIFICATION_MACHINE)
         self.functions = Functions(
-            self, "Functions", powertools_layer_version=powertools_layer_version,
+            self, "Functions",
             environment=stepwire_environment({
                 "table_name": self.storage.table.table_name,
                 "dead_letter_queue_url": self.queues.dead_letter_queue.queue_url,

@@ -7,6 +7,7 @@ the API queries and redrives. A redrive starts a new notification execution per 
 tenant's call cannot touch, hide or count another tenant's messages.
 """
 
+import contextvars
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
@@ -68,11 +69,13 @@ def redrive(tenant: str, request: RedriveRequest, *, store: Store, sfn: Any,
         if position is None:
             break
     selected = selected[:REDRIVE_MAX]
-    # A few at a time: each restart is three AWS calls; boto3 clients are thread-safe.
+    # A few at a time: each restart is three AWS calls; boto3 clients are thread-safe. Each
+    # runs in a copy of this context, so the logger's and tracer's context follows it.
+    caller = contextvars.copy_context()
     with ThreadPoolExecutor(max_workers=_PARALLEL) as pool:
-        done = list(pool.map(lambda item: _restart(
-            tenant, item, store=store, sfn=sfn, state_machine_arn=notification_state_machine_arn),
-            selected))
+        done = list(pool.map(lambda item: caller.copy().run(
+            _restart, tenant, item, store=store, sfn=sfn,
+            state_machine_arn=notification_state_machine_arn), selected))
     return RedriveResult(redriven=sum(done))
 
 

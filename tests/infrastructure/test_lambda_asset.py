@@ -3,11 +3,12 @@
 
 import re
 from email.parser import Parser
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 
-from stacks.bundling import build_asset, distribution_name, lambda_requirements
+from stacks.bundling import build_asset, distribution_name, lambda_requirements, pinned_version
 from stacks.constants import NOT_BUNDLED, REPO_ROOT
 from stacks.functions import ALL_FUNCTIONS
 
@@ -92,3 +93,11 @@ def test_every_function_handler_is_in_the_asset(asset):
         module = asset / "lambdas" / f"{spec.module}.py"
         assert module.exists(), spec.handler
         assert "def lambda_handler(" in module.read_text(), spec.handler
+
+
+def test_synth_refuses_a_powertools_pin_other_than_the_installed_version(tmp_path):
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text('[project]\ndependencies = ["aws-lambda-powertools==0.0.1"]\n')
+    with pytest.raises(ValueError, match="the tests and the deployed layer would differ"):
+        pinned_version("aws-lambda-powertools", pyproject)
+    assert pinned_version("aws-lambda-powertools") == metadata.version("aws-lambda-powertools")

@@ -1,13 +1,16 @@
 """Each component of ARCHITECTURE.md is in the template with its key properties."""
 
 import json
+from importlib import metadata
 
 import pytest
 
 from stacks.api import ROUTES
+from stacks.api_models import draft4_schema
 from stacks.constants import EVENT_BUS_NAME, WAF_RATE_LIMIT
 from stacks.functions import ALL_FUNCTIONS
 from workflows import table
+from workflows.api.app import openapi_schema
 from workflows.settings import Settings
 
 pytestmark = pytest.mark.infrastructure
@@ -76,8 +79,9 @@ def test_every_handler_is_a_function_with_runtime_layer_tracing_and_environment(
         assert properties["Runtime"] == "python3.12", handler
         assert properties["Architectures"] == ["x86_64"], handler
         assert properties["TracingConfig"] == {"Mode": "Active"}, handler
-        layer = json.dumps(properties["Layers"])
-        assert "017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-x86_64:" in layer
+        [layer] = properties["Layers"]
+        assert synthesized.template["Parameters"][layer["Ref"]]["Default"] == \
+            f"/aws/service/powertools/python/x86_64/python3.12/{metadata.version('aws-lambda-powertools')}"
         variables = properties["Environment"]["Variables"]
         assert required <= set(variables), handler
         assert variables["STEPWIRE_REQUIRE_HTTPS"] == "true"
@@ -121,7 +125,24 @@ def test_api_has_every_route_of_the_contract_behind_the_authorizer(synthesized):
             assert method["AuthorizationType"] == "CUSTOM", route
             assert "AuthorizerId" in method
         if route.body:
-            assert "application/json" in method["RequestModels"], route
+            [model] = method["RequestModels"].values()
+            schema = next(m["Properties"]["Schema"] for logical_id, m in
+                          synthesized.resources("AWS::ApiGateway::Model").items()
+                          if logical_id == model["Ref"])
+            assert schema == {"$schema": "http://json-schema.org/draft-04/schema#",
+                              **draft4_schema(route.body)}, route
+        else:
+            assert "RequestModels" not in method, route
+
+
+def test_every_operation_the_router_serves_is_in_the_route_table():
+    # A route registered with the router but not through the table would be neither
+    # permission-checked nor deployed: the OpenAPI document lists what the router serves.
+    documented = {(method.upper(), path) for path, operations in openapi_schema()["paths"].items()
+                  for method in operations}
+    table = {(route.method, route.path) for route in ROUTES}
+    assert documented <= table
+    assert table - documented == {("GET", "/openapi.json"), ("GET", "/docs")}
 
 
 def test_api_authorizer_reads_the_authorization_header(synthesized):

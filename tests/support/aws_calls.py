@@ -1,0 +1,88 @@
+"""Which AWS API calls each Lambda handler makes while the tiers run, by resource kind.
+
+Installed for the whole test session (tests/conftest.py): every `lambdas/*` handler runs with
+its module name in a context variable, and every botocore call made meanwhile is recorded as
+(handler module, IAM action, resource kind). The infrastructure tier then checks that the
+synthesized role of that function allows exactly that (tests/infrastructure/test_grants.py).
+Calls made by the tests themselves, outside a handler, are not recorded.
+"""
+
+import contextvars
+import functools
+import importlib
+import pkgutil
+import re
+from typing import Any
+
+import botocore.client
+
+import lambdas
+
+_current = contextvars.ContextVar[str | None]("stepwire_current_handler", default=None)
+CALLS: set[tuple[str, str, str]] = set()
+
+# boto3 operation → IAM action, where the two names differ.
+_IAM_ACTION = {("lambda", "Invoke"): "lambda:InvokeFunction"}
+_IAM_PREFIX = {"stepfunctions": "states"}
+
+
+def resource_kind(service: str, params: dict[str, Any]) -> str:
+    """The kind of resource a call touches, named as tests/infrastructure names the template's."""
+    if service == "dynamodb":
+        if "RequestItems" in params:
+            return "table"
+        return "table-index" if params.get("IndexName") else "table"
+    if service == "sqs":
+        url = params.get("QueueUrl", "")
+        return "ingress-queue" if url.endswith("-ingress") else "dead-letter-queue"
+    if service == "secretsmanager":
+        secret = params.get("SecretId", "")
+        # A name, or an ARN that ends in the name and Secrets Manager's 6-character suffix.
+        found = re.search(r"(jwt-signing-key|data-key)(-\w{6})?$", secret)
+        return f"{found.group(1).replace('-signing-key', '')}-secret" if found else secret
+    if service == "stepfunctions":
+        arn = params.get("stateMachineArn") or params.get("executionArn") or ""
+        kind = "machine" if ":stateMachine:" in arn else "executions"
+        return f"{arn.split(':')[6].rsplit('-', 1)[-1]}-{kind}"
+    if service == "lambda":
+        return f"function:{params.get('FunctionName', '')}"
+    return service
+
+
+def _record(make_api_call):  # noqa: ANN001, ANN202
+    @functools.wraps(make_api_call)
+    def recorded(self, operation_name: str, api_params: dict[str, Any]):  # noqa: ANN202
+        handler = _current.get()
+        if handler is not None:
+            service = self.meta.service_model.service_name
+            action = _IAM_ACTION.get((service, operation_name)) or \
+                f"{_IAM_PREFIX.get(service, service)}:{operation_name}"
+            CALLS.add((handler, action, resource_kind(service, api_params)))
+        return make_api_call(self, operation_name, api_params)
+
+    return recorded
+
+
+def _attributed(module: str, handler):  # noqa: ANN001, ANN202
+    @functools.wraps(handler)
+    def run(event: Any, context: Any) -> Any:
+        token = _current.set(module)
+        try:
+            return handler(event, context)
+        finally:
+            _current.reset(token)
+
+    return run
+
+
+def install() -> None:
+    """Record from now on: before the runtime or any test captures a handler."""
+    if getattr(botocore.client.BaseClient._make_api_call, "stepwire_recorder", False):
+        return
+    recorder = _record(botocore.client.BaseClient._make_api_call)
+    recorder.stepwire_recorder = True
+    botocore.client.BaseClient._make_api_call = recorder
+    for info in pkgutil.iter_modules(lambdas.__path__):
+        module = importlib.import_module(f"lambdas.{info.name}")
+        if hasattr(module, "lambda_handler"):
+            module.lambda_handler = _attributed(info.name, module.lambda_handler)
