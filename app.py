@@ -30,9 +30,11 @@ from cdk_nag import AwsSolutionsChecks  # noqa: E402
 
 from stacks.constants import (  # noqa: E402
     CONTEXT_ALARM_EMAIL,
+    CONTEXT_EVENT_PRODUCERS,
     CONTEXT_TENANT_API_KEYS,
     STACK_ID,
 )
+from stacks.ingress import Producer  # noqa: E402
 from stacks.nag import acknowledge_findings  # noqa: E402
 from stacks.stepwire_stack import StepwireStack  # noqa: E402
 
@@ -51,6 +53,8 @@ def build_app(context: dict | None = None, outdir: str | None = None) -> cdk.App
         description="Stepwire: webhook notifications on AWS Step Functions",
         alarm_email=app.node.try_get_context(CONTEXT_ALARM_EMAIL) or None,
         require_tenant_api_keys=_flag(app.node.try_get_context(CONTEXT_TENANT_API_KEYS)),
+        producers=tuple(Producer.of(p) for p in
+                        app.node.try_get_context(CONTEXT_EVENT_PRODUCERS) or ()),
         env=cdk.Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"),
                             region=os.environ.get("CDK_DEFAULT_REGION")),
     )

@@ -17,6 +17,8 @@ EVENT_BUS_NAME = "stepwire"
 # Context values (cdk.json or `cdk synth -c key=value`).
 CONTEXT_ALARM_EMAIL = "stepwire:alarmEmail"
 CONTEXT_TENANT_API_KEYS = "stepwire:requireTenantApiKeys"
+# [{"principal": account id or role ARN, "tenants": [...]}]: outside EventBridge producers.
+CONTEXT_EVENT_PRODUCERS = "stepwire:eventProducers"
 
 # Lambda: one runtime and one architecture, matched by the bundled wheels and the layer.
 PYTHON_VERSION = "3.12"

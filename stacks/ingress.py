@@ -1,20 +1,53 @@
-"""EventBridge ingress: the `stepwire` bus and a rule that starts the ingest workflow."""
+"""EventBridge ingress: the `stepwire` bus and a rule that starts the ingest workflow.
+
+Who may publish: principals of the stack's own account whose IAM policies allow PutEvents on
+the bus (the operator's services, trusted with every tenant), and the producers listed in the
+`stepwire:eventProducers` context, each bound to its tenants: the bus policy lets it put only
+the sources `tenant.<tenant>` of its own tenants, and the ingest rejects an event whose
+`detail.tenant` differs from its `tenant.` source (workflows/ingest.py).
+"""
+
+from dataclasses import dataclass
 
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from stacks.constants import EVENT_BUS_NAME, INGRESS_MAX_EVENT_AGE, INGRESS_RETRY_ATTEMPTS
+from workflows.ingest import TENANT_SOURCE_PREFIX
+
+
+@dataclass(frozen=True)
+class Producer:
+    """An outside principal (account or role ARN) that may publish for these tenants only."""
+
+    principal: str
+    tenants: tuple[str, ...]
+
+    @classmethod
+    def of(cls, value: dict) -> "Producer":
+        tenants = tuple(value.get("tenants") or ())
+        if not value.get("principal") or not tenants:
+            raise ValueError("every stepwire:eventProducers entry needs a principal and tenants")
+        return cls(principal=value["principal"], tenants=tenants)
+
+    @property
+    def sources(self) -> list[str]:
+        return [f"{TENANT_SOURCE_PREFIX}{tenant}" for tenant in self.tenants]
 
 
 class Ingress(Construct):
     def __init__(self, scope: Construct, construct_id: str, *,
-                 ingest_machine: sfn.IStateMachine, dead_letter_queue: sqs.IQueue) -> None:
+                 ingest_machine: sfn.IStateMachine, dead_letter_queue: sqs.IQueue,
+                 producers: tuple[Producer, ...] = ()) -> None:
         super().__init__(scope, construct_id)
         self.bus = events.EventBus(self, "Bus", event_bus_name=EVENT_BUS_NAME,
                                    description="Stepwire: DetailType is the event type")
+        for index, producer in enumerate(producers):
+            self._allow_producer(index, producer)
         self.rule = events.Rule(
             self, "IngestRule", event_bus=self.bus,
             description="Every event on the Stepwire bus starts one ingest execution",
@@ -26,3 +59,12 @@ class Ingress(Construct):
             dead_letter_queue=dead_letter_queue,
             retry_attempts=INGRESS_RETRY_ATTEMPTS,
             max_event_age=INGRESS_MAX_EVENT_AGE))
+
+    def _allow_producer(self, index: int, producer: Producer) -> None:
+        principal = (iam.AccountPrincipal(producer.principal) if producer.principal.isdigit()
+                     else iam.ArnPrincipal(producer.principal))
+        self.bus.add_to_resource_policy(iam.PolicyStatement(
+            sid=f"Producer{index}PublishesForItsTenants",
+            principals=[principal], actions=["events:PutEvents"],
+            resources=[self.bus.event_bus_arn],
+            conditions={"StringEquals": {"events:source": producer.sources}}))

@@ -8,7 +8,7 @@ from stacks import functions as fn
 from stacks.api import Api
 from stacks.constants import INGEST_MACHINE, NOTIFICATION_MACHINE
 from stacks.functions import Functions, stepwire_environment
-from stacks.ingress import Ingress
+from stacks.ingress import Ingress, Producer
 from stacks.monitoring import Monitoring
 from stacks.queues import Queues
 from stacks.secrets import Secrets
@@ -28,6 +28,7 @@ TABLE_DATA_ACTIONS = [
 class StepwireStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *,
                  alarm_email: str | None = None, require_tenant_api_keys: bool = False,
+                 producers: tuple[Producer, ...] = (),
                  **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.storage = Storage(self, "Storage")
@@ -61,7 +62,8 @@ class StepwireStack(Stack):
                        require_tenant_api_keys=require_tenant_api_keys)
         self.waf = Waf(self, "Waf", stage_arn=self.api.stage.stage_arn)
         self.ingress = Ingress(self, "Ingress", ingest_machine=self.state_machines.ingest,
-                               dead_letter_queue=self.queues.ingress_dead_letter_queue)
+                               dead_letter_queue=self.queues.ingress_dead_letter_queue,
+                               producers=producers)
         self.monitoring = Monitoring(
             self, "Monitoring", ingest=self.state_machines.ingest,
             notification=self.state_machines.notification,

@@ -12,6 +12,12 @@ from workflows.store import Store
 from workflows.subscriptions import matching_subscriptions
 
 
+# An EventBridge source `tenant.<tenant>` is bound to that tenant: the bus policy lets an outside
+# producer put only the sources of its own tenants (stacks/ingress.py), and this check makes
+# the claimed tenant follow the source.
+TENANT_SOURCE_PREFIX = "tenant."
+
+
 class Outcome(StrEnum):
     ACCEPTED = "accepted"
     DUPLICATE = "duplicate"
@@ -37,6 +43,11 @@ def parse_published(raw: Any) -> PublishedEvent:
         detail = raw.get("detail")
         if not isinstance(detail, dict):
             raise InvalidEvent("the EventBridge event has no 'detail' object")
+        source = str(raw.get("source") or "")
+        if source.startswith(TENANT_SOURCE_PREFIX) and \
+                detail.get("tenant") != source.removeprefix(TENANT_SOURCE_PREFIX):
+            raise InvalidEvent(f"the source '{source}' may publish only for tenant "
+                               f"'{source.removeprefix(TENANT_SOURCE_PREFIX)}'")
         raw = {"tenant": detail.get("tenant"), "type": raw.get("detail-type"),
                "data": detail.get("data"), "id": detail.get("id") or raw.get("id")}
     try:

@@ -51,3 +51,14 @@ def test_data_nested_deeper_than_a_dynamodb_map_allows_is_rejected_by_name(depth
     with pytest.raises(InvalidEvent, match="deeper than 32 levels"):
         parse_published({"id": "x", "detail-type": "a.b",
                          "detail": {"tenant": "t", "data": data}})
+
+
+def test_a_tenant_bound_source_may_publish_only_for_its_tenant() -> None:
+    bound = {"id": "x", "detail-type": "a.b", "source": "tenant.acme",
+             "detail": {"tenant": "acme", "data": {}}}
+    assert parse_published(bound).tenant == "acme"
+    with pytest.raises(InvalidEvent, match="may publish only for tenant 'acme'"):
+        parse_published({**bound, "detail": {"tenant": "globex", "data": {}}})
+    # A source outside the tenant. namespace is the operator's own (same-account IAM).
+    assert parse_published({**bound, "source": "billing",
+                            "detail": {"tenant": "globex", "data": {}}}).tenant == "globex"
