@@ -146,3 +146,25 @@ def test_the_gateway_refuses_a_negative_or_chunked_content_length_without_readin
         assert refused is not None and refused.status == status, headers
         assert length == 0
     assert _body_length(Headers({"content-length": "12"}), MAX_REQUEST_BYTES) == (12, None)
+
+
+def test_the_router_must_resolve_the_route_whose_permission_was_checked():
+    from types import SimpleNamespace
+
+    from workflows.api.app import _the_router_resolved_the_checked_route
+
+    checked = ApiRoute("GET", "/events", Permission.READ)
+    event = SimpleNamespace(http_method="POST", path="/events/")
+
+    def resolved(method: str, path: str) -> SimpleNamespace:
+        return SimpleNamespace(context={"route": checked, "_route": SimpleNamespace(
+            method=method, openapi_path=path)}, current_event=event)
+
+    def next_middleware(app):
+        return "handled"
+
+    assert _the_router_resolved_the_checked_route(resolved("GET", "/events"),
+                                                  next_middleware) == "handled"
+    refused = _the_router_resolved_the_checked_route(resolved("POST", "/events"),
+                                                     next_middleware)
+    assert refused.status_code == 404
