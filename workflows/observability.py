@@ -58,6 +58,7 @@ def traced_handler(handler: Callable) -> Callable:
             return handler(event, context)
         return _captured(handler)(event, context)
 
+    run.traced = True  # type: ignore[attr-defined] - what the tests look for
     return run
 
 
