@@ -16,7 +16,8 @@ run: $(STAMP)
 	$(BIN)/stepwire local
 
 # Fastest tiers first: a broken rule fails in seconds, before the engine and e2e runs.
-TIERS := tests/unit tests/functional tests/workflow tests/infrastructure tests/e2e
+# The browser tier (headless Chromium) last; it writes screenshots to build/screenshots/.
+TIERS := tests/unit tests/functional tests/workflow tests/infrastructure tests/e2e tests/browser
 
 test: $(STAMP)
 	$(BIN)/statelint --ignore URI --ignore FLOAT statemachines/*.asl.json

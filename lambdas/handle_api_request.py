@@ -5,9 +5,13 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 
 from workflows.api.app import handle
-from workflows.observability import logger
+from workflows.observability import annotate, logger, traced_handler
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@traced_handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
+    annotate(tenant=authorizer.get("tenant"),
+             event_id=(event.get("pathParameters") or {}).get("event_id"))
     return handle(event, context)

@@ -9,16 +9,18 @@ from typing import Any
 
 from workflows import services
 from workflows.auth import Unauthorized, bearer_token
-from workflows.observability import logger
+from workflows.observability import annotate, logger, traced_handler
 
 
 @logger.inject_lambda_context
+@traced_handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         principal = services.token_verifier().verify(bearer_token(event.get("authorizationToken")))
     except Unauthorized as exc:
         logger.info("token refused", extra={"reason": exc.detail})
         raise Exception("Unauthorized") from None  # noqa: TRY002 - API Gateway's contract
+    annotate(tenant=principal.tenant)
     return {
         "principalId": principal.sub,
         "policyDocument": {"Version": "2012-10-17", "Statement": [{

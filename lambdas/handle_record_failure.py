@@ -5,11 +5,15 @@ from typing import Any
 from workflows import services
 from workflows.delivery import record_failure
 from workflows.models import FailureReport
-from workflows.observability import logger
+from workflows.observability import annotate, logger, traced_handler
 
 
 @logger.inject_lambda_context(correlation_id_path="notification.webhook_id")
+@traced_handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    dead_letter = record_failure(FailureReport.model_validate(event), store=services.store())
+    report = FailureReport.model_validate(event)
+    annotate(tenant=report.notification.tenant, event_id=report.notification.event_id,
+             webhook_id=report.notification.webhook_id)
+    dead_letter = record_failure(report, store=services.store())
     logger.warning("notification failed", extra=dead_letter.model_dump(mode="json"))
     return dead_letter.model_dump(mode="json")

@@ -4,10 +4,11 @@ from typing import Any
 
 from workflows import aws
 from workflows.key_rotation import rotate
-from workflows.observability import logger
+from workflows.observability import logger, traced_handler
 
 
 @logger.inject_lambda_context(correlation_id_path="ClientRequestToken")
+@traced_handler
 def lambda_handler(event: dict[str, Any], context: Any) -> None:
     logger.info("rotation step", extra={"step": event["Step"], "secret": event["SecretId"]})
     rotate(aws.client("secretsmanager"), event["SecretId"], event["ClientRequestToken"],

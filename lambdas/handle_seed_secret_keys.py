@@ -5,10 +5,11 @@ from typing import Any
 from workflows import aws
 from workflows.custom_resource import FAILED, SUCCESS, respond
 from workflows.key_rotation import seed_keys
-from workflows.observability import logger
+from workflows.observability import logger, traced_handler
 
 
 @logger.inject_lambda_context(correlation_id_path="RequestId")
+@traced_handler
 def lambda_handler(event: dict[str, Any], context: Any) -> None:
     log_stream = getattr(context, "log_stream_name", "")
     try:

@@ -60,3 +60,7 @@ JWT_ROTATION_INTERVAL = Duration.days(30)
 API_P99_LATENCY_MS = 3000
 NOTIFICATION_FAILURES_THRESHOLD = 10
 DLQ_OLDEST_MESSAGE_AGE = Duration.days(7)
+# Delivery metrics (namespace Stepwire), each over three 5-minute periods.
+DELIVERY_SUCCESS_RATE_MIN_PERCENT = 95
+END_TO_END_P99_MAX_MS = 60_000  # the first attempts run within a minute when endpoints answer
+PARKED_BACKLOG_GROWTH = 100  # notifications parked more per 5 minutes than 5 minutes before

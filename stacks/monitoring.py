@@ -1,4 +1,8 @@
-"""Alarms to an SNS topic, and a dashboard of delivery success rate and end-to-end latency."""
+"""Alarms to an SNS topic, and a dashboard of delivery success rate and end-to-end latency.
+
+The delivery metrics are the handlers' own (namespace Stepwire, `workflows.observability`):
+their names come from there, so a rename fails the infrastructure tests, not the dashboard.
+"""
 
 from aws_cdk import Duration
 from aws_cdk import aws_apigateway as apigw
@@ -15,10 +19,14 @@ from constructs import Construct
 
 from stacks.constants import (
     API_P99_LATENCY_MS,
+    DELIVERY_SUCCESS_RATE_MIN_PERCENT,
     DLQ_OLDEST_MESSAGE_AGE,
+    END_TO_END_P99_MAX_MS,
     NOTIFICATION_FAILURES_THRESHOLD,
+    PARKED_BACKLOG_GROWTH,
     STACK_ID,
 )
+from workflows.observability import NAMESPACE, SERVICE, Metric, Outcome
 
 FIVE_MINUTES = Duration.minutes(5)
 
@@ -32,6 +40,7 @@ class Monitoring(Construct):
         self.topic = self._build_topic(alarm_email)
         self.alarms: list[cloudwatch.Alarm] = []
         self._build_workflow_alarms(ingest, notification)
+        self._build_delivery_alarms()
         for name, queue in queues.items():
             self._build_queue_alarms(name, queue)
         for name, function in functions.items():
@@ -58,11 +67,13 @@ class Monitoring(Construct):
         return topic
 
     def _alarm(self, name: str, metric: cloudwatch.IMetric, threshold: float, description: str,
-               evaluation_periods: int = 1) -> cloudwatch.Alarm:
+               evaluation_periods: int = 1, below: bool = False) -> cloudwatch.Alarm:
+        comparison = (cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD if below else
+                      cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD)
         alarm = metric.create_alarm(
             self, name, alarm_name=f"{STACK_ID}-{name}", alarm_description=description,
             threshold=threshold, evaluation_periods=evaluation_periods,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            comparison_operator=comparison,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
         alarm.add_alarm_action(actions.SnsAction(self.topic))
         self.alarms.append(alarm)
@@ -77,6 +88,22 @@ class Monitoring(Construct):
         self._alarm("NotificationExecutionsFailed",
                     notification.metric_failed(period=Duration.minutes(15)),
                     NOTIFICATION_FAILURES_THRESHOLD, "Many notifications failed")
+
+    def _build_delivery_alarms(self) -> None:
+        self._alarm("DeliverySuccessRateLow", _delivery_success_rate(),
+                    DELIVERY_SUCCESS_RATE_MIN_PERCENT,
+                    "The share of notifications delivered (not dead-lettered) is low",
+                    evaluation_periods=3, below=True)
+        self._alarm("EndToEndLatencyP99High",
+                    _stepwire(Metric.END_TO_END_LATENCY, "p99"), END_TO_END_P99_MAX_MS,
+                    "Accepted → delivered p99 is high", evaluation_periods=3)
+        self._alarm("BreakerOpened", _stepwire(Metric.BREAKER_OPENED, "Sum"), 1,
+                    "An endpoint's circuit breaker opened")
+        growth = cloudwatch.MathExpression(
+            expression="DIFF(parked)", label="Parked backlog growth", period=FIVE_MINUTES,
+            using_metrics={"parked": _stepwire(Metric.PARKED_BACKLOG, "Maximum")})
+        self._alarm("ParkedBacklogGrowing", growth, PARKED_BACKLOG_GROWTH,
+                    "The parked backlog keeps growing", evaluation_periods=3)
 
     def _build_queue_alarms(self, name: str, queue: sqs.IQueue) -> None:
         self._alarm(f"{name}Depth",
@@ -119,5 +146,50 @@ class Monitoring(Construct):
                     period=FIVE_MINUTES), api.metric_client_error(period=FIVE_MINUTES)],
                 right=[api.metric_latency(period=FIVE_MINUTES, statistic="p99")]),
         )
+        dashboard.add_widgets(*_delivery_widgets())
         dashboard.add_widgets(cloudwatch.AlarmStatusWidget(alarms=self.alarms, width=24))
         return dashboard
+
+
+def _stepwire(metric: Metric, statistic: str, label: str | None = None,
+              **dimensions: str) -> cloudwatch.Metric:
+    """One of the handlers' metrics, as their EMF records name it."""
+    return cloudwatch.Metric(namespace=NAMESPACE, metric_name=metric.value,
+                             dimensions_map={"service": SERVICE, **dimensions},
+                             statistic=statistic, period=FIVE_MINUTES, label=label)
+
+
+def _delivery_success_rate() -> cloudwatch.MathExpression:
+    return cloudwatch.MathExpression(
+        expression="100 * delivered / (delivered + dead)", period=FIVE_MINUTES,
+        label="Delivered ÷ (delivered + dead-lettered) (%)",
+        using_metrics={"delivered": _stepwire(Metric.DELIVERED, "Sum"),
+                       "dead": _stepwire(Metric.DEAD_LETTERED, "Sum")})
+
+
+def _delivery_widgets() -> list[cloudwatch.IWidget]:
+    first_attempt = _stepwire(Metric.FIRST_ATTEMPT_SUCCESS, "Average")
+    return [
+        cloudwatch.GraphWidget(
+            title="Deliveries (Stepwire metrics)", left=[_delivery_success_rate()],
+            right=[cloudwatch.MathExpression(expression="100 * first", label="First attempt "
+                                             "succeeded (%)", period=FIVE_MINUTES,
+                                             using_metrics={"first": first_attempt})],
+            left_y_axis=cloudwatch.YAxisProps(min=0, max=100)),
+        cloudwatch.GraphWidget(title="Attempts by outcome", stacked=True, left=[
+            _stepwire(Metric.ATTEMPTS, "Sum", outcome.value, Outcome=outcome.value)
+            for outcome in Outcome]),
+        cloudwatch.GraphWidget(title="Attempt and end-to-end latency", left=[
+            _stepwire(Metric.ATTEMPT_LATENCY, stat, f"Attempt {stat} (ms)")
+            for stat in ("p50", "p90", "p99")], right=[
+            _stepwire(Metric.END_TO_END_LATENCY, stat, f"Accepted → delivered {stat} (ms)")
+            for stat in ("p50", "p99")]),
+        cloudwatch.GraphWidget(title="Endpoint health and volume", left=[
+            _stepwire(Metric.PARKED_BACKLOG, "Maximum", "Parked backlog"),
+            _stepwire(Metric.BREAKER_OPENED, "Sum", "Breakers opened"),
+            _stepwire(Metric.BREAKER_CLOSED, "Sum", "Breakers closed"),
+            _stepwire(Metric.RATE_LIMITED_WAITS, "Sum", "Rate-limited waits")], right=[
+            _stepwire(Metric.EVENTS_ACCEPTED, "Sum", "Events accepted"),
+            _stepwire(Metric.DELIVERED, "Sum", "Delivered"),
+            _stepwire(Metric.DEAD_LETTERED, "Sum", "Dead-lettered")]),
+    ]

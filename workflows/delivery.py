@@ -6,7 +6,7 @@ prepare (load, check the target again) → call → record the attempt → class
 import json
 from dataclasses import dataclass
 
-from workflows import __version__, http_delivery
+from workflows import __version__, http_delivery, observability
 from workflows.errors import DeliveryGone, DeliveryPermanent, DeliveryRetryable, InvalidTarget
 from workflows.models import (
     Attempt,
@@ -77,10 +77,11 @@ def deliver_notification(request: DeliveryRequest, *, store: Store,
         "webhook-signature": signature_header(secrets, target.webhook_id, now, body),
     }
     try:
-        response = http_delivery.post(resolved, body.encode(), headers,
-                                      connect_timeout=config.connect_timeout,
-                                      request_timeout=config.request_timeout,
-                                      retry_after_cap=config.retry_after_cap)
+        with observability.subsegment("webhook POST", webhook_id=target.webhook_id):
+            response = http_delivery.post(resolved, body.encode(), headers,
+                                          connect_timeout=config.connect_timeout,
+                                          request_timeout=config.request_timeout,
+                                          retry_after_cap=config.retry_after_cap)
     except http_delivery.TransportError as exc:
         _record(store, request, now, None, exc.latency_ms, str(exc), NotificationStatus.DELIVERING)
         raise DeliveryRetryable(str(exc)) from None
@@ -88,6 +89,7 @@ def deliver_notification(request: DeliveryRequest, *, store: Store,
     code = response.status_code
     if 200 <= code < 300:
         _record(store, request, now, code, response.latency_ms, None, NotificationStatus.DELIVERING)
+        observability.notification_delivered(event.created_at)
         return DeliveryResult(status_code=code, latency_ms=response.latency_ms,
                               key=store.notification_key(target))
     error = f"HTTP {code}"
@@ -110,6 +112,7 @@ def _record(store: Store, request: DeliveryRequest, at, status_code, latency_ms,
                          Attempt(at=at, status_code=status_code, latency_ms=latency_ms,
                                  error=error),
                          status, execution_arn=request.execution_arn)
+    observability.attempt_made(status_code, latency_ms, first=request.attempt == 0)
 
 
 def record_failure(report: FailureReport, *, store: Store) -> DeadLetter:
@@ -123,6 +126,7 @@ def record_failure(report: FailureReport, *, store: Store) -> DeadLetter:
         cause=_readable_cause(report.cause), execution_arn=report.execution_arn,
         failed_at=utc_now())
     store.put_dead_letter(dead_letter, report.notification.webhook_id)
+    observability.notification_dead_lettered()
     return dead_letter
 
 

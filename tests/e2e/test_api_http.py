@@ -19,10 +19,10 @@ from tests.support.receiver import Answer, Receiver
 pytestmark = pytest.mark.e2e
 
 
-def stepwire_token(local: LocalProcess, tenant: str, roles: str) -> str:
+def stepwire_token(local: LocalProcess, tenant: str, roles: str, ttl: int = 600) -> str:
     port = str(urlsplit(local.aws_endpoint).port)
     done = subprocess.run([sys.executable, "-m", "workflows.local.cli", "token", "--tenant",
-                           tenant, "--roles", roles, "--ttl", "600", "--aws-port", port],
+                           tenant, "--roles", roles, "--ttl", str(ttl), "--aws-port", port],
                           cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
     token = done.stdout.strip()
     assert done.stdout == token + "\n" and token.count(".") == 2  # the JWT alone

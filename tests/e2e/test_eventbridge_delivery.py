@@ -26,6 +26,7 @@ def wait_until(condition, timeout: float = 30.0):
 def test_banner_names_the_endpoints_and_the_target_policy(local: LocalProcess) -> None:
     assert local.aws_endpoint in local.banner
     assert local.api_url in local.banner
+    assert f"{local.api_url}/console/" in local.banner
     assert "loopback and private targets ALLOWED" in local.banner
 
 

@@ -37,6 +37,8 @@ def _local(args: argparse.Namespace) -> int:
           f"  API:          http://{args.host}:{args.api_port}\n"
           f"  AWS endpoint: {runtime.aws_endpoint}"
           f"  (aws --endpoint-url {runtime.aws_endpoint} ...)\n"
+          f"  Console:      http://{args.host}:{args.api_port}/console/"
+          "  (sign in with a token from `stepwire token`)\n"
           f"  API docs:     http://{args.host}:{args.api_port}/docs\n"
           f"  Webhooks:     {targets}\n"
           f"  Retry waits:  x{args.retry_time_scale:g}\n"

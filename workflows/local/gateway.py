@@ -25,6 +25,10 @@ from workflows.limits import MAX_REQUEST_BYTES
 from workflows.local.lambda_host import LambdaContext
 
 Handler = Callable[[dict[str, Any], Any], Any]
+# Local-only pages (workflows/local/console.py): (method, path, headers, principal_of) →
+# an answer, or None when the path is not theirs.
+Pages = Callable[[str, str, dict[str, str], Callable[[str | None], dict | None]],
+                 "GatewayResponse | None"]
 
 ACCOUNT_ID = "123456789012"
 API_ID = "stepwirelocal"
@@ -88,6 +92,17 @@ class Gateway:
         # made for concurrent calls in one process.
         self._api_lock = threading.Lock()
         self._authorizer_lock = threading.Lock()
+        self._pages: list[Pages] = []
+
+    def mount(self, pages: Pages) -> None:
+        """Serve local-only pages (the console) before the API's routes."""
+        self._pages.append(pages)
+
+    def principal_of(self, authorization: str | None) -> dict | None:
+        """The authorizer's context for a bearer token, None when it is refused."""
+        allowed, context = self._authorize(authorization, "GET", "/") if authorization \
+            else (False, None)
+        return context if allowed else None
 
     # --- one request -----------------------------------------------------------------------
 
@@ -99,6 +114,9 @@ class Gateway:
             return _problem(413, f"the request body is {len(raw)} bytes; the limit is "
                                  f"{self._max_body} bytes")
         path, query = _path_and_query(target)
+        for pages in self._pages:
+            if (answer := pages(method, path, headers, self.principal_of)) is not None:
+                return answer
         resource, path_parameters, public = self._match(method, path)
         request_id = str(uuid.uuid4())
         authorizer_context: dict[str, Any] | None = None

@@ -25,12 +25,14 @@ from lambdas import (
     handle_ingest_event,
     handle_record_failure,
 )
-from workflows import services
+from workflows import observability, services
 from workflows.api.app import ROUTES
 from workflows.ids import execution_name, new_id
 from workflows.local import engine
+from workflows.local.console import LocalConsole
 from workflows.local.gateway import Gateway, RateLimit
 from workflows.local.lambda_host import LambdaHost
+from workflows.local.metrics import MetricsRecorder
 from workflows.local.provision import ACCOUNT_ID, Resources, provision
 from workflows.observability import logger
 
@@ -81,6 +83,8 @@ class LocalRuntime:
         self._server: Any = None
         self.gateway: Gateway | None = None
         self._pruner = engine.Pruner(self.config.keep_finished_executions)
+        # The handlers' metric records, for the console's Health page (CloudWatch's part).
+        self.metrics = MetricsRecorder()
 
     @property
     def aws_endpoint(self) -> str:
@@ -95,7 +99,10 @@ class LocalRuntime:
         return boto3.client(service, region_name=REGION)
 
     def start(self) -> "LocalRuntime":
-        os.environ.update({"AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION})
+        # No X-Ray daemon here: the handlers' tracer stays off (and unimported).
+        os.environ.update({"AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
+                           "POWERTOOLS_TRACE_DISABLED": "true"})
+        observability.set_metrics_sink(self.metrics)
         # Handlers log every invocation at INFO in AWS; locally only warnings, unless asked.
         logger.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"))
         self._mock.start()
@@ -132,6 +139,7 @@ class LocalRuntime:
             thread.join(timeout=5)
         self.lambdas.deactivate()
         self._mock.stop()
+        observability.set_metrics_sink(None)
         services.reset()
 
     def __enter__(self) -> "LocalRuntime":
@@ -169,6 +177,7 @@ class LocalRuntime:
         self.gateway = Gateway(handle_api_request.lambda_handler,
                                handle_authorize_request.lambda_handler, ROUTES,
                                rate_limit=RateLimit(self.config.api_rate, self.config.api_burst))
+        self.gateway.mount(LocalConsole(self.client("stepfunctions"), self.metrics))
         self.gateway.start(self.config.host, self.config.api_port)
 
     def _start_thread(self, name: str, target: Any) -> None:
