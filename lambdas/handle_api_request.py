@@ -4,6 +4,7 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 
+from workflows import services
 from workflows.api.app import handle
 from workflows.observability import annotate, logger, traced_handler
 
@@ -14,4 +15,6 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
     annotate(tenant=authorizer.get("tenant"),
              event_id=(event.get("pathParameters") or {}).get("event_id"))
+    # An interrupted keyed publish is retryable once this invocation's time is up.
+    services.publish_idempotency().config.register_lambda_context(context)
     return handle(event, context)

@@ -16,7 +16,7 @@ from stacks.state_machines import MachineName, StateMachines
 from stacks.storage import Storage
 from stacks.waf import Waf
 
-# What the Store does on the table (workflows/store.py). TransactWriteItems is no IAM action:
+# What the Store does on the table (workflows/storage/). TransactWriteItems is no IAM action:
 # a transaction is authorized by the Put/Update/ConditionCheck actions it contains.
 TABLE_DATA_ACTIONS = [
     "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",

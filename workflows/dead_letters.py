@@ -18,7 +18,7 @@ from workflows import paging
 from workflows.cursor import CursorCodec
 from workflows.executions import restart_notification
 from workflows.models import DeadLetterView, utc_iso
-from workflows.store import Store
+from workflows.storage import Store
 
 # Dead letters restarted by one call (call again while `redriven` equals it): keeps a call
 # well inside API Gateway's 29 s integration timeout.

@@ -7,7 +7,14 @@ import json
 from dataclasses import dataclass
 
 from workflows import __version__, http_delivery, observability
-from workflows.errors import DeliveryGone, DeliveryPermanent, DeliveryRetryable, InvalidTarget
+from workflows.errors import (
+    DeliveryAlreadyDone,
+    DeliveryGone,
+    DeliveryHeldElsewhere,
+    DeliveryPermanent,
+    DeliveryRetryable,
+    InvalidTarget,
+)
 from workflows.models import (
     Attempt,
     DeadLetter,
@@ -21,7 +28,7 @@ from workflows.models import (
 from workflows.services import target_policy
 from workflows.settings import Settings
 from workflows.signing import signature_header
-from workflows.store import Store
+from workflows.storage import Claim, Store
 from workflows.target_guard import TargetPolicy, resolve_target
 
 USER_AGENT = f"Stepwire/{__version__}"
@@ -35,18 +42,24 @@ class DeliveryConfig:
     connect_timeout: float
     request_timeout: float
     retry_after_cap: int
+    # How long one attempt holds the notification against other executions of it.
+    lease_seconds: int
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "DeliveryConfig":
         return cls(policy=target_policy(settings),
                    connect_timeout=settings.connect_timeout_seconds,
                    request_timeout=settings.request_timeout_seconds,
-                   retry_after_cap=settings.retry_after_cap_seconds)
+                   retry_after_cap=settings.retry_after_cap_seconds,
+                   lease_seconds=int(settings.connect_timeout_seconds
+                                     + settings.request_timeout_seconds) + 15)
 
 
 def deliver_notification(request: DeliveryRequest, *, store: Store,
                          config: DeliveryConfig) -> DeliveryResult:
-    """Deliver once. Returns on 2xx; raises Delivery.Retryable / .Permanent / .Gone otherwise."""
+    """Deliver once. Returns on 2xx; raises Delivery.Retryable / .Permanent / .Gone otherwise,
+    and Delivery.AlreadyDelivered / .HeldElsewhere when another execution of the same
+    notification has delivered it or is attempting it (Express runs at least once)."""
     target = request.notification
     event, subscription, secrets = store.get_for_delivery(target.tenant, target.event_id,
                                                           target.subscription_id)
@@ -59,11 +72,18 @@ def deliver_notification(request: DeliveryRequest, *, store: Store,
         # Held, not lost: retried on schedule, then dead-lettered for a redrive after resuming.
         raise DeliveryRetryable("the subscription is paused")
 
+    claim = store.claim_attempt(target, request.execution_arn or target.execution_name,
+                                config.lease_seconds)
+    if claim is Claim.DELIVERED:
+        raise DeliveryAlreadyDone("the notification is already delivered")
+    if claim is Claim.HELD:
+        raise DeliveryHeldElsewhere("another execution is attempting this notification")
+
     now = utc_now()
     try:
         resolved = resolve_target(subscription.url, config.policy)
     except InvalidTarget as exc:
-        _record(store, request, now, None, 0, exc.detail, NotificationStatus.DELIVERING)
+        _record(store, request, now, None, 0, exc.detail)
         raise DeliveryPermanent(exc.detail) from None
 
     body = json.dumps({"id": event.id, "type": event.type,
@@ -83,17 +103,17 @@ def deliver_notification(request: DeliveryRequest, *, store: Store,
                                           request_timeout=config.request_timeout,
                                           retry_after_cap=config.retry_after_cap)
     except http_delivery.TransportError as exc:
-        _record(store, request, now, None, exc.latency_ms, str(exc), NotificationStatus.DELIVERING)
+        _record(store, request, now, None, exc.latency_ms, str(exc))
         raise DeliveryRetryable(str(exc)) from None
 
     code = response.status_code
     if 200 <= code < 300:
-        _record(store, request, now, code, response.latency_ms, None, NotificationStatus.DELIVERING)
+        _record(store, request, now, code, response.latency_ms, None)
         observability.notification_delivered(event.created_at)
         return DeliveryResult(status_code=code, latency_ms=response.latency_ms,
                               key=store.notification_key(target))
     error = f"HTTP {code}"
-    _record(store, request, now, code, response.latency_ms, error, NotificationStatus.DELIVERING)
+    _record(store, request, now, code, response.latency_ms, error)
     if code == 410:
         store.set_subscription_status(target.tenant, target.subscription_id,
                                       SubscriptionStatus.DISABLED)
@@ -106,12 +126,11 @@ def deliver_notification(request: DeliveryRequest, *, store: Store,
                             if 300 <= code < 400 else f"{error} is not retried", status_code=code)
 
 
-def _record(store: Store, request: DeliveryRequest, at, status_code, latency_ms, error,
-            status: NotificationStatus) -> None:
+def _record(store: Store, request: DeliveryRequest, at, status_code, latency_ms,
+            error) -> None:
     store.record_attempt(request.notification,
                          Attempt(at=at, status_code=status_code, latency_ms=latency_ms,
-                                 error=error),
-                         status, execution_arn=request.execution_arn)
+                                 error=error, execution_arn=request.execution_arn))
     observability.attempt_made(status_code, latency_ms, first=request.attempt == 0)
 
 

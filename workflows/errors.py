@@ -63,3 +63,14 @@ class InvalidTarget(StepwireError):
     error_name = "Subscription.InvalidTarget"
 
 
+class DeliveryAlreadyDone(StepwireError):
+    """The notification is already delivered (a repeated execution): nothing to send."""
+
+    error_name = "Delivery.AlreadyDelivered"
+
+
+class DeliveryHeldElsewhere(StepwireError):
+    """Another execution of the same notification is attempting it right now."""
+
+    error_name = "Delivery.HeldElsewhere"
+

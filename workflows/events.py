@@ -11,7 +11,8 @@ from pydantic import BaseModel, Field, field_validator
 from workflows import paging
 from workflows.cursor import CursorCodec
 from workflows.errors import NotFound, StepwireError
-from workflows.executions import restart_notification, start_named
+from workflows.executions import restart_notification
+from workflows.idempotency import Idempotency
 from workflows.ids import execution_name, new_id
 from workflows.limits import EventData
 from workflows.models import (
@@ -20,8 +21,9 @@ from workflows.models import (
     Attempt,
     NotificationStatus,
     utc_iso,
+    utc_now,
 )
-from workflows.store import Store
+from workflows.storage import Store
 
 IDEMPOTENCY_KEY_MAX = 255
 _HIGHEST = "~"  # sorts after every created_at#id key
@@ -124,19 +126,34 @@ def event_id_for(tenant: str, request: PublishRequest, idempotency_key: str | No
 
 
 def publish_event(tenant: str, request: PublishRequest, idempotency_key: str | None, *,
-                  sfn: Any, ingest_state_machine_arn: str,
-                  max_data_bytes: int) -> AcceptedEvent:
-    """Start the ingest workflow, named after tenant and event id: a repeat is the same event."""
+                  sfn: Any, ingest_state_machine_arn: str, max_data_bytes: int,
+                  idempotency: Idempotency) -> AcceptedEvent:
+    """Start the ingest workflow. With an Idempotency-Key (or the client's id) a repeat with
+    the same body answers the event as first accepted, and another body is an error naming the
+    key; the ingest stores an event id once, so a repeat never delivers twice either way."""
     size = len(json.dumps(request.data, separators=(",", ":")).encode())
     if size > max_data_bytes:
         raise PayloadTooLarge(f"'data' is {size} bytes; the limit is {max_data_bytes} bytes")
     event_id = event_id_for(tenant, request, idempotency_key)
-    started = start_named(sfn, ingest_state_machine_arn, execution_name(tenant, event_id),
-                          {"tenant": tenant, "type": request.type, "data": request.data,
-                           "id": event_id})
-    # A repeat answers with the event as first accepted, whatever this request carried.
-    return AcceptedEvent(id=event_id, type=started.input.get("type", request.type),
-                         created_at=started.start_date)
+
+    def start() -> dict[str, Any]:
+        created_at = utc_now()
+        # Express names are not unique: the name only makes the run easy to find in the logs.
+        sfn.start_execution(stateMachineArn=ingest_state_machine_arn,
+                            name=execution_name(tenant, event_id, new_id("in")),
+                            input=json.dumps({"tenant": tenant, "type": request.type,
+                                              "data": request.data, "id": event_id,
+                                              "created_at": created_at.isoformat()},
+                                             separators=(",", ":")))
+        return AcceptedEvent(id=event_id, type=request.type,
+                             created_at=created_at).model_dump(mode="json")
+
+    if idempotency_key is None and request.id is None:
+        return AcceptedEvent.model_validate(start())
+    key, key_name = (idempotency_key, "Idempotency-Key") if idempotency_key is not None \
+        else (request.id, "id")
+    return AcceptedEvent.model_validate(idempotency.once(
+        tenant, key, request.model_dump(mode="json"), start, key_name=key_name))
 
 
 def event_status(statuses: list[str]) -> NotificationStatus:

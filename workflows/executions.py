@@ -1,45 +1,18 @@
-"""Starting workflow executions from the API: always named, so a repeat start is idempotent."""
+"""Starting workflow executions from the API (always named: the name finds the run in the
+logs; an Express name is not unique, so repeats are made harmless by the table)."""
 
 import json
-from datetime import datetime
 from typing import Any
-
-from pydantic import BaseModel
 
 from workflows.ids import execution_name, new_id
 from workflows.models import NotificationStatus, NotificationTarget
-from workflows.store import Store
-
-
-class StartedExecution(BaseModel):
-    execution_arn: str
-    start_date: datetime
-    input: dict[str, Any]
-    already_existed: bool
+from workflows.storage import Store
 
 
 def execution_arn(state_machine_arn: str, name: str) -> str:
     """arn:…:stateMachine:<machine> → arn:…:execution:<machine>:<name>."""
     prefix, _, machine = state_machine_arn.rpartition(":stateMachine:")
     return f"{prefix}:execution:{machine}:{name}"
-
-
-def start_named(sfn: Any, state_machine_arn: str, name: str,
-                payload: dict[str, Any]) -> StartedExecution:
-    """Start `name`; if it exists already, describe the existing one instead."""
-    try:
-        started = sfn.start_execution(stateMachineArn=state_machine_arn, name=name,
-                                      input=json.dumps(payload, separators=(",", ":")))
-        return StartedExecution(execution_arn=started["executionArn"],
-                                start_date=started["startDate"], input=payload,
-                                already_existed=False)
-    except sfn.exceptions.ExecutionAlreadyExists:
-        existing = sfn.describe_execution(
-            executionArn=execution_arn(state_machine_arn, name))
-        return StartedExecution(execution_arn=existing["executionArn"],
-                                start_date=existing["startDate"],
-                                input=json.loads(existing.get("input") or "{}"),
-                                already_existed=True)
 
 
 def start_notification(sfn: Any, state_machine_arn: str, target: NotificationTarget) -> str:
@@ -53,14 +26,16 @@ def start_notification(sfn: Any, state_machine_arn: str, target: NotificationTar
 def restart_notification(sfn: Any, store: Store, state_machine_arn: str, *, tenant: str,
                          event_id: str, subscription_id: str, webhook_id: str,
                          reason: str) -> str:
-    """A new execution of one notification (new name, the same webhook-id: receivers
-    deduplicate). The notification is marked pending first: the execution may deliver, and
-    mark it delivered, before StartExecution returns."""
+    """A new execution of one notification, from its stored row (new name, the same
+    webhook-id: receivers deduplicate). The notification is marked pending first (which ends any
+    attempt lease): the execution may deliver, and mark it delivered, before StartExecution
+    returns. Its ARN is recorded once known (an Express ARN cannot be derived from the name);
+    each attempt records the ARN of the execution that made it, too."""
     target = NotificationTarget(
         tenant=tenant, event_id=event_id, subscription_id=subscription_id,
         webhook_id=webhook_id,
         execution_name=execution_name(tenant, event_id, subscription_id, reason, new_id("r")))
-    store.set_notification_status(target, NotificationStatus.PENDING,
-                                  execution_arn=execution_arn(state_machine_arn,
-                                                              target.execution_name))
-    return start_notification(sfn, state_machine_arn, target)
+    store.set_notification_status(target, NotificationStatus.PENDING)
+    arn = start_notification(sfn, state_machine_arn, target)
+    store.set_execution_arn(target, arn)
+    return arn

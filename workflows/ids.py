@@ -37,3 +37,11 @@ def webhook_id(tenant: str, event_id: str, subscription_id: str) -> str:
     """The `webhook-id` of one event to one subscription: the same across retries and replays."""
     digest = hashlib.sha256(f"{tenant}\x00{event_id}\x00{subscription_id}".encode()).hexdigest()
     return f"msg_{digest[:32]}"
+
+
+def derived_name(name: str, suffix: str) -> str:
+    """An execution name derived from another one (`<name>--<suffix>`), within 80 characters."""
+    joined = f"{name}--{suffix}"
+    if len(joined) <= _NAME_MAX:
+        return joined
+    return "h-" + hashlib.sha256(f"{name}\x00{suffix}".encode()).hexdigest()[:64]

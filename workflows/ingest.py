@@ -8,7 +8,7 @@ from pydantic import BaseModel, ValidationError
 from workflows.errors import InvalidEvent
 from workflows.ids import execution_name, new_id, webhook_id
 from workflows.models import Event, NotificationTarget, PublishedEvent, utc_now
-from workflows.store import Store
+from workflows.storage import Store
 from workflows.subscriptions import matching_subscriptions
 
 
@@ -67,7 +67,8 @@ def ingest_event(raw: Any, ingest_execution: str, *, store: Store) -> IngestResu
     except InvalidEvent as exc:
         return IngestResult(outcome=Outcome.REJECTED, reason=exc.detail)
     event = Event(id=published.id or new_id("evt"), tenant=published.tenant,
-                  type=published.type, data=published.data, created_at=utc_now())
+                  type=published.type, data=published.data,
+                  created_at=published.created_at or utc_now())
     owner = store.put_event_if_new(event, ingest_execution)
     if owner != ingest_execution:
         return IngestResult(outcome=Outcome.DUPLICATE, event_id=event.id, tenant=event.tenant)

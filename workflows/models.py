@@ -74,6 +74,8 @@ class Attempt(BaseModel):
     status_code: int | None = None
     latency_ms: int
     error: str | None = None
+    # The execution that made the attempt (Express keeps no history to ask later).
+    execution_arn: str | None = None
 
 
 class Notification(BaseModel):
@@ -147,6 +149,8 @@ class PublishedEvent(BaseModel):
     type: str = Field(pattern=EVENT_TYPE_PATTERN, max_length=128)
     data: EventData
     id: str | None = Field(default=None, pattern=ID_PATTERN)
+    # Set by the API (its 202 says when the event was accepted); else the ingest's time.
+    created_at: datetime | None = None
 
 
 def matches(event_type: str, event_type_filter: str) -> bool:

@@ -6,8 +6,9 @@ from functools import cache
 from workflows import aws, cursor, secret_box
 from workflows.auth import SecretsManagerKeys, TokenPolicy, TokenVerifier
 from workflows.cursor import CursorCodec
+from workflows.idempotency import Idempotency
 from workflows.settings import Settings, get_settings
-from workflows.store import Store
+from workflows.storage import Store
 from workflows.target_guard import TargetPolicy
 
 
@@ -17,6 +18,11 @@ def store() -> Store:
     return Store(aws.client("dynamodb"), settings.table_name,
                  data_key_secret_id=settings.data_key_secret_id,
                  retention=timedelta(days=settings.retention_days))
+
+
+@cache
+def publish_idempotency() -> Idempotency:
+    return Idempotency(aws.client("dynamodb"), get_settings().idempotency_table_name)
 
 
 def target_policy(settings: Settings | None = None) -> TargetPolicy:
@@ -53,6 +59,7 @@ def token_verifier() -> TokenVerifier:
 def reset() -> None:
     """Forget everything built from the environment (the local runtime calls this on start)."""
     store.cache_clear()
+    publish_idempotency.cache_clear()
     cursor_codec.cache_clear()
     jwt_keys.cache_clear()
     token_verifier.cache_clear()

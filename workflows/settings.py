@@ -12,6 +12,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STEPWIRE_", frozen=True)
 
     table_name: str
+    # Powertools Idempotency records of POST /events (workflows/idempotency.py).
+    idempotency_table_name: str
     dead_letter_queue_url: str
     ingest_state_machine_arn: str
     notification_state_machine_arn: str

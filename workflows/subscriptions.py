@@ -18,7 +18,7 @@ from workflows.models import (
     utc_now,
 )
 from workflows.signing import new_signing_secret
-from workflows.store import Store
+from workflows.storage import Store
 from workflows.target_guard import TargetPolicy, resolve_target
 
 ROTATION_OVERLAP = timedelta(hours=24)

@@ -86,3 +86,18 @@ def create_table_request(table_name: str) -> dict:
             "Projection": {"ProjectionType": "ALL"},
         }],
     }
+
+
+# The publish idempotency records (Powertools Idempotency's own layout, in a table of their own:
+# one partition per key, so keyed publishes never share a hot partition with anything).
+IDEMPOTENCY_KEY = "id"
+IDEMPOTENCY_TTL_ATTRIBUTE = "expiration"
+
+
+def create_idempotency_table_request(table_name: str) -> dict:
+    return {
+        "TableName": table_name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": IDEMPOTENCY_KEY, "AttributeType": "S"}],
+        "KeySchema": [{"AttributeName": IDEMPOTENCY_KEY, "KeyType": "HASH"}],
+    }

@@ -18,11 +18,12 @@ from workflows.api.app import ROUTES
 from workflows.auth import issue_token, signing_key
 from workflows.local.gateway import Gateway, GatewayResponse, RateLimit
 from workflows.local.provision import Resources, provision
-from workflows.store import Store
+from workflows.storage import Store
 
 REGION = "us-east-1"
 FUNCTIONS = {name: f"arn:aws:lambda:{REGION}:123456789012:function:{name}"
-             for name in ("IngestFunctionArn", "DeliverFunctionArn", "RecordFailureFunctionArn")}
+             for name in ("IngestFunctionArn", "DeliverFunctionArn", "RecordFailureFunctionArn",
+                          "HandOffFunctionArn")}
 
 
 @dataclass
@@ -74,6 +75,7 @@ def api_env(rate_limit: RateLimit | None = None) -> Iterator[ApiEnv]:
                               FUNCTIONS)
         os.environ.update({
             "STEPWIRE_TABLE_NAME": resources.table_name,
+            "STEPWIRE_IDEMPOTENCY_TABLE_NAME": resources.idempotency_table_name,
             "STEPWIRE_DEAD_LETTER_QUEUE_URL": resources.dead_letter_queue_url,
             "STEPWIRE_INGEST_STATE_MACHINE_ARN": resources.ingest_state_machine_arn,
             "STEPWIRE_NOTIFICATION_STATE_MACHINE_ARN": resources.notification_state_machine_arn,

@@ -9,7 +9,7 @@ from moto import mock_aws
 
 from workflows import services, table
 from workflows.secret_box import new_data_key
-from workflows.store import Store
+from workflows.storage import Store
 
 TABLE = "stepwire-test"
 
@@ -25,6 +25,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
         data_key = secrets.create_secret(Name="data-key", SecretString=new_data_key())["ARN"]
         env = {
             "STEPWIRE_TABLE_NAME": TABLE,
+            "STEPWIRE_IDEMPOTENCY_TABLE_NAME": f"{TABLE}-idempotency",
             "STEPWIRE_DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/dlq",
             "STEPWIRE_INGEST_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:1:stateMachine:i",
             "STEPWIRE_NOTIFICATION_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:1:stateMachine:n",

@@ -70,14 +70,39 @@ def test_the_same_idempotency_key_twice_is_one_event_and_one_ingest(env: ApiEnv)
     assert json_of(foreign)["id"] != json_of(first)["id"]
 
 
+def test_the_same_key_with_another_body_is_a_422_naming_the_key(env: ApiEnv):
+    # Given an event accepted under a key
+    token = env.token("idem-conflict", ["publisher"])
+    arn = env.resources.ingest_state_machine_arn
+    first = env.call("POST", "/events", token=token, headers={"Idempotency-Key": "pay-7"},
+                     body={"type": "payment.made", "data": {"amount": 10}})
+    before = len(_executions(env, arn))
+    # When the key comes again with another body
+    changed = env.call("POST", "/events", token=token, headers={"Idempotency-Key": "pay-7"},
+                       body={"type": "payment.made", "data": {"amount": 99}})
+    # Then it is refused, the key is named, nothing is started, and the first body still works
+    assert (first.status, changed.status) == (202, 422)
+    assert changed.headers["Content-Type"] == "application/problem+json"
+    assert "'pay-7'" in json_of(changed)["detail"]
+    assert "Idempotency-Key" in json_of(changed)["detail"]
+    assert len(_executions(env, arn)) == before
+    again = env.call("POST", "/events", token=token, headers={"Idempotency-Key": "pay-7"},
+                     body={"type": "payment.made", "data": {"amount": 10}})
+    assert json_of(again) == json_of(first)
+
+
 def test_a_client_id_is_used_and_a_repeat_returns_the_event_as_first_accepted(env: ApiEnv):
     token = env.token("ids", ["publisher"])
     first = env.call("POST", "/events", token=token,
                      body={"type": "order.created", "data": {}, "id": "order-1"})
+    same = env.call("POST", "/events", token=token,
+                    body={"type": "order.created", "data": {}, "id": "order-1"})
     changed = env.call("POST", "/events", token=token,
                        body={"type": "order.cancelled", "data": {}, "id": "order-1"})
     assert json_of(first)["id"] == "order-1"
-    assert json_of(changed) == json_of(first)  # type stays order.created: nothing new started
+    assert json_of(same) == json_of(first)
+    assert changed.status == 422
+    assert "id 'order-1'" in json_of(changed)["detail"]
 
 
 def test_the_ingest_input_is_the_published_event(env: ApiEnv):
@@ -85,11 +110,12 @@ def test_the_ingest_input_is_the_published_event(env: ApiEnv):
     accepted = json_of(env.call("POST", "/events", token=token,
                                 body={"type": "user.signed_up", "data": {"email": "a@b.c"}}))
     sfn = env.client("stepfunctions")
-    execution = next(e for e in _executions(env, env.resources.ingest_state_machine_arn)
-                     if e["name"] == execution_name("input", accepted["id"]))
-    started = json.loads(sfn.describe_execution(executionArn=execution["executionArn"])["input"])
+    [started] = [json.loads(sfn.describe_execution(executionArn=e["executionArn"])["input"])
+                 for e in _executions(env, env.resources.ingest_state_machine_arn)
+                 if e["name"].startswith(f"input--{accepted['id']}--")]
     assert started == {"tenant": "input", "type": "user.signed_up",
-                       "data": {"email": "a@b.c"}, "id": accepted["id"]}
+                       "data": {"email": "a@b.c"}, "id": accepted["id"],
+                       "created_at": accepted["created_at"].replace("Z", "+00:00")}
 
 
 def test_size_limits_json_and_field_errors(env: ApiEnv):
@@ -422,9 +448,8 @@ def test_concurrent_requests_keep_their_own_principal_and_status(env: ApiEnv):
         results = list(pool.map(publish, range(40)))
     assert {status for _, status, _ in results} == {202}
     sfn = env.client("stepfunctions")
-    names = {e["name"]: e["executionArn"]
-             for e in _executions(env, env.resources.ingest_state_machine_arn)}
+    started = [json.loads(sfn.describe_execution(executionArn=e["executionArn"])["input"])
+               for e in _executions(env, env.resources.ingest_state_machine_arn)]
+    tenant_of = {s["id"]: s["tenant"] for s in started}
     for tenant, _, event_id in results:
-        started = json.loads(sfn.describe_execution(
-            executionArn=names[execution_name(tenant, event_id)])["input"])
-        assert started["tenant"] == tenant
+        assert tenant_of[event_id] == tenant

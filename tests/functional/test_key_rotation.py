@@ -66,7 +66,8 @@ def rotation_function(monkeypatch: pytest.MonkeyPatch) -> RotationFunction:
 
 @pytest.fixture
 def secrets(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name in ("TABLE_NAME", "DEAD_LETTER_QUEUE_URL", "INGEST_STATE_MACHINE_ARN",
+    for name in ("TABLE_NAME", "IDEMPOTENCY_TABLE_NAME", "DEAD_LETTER_QUEUE_URL",
+                 "INGEST_STATE_MACHINE_ARN",
                  "NOTIFICATION_STATE_MACHINE_ARN", "DATA_KEY_SECRET_ID", "JWT_SECRET_ID"):
         monkeypatch.setenv(f"STEPWIRE_{name}", "unused")
     monkeypatch.setenv("AWS_REGION", "us-east-1")

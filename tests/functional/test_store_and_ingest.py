@@ -17,7 +17,7 @@ from workflows.models import (
     SubscriptionStatus,
     utc_now,
 )
-from workflows.store import Store
+from workflows.storage import Claim, Store
 from workflows.subscriptions import NewSubscription, create_subscription
 from workflows.target_guard import TargetPolicy
 
@@ -107,8 +107,7 @@ def test_attempts_are_rows_read_back_in_order_and_failure_composes_the_dead_lett
                             store=store).notifications
     for code in (503, 500, 400):
         store.record_attempt(target, Attempt(at=utc_now(), status_code=code, latency_ms=3,
-                                             error=f"HTTP {code}"),
-                             NotificationStatus.DELIVERING, execution_arn="arn:exec")
+                                             error=f"HTTP {code}", execution_arn="arn:exec"))
 
     cause = json.dumps({"errorMessage": json.dumps({"detail": "HTTP 400"})})
     letter = record_failure(FailureReport(notification=target, error="Delivery.Permanent",
@@ -116,10 +115,46 @@ def test_attempts_are_rows_read_back_in_order_and_failure_composes_the_dead_lett
 
     _, [notification] = store.get_event_with_notifications("acme", "e4")
     assert [a.status_code for a in notification.attempts] == [503, 500, 400]
+    assert {a.execution_arn for a in notification.attempts} == {"arn:exec"}
     assert notification.status is NotificationStatus.FAILED
     assert notification.execution_arn == "arn:exec"
     assert (letter.event_id, letter.subscription_id, letter.error, letter.cause) == (
         "e4", subscription.id, "Delivery.Permanent", "HTTP 400")
+
+
+def test_a_rerun_ingest_leaves_a_delivered_notification_delivered(store: Store) -> None:
+    # Given a notification that was delivered
+    subscribe(store, "rerun", "*")
+    raw = {"tenant": "rerun", "type": "a.b", "data": {}, "id": "e5"}
+    [target] = ingest_event(raw, "exec-1", store=store).notifications
+    assert store.claim_attempt(target, "arn:first", lease_seconds=60) is Claim.CLAIMED
+    store.set_notification_status(target, NotificationStatus.DELIVERED)
+    # When the same ingest execution runs again (Express runs at least once)
+    again = ingest_event(raw, "exec-1", store=store)
+    # Then it plans the same notification but its row stays delivered, and no attempt is allowed
+    assert again.notifications == [target]
+    _, [notification] = store.get_event_with_notifications("rerun", "e5")
+    assert notification.status is NotificationStatus.DELIVERED
+    assert store.claim_attempt(target, "arn:second", lease_seconds=60) is Claim.DELIVERED
+
+
+def test_one_execution_at_a_time_holds_an_attempt_until_its_lease_ends(store: Store) -> None:
+    subscribe(store, "lease", "*")
+    [target] = ingest_event({"tenant": "lease", "type": "a.b", "data": {}, "id": "e6"}, "x",
+                            store=store).notifications
+
+    assert store.claim_attempt(target, "arn:a", lease_seconds=60) is Claim.CLAIMED
+    assert store.claim_attempt(target, "arn:b", lease_seconds=60) is Claim.HELD
+    assert store.claim_attempt(target, "arn:a", lease_seconds=60) is Claim.CLAIMED  # its own
+    # An expired lease (here: zero seconds) lets another execution take over.
+    assert store.claim_attempt(target, "arn:a", lease_seconds=-1) is Claim.CLAIMED
+    assert store.claim_attempt(target, "arn:b", lease_seconds=60) is Claim.CLAIMED
+    # A replay marks it pending again, which ends the lease at once.
+    store.set_notification_status(target, NotificationStatus.PENDING)
+    assert store.claim_attempt(target, "arn:c", lease_seconds=60) is Claim.CLAIMED
+    _, [notification] = store.get_event_with_notifications("lease", "e6")
+    assert notification.execution_arn == "arn:c"
+    assert notification.status is NotificationStatus.DELIVERING
 
 
 def test_many_notifications_are_written_in_batches(store: Store) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from workflows import store
+from workflows import storage as store
 from workflows.local.provision import STATEMACHINES_DIR, render_definition
 
 pytestmark = pytest.mark.unit
@@ -14,8 +14,12 @@ pytestmark = pytest.mark.unit
 PLACEHOLDERS = {
     "ingest": {"IngestFunctionArn", "NotificationStateMachineArn"},
     "notification": {"DeliverFunctionArn", "RecordFailureFunctionArn", "TableName",
-                     "DeadLetterQueueUrl"},
+                     "DeadLetterQueueUrl", "HandOffFunctionArn", "LongTailStateMachineArn"},
+    "long-tail": {"DeliverFunctionArn", "RecordFailureFunctionArn", "TableName",
+                  "DeadLetterQueueUrl"},
 }
+DELIVERING = ("notification", "long-tail")
+SCHEDULE = [5, 300, 1800, 7200, 18000, 36000, 36000]
 
 
 def load(name: str) -> dict:
@@ -49,40 +53,85 @@ def test_every_task_retries_transient_failures(name: str) -> None:
             assert state.get("Retry"), f"{name}.{state_name} has no Retry"
 
 
-def test_schedule_is_eight_attempts_over_at_least_24_hours_with_jitter() -> None:
-    definition = load("notification")["States"]
-    expression = definition["PickBackoff"]["Parameters"]["wait_seconds.$"]
+def _schedule(name: str) -> tuple[list[int], list[int]]:
+    expression = load(name)["States"]["PickBackoff"]["Parameters"]["wait_seconds.$"]
     low, high = (list(map(int, a.split(","))) for a in re.findall(r"States\.Array\(([^)]*)\)",
                                                                   expression))
-    assert low == [5, 300, 1800, 7200, 18000, 36000, 36000]  # the contract's schedule
+    return low, high
+
+
+def test_schedule_is_eight_attempts_over_at_least_24_hours_with_jitter() -> None:
+    low, high = _schedule("long-tail")
+    assert low == SCHEDULE  # the contract's schedule
     assert all(h == int(lo * 1.2) for lo, h in zip(low, high, strict=True))  # up to +20%
     assert sum(low) >= 24 * 3600
+    definition = load("long-tail")["States"]
     [limit] = [c for c in definition["AttemptsLeft"]["Choices"] if c["Variable"] == "$.attempt"]
     assert limit["NumericGreaterThanEquals"] == len(low) + 1 == 8
 
 
-def test_retryable_errors_loop_and_everything_else_dead_letters() -> None:
-    deliver = load("notification")["States"]["Deliver"]
+def test_both_paths_share_one_schedule_and_the_fast_one_fits_in_express() -> None:
+    assert _schedule("notification") == _schedule("long-tail")
+    fast = load("notification")["States"]["FastAttemptsLeft"]["Choices"]
+    [limit] = [c for c in fast if c.get("Variable") == "$.attempt"]
+    fast_attempts = limit["NumericGreaterThanEquals"]
+    [short] = [c for c in fast if "And" in c]
+    longest_retry_after = short["And"][1]["NumericLessThanEquals"]
+    # Waits and attempts (each at most the Deliver task's timeout) within Express's 5 minutes.
+    deliver_timeout = load("notification")["States"]["Deliver"]["TimeoutSeconds"]
+    waits = max(SCHEDULE[0] * 1.2, longest_retry_after) * (fast_attempts - 1)
+    assert waits + fast_attempts * deliver_timeout < 300
+    assert fast_attempts == 2
+
+
+@pytest.mark.parametrize("name", DELIVERING)
+def test_retryable_errors_loop_and_everything_else_dead_letters(name: str) -> None:
+    deliver = load(name)["States"]["Deliver"]
     catches = {tuple(c["ErrorEquals"]): c["Next"] for c in deliver["Catch"]}
-    assert catches == {("Delivery.Retryable",): "CountAttempt", ("States.ALL",): "RecordFailure"}
+    assert catches == {("Delivery.Retryable",): "CountAttempt",
+                       ("Delivery.AlreadyDelivered", "Delivery.HeldElsewhere"): "AlreadyHandled",
+                       ("States.ALL",): "RecordFailure"}
     lambda_retry = deliver["Retry"][0]
     assert all(e.startswith("Lambda.") for e in lambda_retry["ErrorEquals"])
     assert lambda_retry["MaxAttempts"] == 3
 
 
-def test_the_failure_path_ends_in_fail_after_the_dead_letter_queue() -> None:
-    definition = load("notification")["States"]
+@pytest.mark.parametrize("name", DELIVERING)
+def test_the_failure_path_ends_in_fail_after_the_dead_letter_queue(name: str) -> None:
+    definition = load(name)["States"]
     assert definition["RecordFailure"]["Next"] == "SendToDeadLetterQueue"
     assert definition["SendToDeadLetterQueue"]["Next"] == "Failed"
     assert definition["Failed"]["Type"] == "Fail"
 
 
-def test_mark_delivered_writes_the_stores_status_attribute() -> None:
-    mark = load("notification")["States"]["MarkDelivered"]["Parameters"]
+@pytest.mark.parametrize("name", DELIVERING)
+def test_mark_delivered_writes_the_stores_status_attribute(name: str) -> None:
+    mark = load(name)["States"]["MarkDelivered"]["Parameters"]
     assert mark["ExpressionAttributeNames"]["#status"] == store.STATUS
     assert store.DELIVERED_AT in mark["UpdateExpression"]
 
 
+def test_shared_states_are_identical_in_both_delivering_machines() -> None:
+    fast, tail = (load(name)["States"] for name in DELIVERING)
+    shared = set(fast) & set(tail)
+    assert shared >= {"Deliver", "MarkDelivered", "CountAttempt", "PickBackoff", "WaitBackoff",
+                      "WaitRetryAfter", "RecordFailure", "SendToDeadLetterQueue", "Failed"}
+    for state in shared - {"ReadFailure"}:  # ReadFailure's Next differs: fast or long tail
+        assert fast[state] == tail[state], state
+
+
+def test_the_hand_off_is_one_decision_then_a_start_of_the_long_tail() -> None:
+    fast = load("notification")["States"]
+    assert fast["HandOff"]["Next"] == "Route"
+    assert fast["Route"]["Type"] == "Choice"
+    assert {c["Next"] for c in fast["Route"]["Choices"]} == {"StartLongTail"}
+    start = fast["StartLongTail"]
+    assert start["Resource"] == "arn:aws:states:::states:startExecution"  # no .sync in Express
+    assert start["Parameters"]["StateMachineArn"] == "${LongTailStateMachineArn}"
+    assert start["Parameters"]["Name.$"] == "$.handoff.execution_name"
+    assert load("long-tail")["StartAt"] == "AttemptsLeft"
+
+
 def test_files_are_where_the_runtime_and_the_stack_read_them() -> None:
     assert {p.name for p in Path(STATEMACHINES_DIR).glob("*.asl.json")} == {
-        "ingest.asl.json", "notification.asl.json"}
+        "ingest.asl.json", "notification.asl.json", "long-tail.asl.json"}

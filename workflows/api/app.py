@@ -33,6 +33,7 @@ from workflows.api.routes import ApiRoute, RouteTable
 from workflows.auth import Forbidden, Permission, Principal, Unauthorized
 from workflows.cursor import InvalidCursor
 from workflows.errors import InvalidTarget, NotFound
+from workflows.idempotency import IdempotencyKeyInProgress, IdempotencyKeyReused
 from workflows.models import NotificationStatus
 from workflows.observability import logger
 from workflows.settings import get_settings
@@ -200,6 +201,16 @@ def _bad_request(exc: InvalidCursor) -> Response:
     return problem(400, exc.detail)
 
 
+@app.exception_handler(IdempotencyKeyReused)
+def _key_reused(exc: IdempotencyKeyReused) -> Response:
+    return problem(422, exc.detail)
+
+
+@app.exception_handler(IdempotencyKeyInProgress)
+def _key_in_progress(exc: IdempotencyKeyInProgress) -> Response:
+    return problem(409, exc.detail)
+
+
 @app.exception_handler(events.PayloadTooLarge)
 def _too_large(exc: events.PayloadTooLarge) -> Response:
     return problem(413, exc.detail)
@@ -304,7 +315,9 @@ def rotate_secret(subscription_id: str) -> subscriptions.RotatedSecret:
 # --- events ----------------------------------------------------------------------------------
 
 
-@route("POST", "/events", Permission.PUBLISH, status_code=202, responses=_BAD_BODY)
+@route("POST", "/events", Permission.PUBLISH, status_code=202, responses={
+    **_BAD_BODY, 409: problem_response("A request with this key is still in progress"),
+    422: problem_response("Invalid fields, or the key was used with another body")})
 def publish_event(
         request: Annotated[events.PublishRequest, Body()],
         idempotency_key: Annotated[str | None, Header(
@@ -316,7 +329,8 @@ def publish_event(
     return events.publish_event(
         principal().tenant, request, idempotency_key, sfn=aws.client("stepfunctions"),
         ingest_state_machine_arn=settings.ingest_state_machine_arn,
-        max_data_bytes=settings.max_event_data_bytes)
+        max_data_bytes=settings.max_event_data_bytes,
+        idempotency=services.publish_idempotency())
 
 
 @route("GET", "/events", Permission.READ, responses=_BAD_CURSOR)

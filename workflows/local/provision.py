@@ -21,19 +21,50 @@ ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/stepwire-workflows"
 
 
 @dataclass(frozen=True)
+class Machine:
+    """One state machine file and its workflow type; `${<Pascal name>StateMachineArn}` in the
+    other files refers to it."""
+
+    name: str
+    type: str
+
+    @property
+    def placeholder(self) -> str:
+        return "".join(part.title() for part in self.name.split("-")) + "StateMachineArn"
+
+
+# In creation order: a machine comes after those it starts. The cloud stack deploys the same.
+MACHINES = (Machine("long-tail", "STANDARD"), Machine("notification", "EXPRESS"),
+            Machine("ingest", "EXPRESS"))
+
+
+@dataclass(frozen=True)
 class Resources:
     table_name: str
+    idempotency_table_name: str
     dead_letter_queue_url: str
     ingress_queue_url: str
     jwt_secret_id: str
     data_key_secret_id: str
-    ingest_state_machine_arn: str
-    notification_state_machine_arn: str
+    state_machine_arns: dict[str, str]
+
+    @property
+    def ingest_state_machine_arn(self) -> str:
+        return self.state_machine_arns["ingest"]
+
+    @property
+    def notification_state_machine_arn(self) -> str:
+        return self.state_machine_arns["notification"]
+
+    @property
+    def long_tail_state_machine_arn(self) -> str | None:
+        return self.state_machine_arns.get("long-tail")
 
 
-def render_definition(name: str, substitutions: dict[str, str]) -> str:
+def render_definition(name: str, substitutions: dict[str, str],
+                      directory: Path = STATEMACHINES_DIR) -> str:
     """The ASL file `name` with every placeholder filled; a missing value is an error."""
-    text = (STATEMACHINES_DIR / f"{name}.asl.json").read_text()
+    text = (directory / f"{name}.asl.json").read_text()
     missing = sorted(set(_PLACEHOLDER.findall(text)) - substitutions.keys())
     if missing:
         raise KeyError(f"{name}.asl.json needs values for: {', '.join(missing)}")
@@ -41,8 +72,10 @@ def render_definition(name: str, substitutions: dict[str, str]) -> str:
 
 
 def provision(clients: dict[str, Any], function_arns: dict[str, str],
-              prefix: str = "stepwire") -> Resources:
-    """`clients` maps service names to boto3 clients; `function_arns` the Lambda placeholders."""
+              prefix: str = "stepwire", machines: tuple[Machine, ...] = MACHINES,
+              statemachines_dir: Path = STATEMACHINES_DIR) -> Resources:
+    """`clients` maps service names to boto3 clients; `function_arns` the Lambda placeholders.
+    `machines` and `statemachines_dir` differ only to price another pipeline (bench/cost.py)."""
     dynamodb, sqs = clients["dynamodb"], clients["sqs"]
     secrets, events, sfn = clients["secretsmanager"], clients["events"], clients["stepfunctions"]
 
@@ -50,6 +83,10 @@ def provision(clients: dict[str, Any], function_arns: dict[str, str],
     dynamodb.create_table(**table.create_table_request(table_name))
     dynamodb.update_time_to_live(TableName=table_name, TimeToLiveSpecification={
         "Enabled": True, "AttributeName": table.TTL_ATTRIBUTE})
+    idempotency_table = f"{prefix}-idempotency"
+    dynamodb.create_table(**table.create_idempotency_table_request(idempotency_table))
+    dynamodb.update_time_to_live(TableName=idempotency_table, TimeToLiveSpecification={
+        "Enabled": True, "AttributeName": table.IDEMPOTENCY_TTL_ATTRIBUTE})
 
     dlq_url = sqs.create_queue(QueueName=f"{prefix}-dead-letters", Attributes={
         "MessageRetentionPeriod": str(14 * 24 * 3600)})["QueueUrl"]
@@ -69,22 +106,16 @@ def provision(clients: dict[str, Any], function_arns: dict[str, str],
     events.put_targets(Rule=f"{prefix}-ingest", EventBusName=BUS_NAME,
                        Targets=[{"Id": "ingress-queue", "Arn": ingress_arn}])
 
-    def create_machine(name: str, substitutions: dict[str, str]) -> str:
-        return sfn.create_state_machine(
-            name=f"{prefix}-{name}", roleArn=ROLE_ARN, type="STANDARD",
-            definition=render_definition(name, substitutions))["stateMachineArn"]
-
-    notification_arn = create_machine("notification", {
-        "DeliverFunctionArn": function_arns["DeliverFunctionArn"],
-        "RecordFailureFunctionArn": function_arns["RecordFailureFunctionArn"],
-        "TableName": table_name,
-        "DeadLetterQueueUrl": dlq_url,
-    })
-    ingest_arn = create_machine("ingest", {
-        "IngestFunctionArn": function_arns["IngestFunctionArn"],
-        "NotificationStateMachineArn": notification_arn,
-    })
-    return Resources(table_name=table_name, dead_letter_queue_url=dlq_url,
-                     ingress_queue_url=ingress_url, jwt_secret_id=jwt_secret,
-                     data_key_secret_id=data_key, ingest_state_machine_arn=ingest_arn,
-                     notification_state_machine_arn=notification_arn)
+    # Every file gets the values it names: the functions, the table, the queue, and the ARNs
+    # of the machines created before it.
+    values = {**function_arns, "TableName": table_name, "DeadLetterQueueUrl": dlq_url}
+    arns: dict[str, str] = {}
+    for machine in machines:
+        arns[machine.name] = values[machine.placeholder] = sfn.create_state_machine(
+            name=f"{prefix}-{machine.name}", roleArn=ROLE_ARN, type=machine.type,
+            definition=render_definition(machine.name, values, statemachines_dir),
+        )["stateMachineArn"]
+    return Resources(table_name=table_name, idempotency_table_name=idempotency_table,
+                     dead_letter_queue_url=dlq_url, ingress_queue_url=ingress_url,
+                     jwt_secret_id=jwt_secret, data_key_secret_id=data_key,
+                     state_machine_arns=arns)

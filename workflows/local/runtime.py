@@ -22,6 +22,7 @@ from lambdas import (
     handle_api_request,
     handle_authorize_request,
     handle_deliver_notification,
+    handle_hand_off,
     handle_ingest_event,
     handle_record_failure,
 )
@@ -41,6 +42,7 @@ FUNCTIONS = {
     "IngestFunctionArn": ("stepwire-ingest", handle_ingest_event.lambda_handler),
     "DeliverFunctionArn": ("stepwire-deliver", handle_deliver_notification.lambda_handler),
     "RecordFailureFunctionArn": ("stepwire-record-failure", handle_record_failure.lambda_handler),
+    "HandOffFunctionArn": ("stepwire-hand-off", handle_hand_off.lambda_handler),
 }
 
 
@@ -154,6 +156,7 @@ class LocalRuntime:
         """The handlers read their settings from the environment, as in AWS."""
         os.environ.update({
             "STEPWIRE_TABLE_NAME": resources.table_name,
+            "STEPWIRE_IDEMPOTENCY_TABLE_NAME": resources.idempotency_table_name,
             "STEPWIRE_DEAD_LETTER_QUEUE_URL": resources.dead_letter_queue_url,
             "STEPWIRE_NOTIFICATION_STATE_MACHINE_ARN": resources.notification_state_machine_arn,
             "STEPWIRE_INGEST_STATE_MACHINE_ARN": resources.ingest_state_machine_arn,

@@ -1,0 +1,16 @@
+"""DynamoDB storage, one store per record type over the one table (`workflows.table`).
+
+`Store` is all of them together, as the use cases receive it.
+"""
+
+from workflows.storage.dead_letters import DeadLetterStore
+from workflows.storage.events import EventStore
+from workflows.storage.items import DELIVERED_AT, STATUS
+from workflows.storage.notifications import Claim, NotificationStore
+from workflows.storage.subscriptions import SubscriptionStore
+
+__all__ = ["DELIVERED_AT", "STATUS", "Claim", "Store"]
+
+
+class Store(SubscriptionStore, EventStore, NotificationStore, DeadLetterStore):
+    """Every read and write of the table."""

@@ -1,0 +1,157 @@
+"""Notifications (one event to one subscription) and their attempt log.
+
+A notification's row is also what restarts it: tenant, event, subscription and webhook-id are
+the whole input of a notification execution (replay and redrive start from it). Each attempt row
+names the execution that made it; Express executions have no history to ask later.
+"""
+
+from collections.abc import Iterable
+from enum import StrEnum
+from typing import Any
+
+from workflows import table
+from workflows.models import (
+    Attempt,
+    Event,
+    NotificationStatus,
+    NotificationTarget,
+    Subscription,
+    utc_now,
+)
+from workflows.storage.events import event_of
+from workflows.storage.items import (
+    STATUS,
+    TableAccess,
+    event_key,
+    from_item,
+    tenant_key,
+    to_item,
+)
+from workflows.storage.subscriptions import active_secrets
+
+LEASE_UNTIL = "lease_until"
+
+
+class Claim(StrEnum):
+    """What `claim_attempt` found."""
+
+    CLAIMED = "claimed"  # this execution may attempt now
+    DELIVERED = "delivered"  # already delivered: never again (Express runs at least once)
+    HELD = "held"  # another execution is attempting it right now
+
+
+class NotificationStore(TableAccess):
+    def get_for_delivery(self, tenant: str, event_id: str, subscription_id: str
+                         ) -> tuple[Event | None, Subscription | None, list[str]]:
+        """The event, the subscription and its signing secrets, in one BatchGetItem."""
+        subscription_sk = table.subscription_key(subscription_id)
+        request = {self._table: {"Keys": [event_key(tenant, event_id),
+                                          tenant_key(tenant, subscription_sk)],
+                                 "ConsistentRead": True}}
+        items: dict[str, dict[str, Any]] = {}
+        while request:
+            page = self._db.batch_get_item(RequestItems=request)
+            for raw in page["Responses"].get(self._table, []):
+                item = from_item(raw)
+                items[item[table.SORT_KEY]] = item
+            request = page.get("UnprocessedKeys")
+        event_item, subscription_item = items.get(table.EVENT_SORT_KEY), items.get(subscription_sk)
+        return (event_of(event_item) if event_item else None,
+                Subscription.model_validate(subscription_item) if subscription_item else None,
+                [s.value for s in active_secrets(self._data_key, subscription_item)])
+
+    def create_notifications(self, targets: Iterable[NotificationTarget]) -> None:
+        """One pending row per target, unless it exists: a re-run ingest (Express runs at least
+        once) must not turn a delivered notification back into a pending one."""
+        now = utc_now()
+        for target in targets:
+            try:
+                self._db.put_item(
+                    TableName=self._table, Item=to_item({
+                        table.PARTITION_KEY: table.event_partition(target.tenant,
+                                                                   target.event_id),
+                        table.SORT_KEY: table.notification_key(target.subscription_id),
+                        table.TTL_ATTRIBUTE: self._expires_at(now),
+                        "tenant": target.tenant, "event_id": target.event_id,
+                        "subscription_id": target.subscription_id,
+                        "webhook_id": target.webhook_id,
+                        STATUS: NotificationStatus.PENDING.value, "updated_at": now.isoformat(),
+                    }),
+                    ConditionExpression="attribute_not_exists(pk)")
+            except self._db.exceptions.ConditionalCheckFailedException:
+                pass
+
+    def claim_attempt(self, target: NotificationTarget, execution_arn: str,
+                      lease_seconds: int) -> Claim:
+        """Mark the notification `delivering` by this execution for one attempt (a lease of
+        `lease_seconds`), unless it is delivered or another execution holds a live lease.
+        One conditional write; it is also the status write of the attempt."""
+        now = int(utc_now().timestamp())
+        try:
+            self._db.update_item(
+                TableName=self._table, Key=self.notification_key(target),
+                UpdateExpression="SET #s = :delivering, execution_arn = :me, #lease = :until, "
+                                 "updated_at = :now_iso",
+                ConditionExpression="(attribute_not_exists(#s) OR #s <> :delivered) AND "
+                                    "(attribute_not_exists(#lease) OR #lease < :now "
+                                    "OR execution_arn = :me)",
+                ExpressionAttributeNames={"#s": STATUS, "#lease": LEASE_UNTIL},
+                ExpressionAttributeValues=to_item({
+                    ":delivering": NotificationStatus.DELIVERING.value,
+                    ":delivered": NotificationStatus.DELIVERED.value, ":me": execution_arn,
+                    ":until": now + lease_seconds, ":now": now,
+                    ":now_iso": utc_now().isoformat()}),
+                ReturnValuesOnConditionCheckFailure="ALL_OLD")
+            return Claim.CLAIMED
+        except self._db.exceptions.ConditionalCheckFailedException as exc:
+            found = exc.response.get("Item")
+            current = from_item(found) if found else self._get(self.notification_key(target))
+            delivered = (current or {}).get(STATUS) == NotificationStatus.DELIVERED.value
+            return Claim.DELIVERED if delivered else Claim.HELD
+
+    def record_attempt(self, target: NotificationTarget, attempt: Attempt) -> None:
+        """One attempt row (append-only; the status was written by `claim_attempt`)."""
+        self._db.put_item(TableName=self._table, Item=to_item({
+            table.PARTITION_KEY: table.event_partition(target.tenant, target.event_id),
+            table.SORT_KEY: table.attempt_key(target.subscription_id, attempt.at.isoformat()),
+            table.TTL_ATTRIBUTE: self._expires_at(attempt.at),
+            "event_id": target.event_id, "subscription_id": target.subscription_id,
+            **attempt.model_dump(mode="json"),
+        }))
+
+    def set_notification_status(self, target: NotificationTarget, status: NotificationStatus,
+                                execution_arn: str | None = None) -> None:
+        """Set the status (and the execution now in charge). Back to `pending` (a replay, a
+        redrive) also ends any attempt lease, so the new execution may attempt at once."""
+        values = {":s": status.value, ":now": utc_now().isoformat()}
+        update = "SET #s = :s, updated_at = :now"
+        if execution_arn:
+            update += ", execution_arn = :arn"
+            values[":arn"] = execution_arn
+        names = {"#s": STATUS}
+        if status is NotificationStatus.PENDING:
+            update += " REMOVE #lease"
+            names["#lease"] = LEASE_UNTIL
+        self._db.update_item(TableName=self._table, Key=self.notification_key(target),
+                             UpdateExpression=update, ExpressionAttributeNames=names,
+                             ExpressionAttributeValues=to_item(values))
+
+    def set_execution_arn(self, target: NotificationTarget, execution_arn: str) -> None:
+        self._db.update_item(TableName=self._table, Key=self.notification_key(target),
+                             UpdateExpression="SET execution_arn = :arn",
+                             ExpressionAttributeValues=to_item({":arn": execution_arn}))
+
+    def get_notification(self, tenant: str, event_id: str,
+                         subscription_id: str) -> dict[str, Any] | None:
+        return self._get(event_key(tenant, event_id, table.notification_key(subscription_id)))
+
+    @staticmethod
+    def notification_key(target: NotificationTarget) -> dict:
+        """The notification's key in DynamoDB JSON, as the MarkDelivered task uses it."""
+        return event_key(target.tenant, target.event_id,
+                         table.notification_key(target.subscription_id))
+
+    def notification_statuses(self, tenant: str, event_id: str) -> list[str]:
+        items = self._query_prefix(table.event_partition(tenant, event_id),
+                                   table.NOTIFICATION_PREFIX, projection=("sk", STATUS))
+        return [i[STATUS] for i in items if table.ATTEMPT_INFIX not in i["sk"]]
