@@ -72,6 +72,7 @@ def local() -> Iterator[LocalProcess]:
         "AWS_DEFAULT_REGION": "us-east-1",
         "STEPWIRE_AWS_ENDPOINT_URL": running.aws_endpoint,
         "STEPWIRE_TABLE_NAME": "stepwire",
+        "STEPWIRE_IDEMPOTENCY_TABLE_NAME": "stepwire-idempotency",
         "STEPWIRE_DATA_KEY_SECRET_ID": "stepwire/data-key",
         "STEPWIRE_JWT_SECRET_ID": "stepwire/jwt-signing-key",
         "STEPWIRE_DEAD_LETTER_QUEUE_URL":

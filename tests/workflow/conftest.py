@@ -13,7 +13,7 @@ import pytest
 
 from tests.support.receiver import Receiver, free_port
 from workflows import services
-from workflows.ids import execution_name, new_id
+from workflows.ids import derived_name, execution_name, new_id
 from workflows.local.runtime import LocalConfig, LocalRuntime
 from workflows.subscriptions import CreatedSubscription, NewSubscription, create_subscription
 
@@ -76,6 +76,24 @@ class Workflows:
         assert resources is not None
         machine = resources.notification_state_machine_arn.replace(":stateMachine:", ":execution:")
         return f"{machine}:{execution_name(event_id, subscription_id)}"
+
+    def long_tail_arn(self, event_id: str, subscription_id: str) -> str:
+        """The long-tail execution a hand-off of the first notification execution starts."""
+        resources = self.runtime.resources
+        assert resources is not None and resources.long_tail_state_machine_arn
+        machine = resources.long_tail_state_machine_arn.replace(":stateMachine:", ":execution:")
+        return f"{machine}:{derived_name(execution_name(event_id, subscription_id), 'tail')}"
+
+    def long_tail_started(self, event_id: str, subscription_id: str) -> bool:
+        try:
+            self.sfn.describe_execution(executionArn=self.long_tail_arn(event_id, subscription_id))
+            return True
+        except self.sfn.exceptions.ExecutionDoesNotExist:
+            return False
+
+    def entered(self, execution_arn: str) -> list[str]:
+        return [e["stateEnteredEventDetails"]["name"] for e in self.history(execution_arn)
+                if "stateEnteredEventDetails" in e]
 
     def wait(self, execution_arn: str, timeout: float = 30.0) -> dict[str, Any]:
         """Poll until the execution has ended (the engine has no completion API)."""

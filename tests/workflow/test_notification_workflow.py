@@ -1,11 +1,21 @@
-"""The notification workflow, receiver behaviour by receiver behaviour."""
+"""The notification workflows, receiver behaviour by receiver behaviour: the fast path
+(Express: the first two attempts) and the long tail (Standard: the rest of the schedule)."""
+
+import json
 
 import pytest
 
 from tests.support.receiver import Answer, free_port
 from tests.workflow.conftest import REQUEST_TIMEOUT, Workflows
 from workflows import services
-from workflows.models import Subscription, SubscriptionStatus, utc_now
+from workflows.ids import execution_name, new_id
+from workflows.models import (
+    NotificationStatus,
+    NotificationTarget,
+    Subscription,
+    SubscriptionStatus,
+    utc_now,
+)
 
 pytestmark = pytest.mark.workflow
 
@@ -28,6 +38,19 @@ def deliver_one(flows: Workflows, path: str = "/hook"):
     return subscription, event, arn, flows.wait(arn)
 
 
+def deliver_to_the_tail(flows: Workflows, path: str = "/hook", url: str | None = None):
+    """A notification that fails its fast attempts: the fast execution hands off and ends; the
+    long-tail execution is the one whose outcome counts."""
+    subscription = flows.subscribe(path, url=url)
+    event = flows.event()
+    flows.publish(event)
+    fast = flows.notification_arn(event["id"], subscription.id)
+    assert flows.wait(fast)["status"] == "SUCCEEDED"
+    assert flows.entered(fast)[-4:] == ["HandOff", "Route", "StartLongTail", "HandedOff"]
+    tail = flows.long_tail_arn(event["id"], subscription.id)
+    return subscription, event, fast, tail, flows.wait(tail)
+
+
 def test_happy_path_one_signed_attempt(flows: Workflows) -> None:
     subscription, event, arn, execution = deliver_one(flows)
 
@@ -43,11 +66,13 @@ def test_happy_path_one_signed_attempt(flows: Workflows) -> None:
     assert notification.execution_arn == arn
     assert [a.status_code for a in notification.attempts] == [200]
     assert notification.attempts[0].error is None
+    assert notification.attempts[0].execution_arn == arn
+    assert not flows.long_tail_started(event["id"], subscription.id), "no Standard execution"
 
 
 def test_503_then_200_retries_once_on_the_schedule(flows: Workflows) -> None:
     flows.receiver.script = answers(503)
-    _, event, arn, execution = deliver_one(flows)
+    subscription, event, arn, execution = deliver_one(flows)
 
     assert execution["status"] == "SUCCEEDED"
     requests = flows.receiver.wait_for("/hook", 2)
@@ -61,6 +86,7 @@ def test_503_then_200_retries_once_on_the_schedule(flows: Workflows) -> None:
     assert [a.status_code for a in notification.attempts] == [503, 200]
     assert notification.attempts[0].error == "HTTP 503"
     assert notification.status == "delivered"
+    assert not flows.long_tail_started(event["id"], subscription.id), "within the fast window"
 
 
 def test_429_retry_after_is_waited_exactly(flows: Workflows) -> None:
@@ -75,13 +101,19 @@ def test_429_retry_after_is_waited_exactly(flows: Workflows) -> None:
     assert [a.status_code for a in notification.attempts] == [429, 200]
 
 
-def test_retry_after_above_the_cap_is_capped(flows: Workflows) -> None:
+def test_retry_after_above_the_cap_is_capped_and_waited_in_the_long_tail(
+        flows: Workflows) -> None:
     flows.receiver.script = answers(Answer(status=503, headers={"Retry-After": "999999"}))
-    _, _, arn, execution = deliver_one(flows)
+    _, event, fast, tail, execution = deliver_to_the_tail(flows)
 
     assert execution["status"] == "SUCCEEDED"
-    [wait] = flows.state_inputs(arn, "WaitRetryAfter")
+    assert flows.state_inputs(fast, "WaitRetryAfter") == []
+    [wait] = flows.state_inputs(tail, "WaitRetryAfter")
     assert wait["report"]["retry_after"] == 3600
+    _, [notification] = flows.notification(event["id"])
+    assert [(a.status_code, a.execution_arn) for a in notification.attempts] == [
+        (503, fast), (200, tail)]
+    assert notification.status == "delivered" and notification.execution_arn == tail
 
 
 def test_timeout_is_retried(flows: Workflows) -> None:
@@ -97,14 +129,20 @@ def test_timeout_is_retried(flows: Workflows) -> None:
     assert len(flows.state_inputs(arn, "WaitBackoff")) == 1
 
 
-def test_dropped_connection_is_retried(flows: Workflows) -> None:
+def test_still_failing_after_the_fast_window_is_handed_to_the_long_tail(
+        flows: Workflows) -> None:
     flows.receiver.script = answers(Answer(drop=True), Answer(drop=True))
-    _, event, arn, execution = deliver_one(flows)
+    _, event, fast, tail, execution = deliver_to_the_tail(flows)
 
     assert execution["status"] == "SUCCEEDED"
+    requests = flows.receiver.wait_for("/hook", 3)
+    assert len({r.headers["webhook-id"] for r in requests}) == 1
     _, [notification] = flows.notification(event["id"])
     assert [a.status_code for a in notification.attempts] == [None, None, 200]
-    waits = [w["wait_seconds"] for w in flows.state_inputs(arn, "WaitBackoff")]
+    assert [a.execution_arn for a in notification.attempts] == [fast, fast, tail]
+    assert notification.status == "delivered" and notification.execution_arn == tail
+    waits = [w["wait_seconds"] for w in flows.state_inputs(fast, "WaitBackoff")
+             + flows.state_inputs(tail, "WaitBackoff")]
     assert len(waits) == 2
     assert all(low <= w <= high for w, (low, high) in zip(waits, SCHEDULE, strict=False))
 
@@ -156,12 +194,13 @@ def test_410_disables_the_subscription_without_retry(flows: Workflows) -> None:
 
 def test_all_attempts_exhausted(flows: Workflows) -> None:
     flows.receiver.script = lambda _request: Answer(status=500)
-    subscription, event, arn, execution = deliver_one(flows)
+    subscription, event, fast, arn, execution = deliver_to_the_tail(flows)
 
     assert execution["status"] == "FAILED"
     assert execution["error"] == "Delivery.Retryable"
     assert len(flows.receiver.wait_for("/hook", 8)) == 8
-    waits = [w["wait_seconds"] for w in flows.state_inputs(arn, "WaitBackoff")]
+    waits = [w["wait_seconds"] for w in flows.state_inputs(fast, "WaitBackoff")
+             + flows.state_inputs(arn, "WaitBackoff")]
     assert len(waits) == 7
     assert all(low <= w <= high for w, (low, high) in zip(waits, SCHEDULE, strict=True))
     assert sum(waits) >= 24 * 3600, "the schedule spans at least 24 h"
@@ -174,15 +213,12 @@ def test_all_attempts_exhausted(flows: Workflows) -> None:
     _, [notification] = flows.notification(event["id"])
     assert notification.status == "failed"
     assert [a.status_code for a in notification.attempts] == [500] * 8
+    assert [a.execution_arn for a in notification.attempts] == [fast] * 2 + [arn] * 6
 
 
 def test_connection_refused_is_retried_to_the_end(flows: Workflows) -> None:
     closed = f"http://127.0.0.1:{free_port()}/nobody"
-    subscription = flows.subscribe(url=closed)
-    event = flows.event()
-    flows.publish(event)
-    arn = flows.notification_arn(event["id"], subscription.id)
-    execution = flows.wait(arn)
+    _, event, _, _, execution = deliver_to_the_tail(flows, url=closed)
 
     assert execution["status"] == "FAILED"
     assert execution["error"] == "Delivery.Retryable"
@@ -225,3 +261,76 @@ def test_paused_subscription_gets_nothing_new(flows: Workflows) -> None:
     assert ingest["status"] == "SUCCEEDED"
     _, notifications = flows.notification(event["id"])
     assert notifications == []
+
+
+def test_a_repeated_notification_execution_delivers_once(flows: Workflows) -> None:
+    # Given a delivered notification
+    subscription, event, arn, execution = deliver_one(flows)
+    assert execution["status"] == "SUCCEEDED"
+    [target] = [n for n in flows.notification(event["id"])[1]]
+    # When the service runs the same notification again, twice at once (Express runs at least
+    # once, and its names are not deduplicated: here each run gets its own name)
+    notification = {"tenant": flows.tenant, "event_id": event["id"],
+                    "subscription_id": subscription.id, "webhook_id": target.webhook_id,
+                    "execution_name": execution_name(event["id"], subscription.id)}
+    machine = flows.runtime.resources.notification_state_machine_arn
+    again = [flows.sfn.start_execution(stateMachineArn=machine, name=new_id("again"),
+                                       input=json.dumps({"notification": notification})
+                                       )["executionArn"] for _ in range(2)]
+    # Then both end without a second POST, and the table still shows one delivery
+    for repeat in again:
+        assert flows.wait(repeat)["status"] == "SUCCEEDED"
+        assert flows.entered(repeat)[-1] == "AlreadyHandled"
+    assert len(flows.receiver.requests["/hook"]) == 1
+    _, [stored] = flows.notification(event["id"])
+    assert stored.status == "delivered" and len(stored.attempts) == 1
+
+
+def test_two_runs_of_a_pending_notification_make_one_post_and_one_webhook_id(
+        flows: Workflows) -> None:
+    # Given a notification whose first run is in flight (the receiver is slow)
+    flows.receiver.script = lambda _request: Answer(status=200, delay=REQUEST_TIMEOUT / 2)
+    subscription, event, arn, execution = deliver_one(flows)
+    assert execution["status"] == "SUCCEEDED"
+    services.store().set_notification_status(
+        next(iter(_targets(flows, event["id"]))), NotificationStatus.PENDING)
+    flows.receiver.requests.clear()
+    # When two executions of it start at once
+    machine = flows.runtime.resources.notification_state_machine_arn
+    [target] = _targets(flows, event["id"])
+    runs = [flows.sfn.start_execution(
+        stateMachineArn=machine, name=new_id("dup"),
+        input=json.dumps({"notification": target.model_dump(mode="json")}))["executionArn"]
+        for _ in range(2)]
+    # Then one POSTs and the other stands down
+    endings = sorted(flows.entered(run)[-1] for run in runs if flows.wait(run))
+    assert endings == ["AlreadyHandled", "Delivered"]
+    [request] = flows.receiver.wait_for("/hook", 1)
+    assert request.headers["webhook-id"] == target.webhook_id
+
+
+def test_a_repeated_hand_off_starts_one_long_tail(flows: Workflows) -> None:
+    # Given a notification handed to the long tail
+    flows.receiver.script = answers(500, 500)
+    subscription, event, fast, tail, execution = deliver_to_the_tail(flows)
+    assert execution["status"] == "SUCCEEDED"
+    # When its fast execution's run is repeated with the same name and still fails
+    flows.receiver.script = answers(500, 500)
+    services.store().set_notification_status(next(iter(_targets(flows, event["id"]))),
+                                             NotificationStatus.PENDING)
+    machine = flows.runtime.resources.notification_state_machine_arn
+    [target] = _targets(flows, event["id"])
+    repeat = flows.sfn.start_execution(
+        stateMachineArn=machine, name=new_id("repeat"),
+        input=json.dumps({"notification": target.model_dump(mode="json")}))["executionArn"]
+    # Then its hand-off finds the long-tail execution already started
+    assert flows.wait(repeat)["status"] == "SUCCEEDED"
+    assert flows.entered(repeat)[-2:] == ["StartLongTail", "AlreadyHandled"]
+
+
+def _targets(flows: Workflows, event_id: str) -> list[NotificationTarget]:
+    _, notifications = flows.notification(event_id)
+    return [NotificationTarget(tenant=n.tenant, event_id=n.event_id,
+                               subscription_id=n.subscription_id, webhook_id=n.webhook_id,
+                               execution_name=execution_name(n.event_id, n.subscription_id))
+            for n in notifications]
