@@ -39,6 +39,7 @@ INGRESS_MAX_EVENT_AGE = Duration.hours(24)
 # can carry their ARNs without a dependency cycle (the definitions name the functions).
 INGEST_MACHINE = "ingest"
 NOTIFICATION_MACHINE = "notification"
+LONG_TAIL_MACHINE = "long-tail"
 
 # API Gateway.
 API_STAGE_NAME = "v1"
@@ -59,6 +60,8 @@ JWT_ROTATION_INTERVAL = Duration.days(30)
 # Alarms.
 API_P99_LATENCY_MS = 3000
 NOTIFICATION_FAILURES_THRESHOLD = 10
+# Long-tail executions fail only after the whole schedule: each is a dead letter.
+LONG_TAIL_FAILURES_THRESHOLD = 5
 DLQ_OLDEST_MESSAGE_AGE = Duration.days(7)
 # Delivery metrics (namespace Stepwire), each over three 5-minute periods.
 DELIVERY_SUCCESS_RATE_MIN_PERCENT = 95

@@ -44,6 +44,9 @@ DELIVER = FunctionSpec("Deliver", "handle_deliver_notification",
 RECORD_FAILURE = FunctionSpec("RecordFailure", "handle_record_failure",
                               "Notification workflow: mark failed, compose the dead letter",
                               Duration.seconds(30))
+HAND_OFF = FunctionSpec("HandOff", "handle_hand_off",
+                        "Notification workflow: send a still-failing one to the long tail",
+                        Duration.seconds(30), memory_size=256)
 API = FunctionSpec("Api", "handle_api_request", "The REST API (every route)",
                    Duration.seconds(29), memory_size=1024)
 AUTHORIZER = FunctionSpec("Authorizer", "handle_authorize_request",
@@ -55,7 +58,7 @@ ROTATE_JWT_KEY = FunctionSpec("RotateJwtKey", "handle_rotate_jwt_key",
 SEED_SECRET_KEYS = FunctionSpec("SeedSecretKeys", "handle_seed_secret_keys",
                                 "Custom resource: first random keys of the secrets",
                                 Duration.seconds(60), memory_size=256)
-ALL_FUNCTIONS = (INGEST, DELIVER, RECORD_FAILURE, API, AUTHORIZER, ROTATE_JWT_KEY,
+ALL_FUNCTIONS = (INGEST, DELIVER, RECORD_FAILURE, HAND_OFF, API, AUTHORIZER, ROTATE_JWT_KEY,
                  SEED_SECRET_KEYS)
 
 

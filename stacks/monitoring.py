@@ -22,6 +22,7 @@ from stacks.constants import (
     DELIVERY_SUCCESS_RATE_MIN_PERCENT,
     DLQ_OLDEST_MESSAGE_AGE,
     END_TO_END_P99_MAX_MS,
+    LONG_TAIL_FAILURES_THRESHOLD,
     NOTIFICATION_FAILURES_THRESHOLD,
     PARKED_BACKLOG_GROWTH,
     STACK_ID,
@@ -33,13 +34,14 @@ FIVE_MINUTES = Duration.minutes(5)
 
 class Monitoring(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, ingest: sfn.StateMachine,
-                 notification: sfn.StateMachine, queues: dict[str, sqs.IQueue],
+                 notification: sfn.StateMachine, long_tail: sfn.StateMachine,
+                 queues: dict[str, sqs.IQueue],
                  functions: dict[str, lambda_.IFunction], api: apigw.RestApi,
                  alarm_email: str | None) -> None:
         super().__init__(scope, construct_id)
         self.topic = self._build_topic(alarm_email)
         self.alarms: list[cloudwatch.Alarm] = []
-        self._build_workflow_alarms(ingest, notification)
+        self._build_workflow_alarms(ingest, notification, long_tail)
         self._build_delivery_alarms()
         for name, queue in queues.items():
             self._build_queue_alarms(name, queue)
@@ -52,7 +54,7 @@ class Monitoring(Construct):
                     "The API answered 5xx")
         self._alarm("ApiLatencyP99", api.metric_latency(period=FIVE_MINUTES, statistic="p99"),
                     API_P99_LATENCY_MS, "The API's p99 latency is high", evaluation_periods=3)
-        self.dashboard = self._build_dashboard(ingest, notification, queues, api)
+        self.dashboard = self._build_dashboard(ingest, notification, long_tail, queues, api)
 
     def _build_topic(self, alarm_email: str | None) -> sns.Topic:
         # CloudWatch can publish to an encrypted topic only with a customer managed key.
@@ -79,15 +81,26 @@ class Monitoring(Construct):
         self.alarms.append(alarm)
         return alarm
 
-    def _build_workflow_alarms(self, ingest: sfn.StateMachine,
-                               notification: sfn.StateMachine) -> None:
+    def _build_workflow_alarms(self, ingest: sfn.StateMachine, notification: sfn.StateMachine,
+                               long_tail: sfn.StateMachine) -> None:
         # An ingest failure is a bug or an outage; notification failures are mostly dead
-        # receivers (they are dead-lettered), so only a burst of them is alarming.
+        # receivers (they are dead-lettered), so only a burst of them is alarming. Both paths
+        # fail in their own machine: a permanent error in the fast one, an exhausted schedule
+        # in the long tail.
         self._alarm("IngestExecutionsFailed", ingest.metric_failed(period=FIVE_MINUTES), 1,
                     "Ingest executions failed")
         self._alarm("NotificationExecutionsFailed",
                     notification.metric_failed(period=Duration.minutes(15)),
-                    NOTIFICATION_FAILURES_THRESHOLD, "Many notifications failed")
+                    NOTIFICATION_FAILURES_THRESHOLD, "Many notifications failed (fast path)")
+        self._alarm("LongTailExecutionsFailed",
+                    long_tail.metric_failed(period=Duration.minutes(15)),
+                    LONG_TAIL_FAILURES_THRESHOLD,
+                    "Notifications failed after their whole retry schedule (long tail)")
+        # A hand-off that cannot start is dead-lettered, but throttled starts mean the tail's
+        # quota (Standard StartExecution) is the bottleneck.
+        self._alarm("LongTailExecutionsThrottled",
+                    long_tail.metric_throttled(period=FIVE_MINUTES), 1,
+                    "Starts of the long-tail workflow were throttled")
 
     def _build_delivery_alarms(self) -> None:
         self._alarm("DeliverySuccessRateLow", _delivery_success_rate(),
@@ -115,7 +128,8 @@ class Monitoring(Construct):
                     f"The oldest message in {name} is half-way to expiry")
 
     def _build_dashboard(self, ingest: sfn.StateMachine, notification: sfn.StateMachine,
-                         queues: dict[str, sqs.IQueue], api: apigw.RestApi) -> cloudwatch.Dashboard:
+                         long_tail: sfn.StateMachine, queues: dict[str, sqs.IQueue],
+                         api: apigw.RestApi) -> cloudwatch.Dashboard:
         succeeded = notification.metric_succeeded(period=FIVE_MINUTES)
         failed = notification.metric_failed(period=FIVE_MINUTES)
         success_rate = cloudwatch.MathExpression(
@@ -136,6 +150,8 @@ class Monitoring(Construct):
             cloudwatch.GraphWidget(title="Executions", left=[
                 ingest.metric_started(period=FIVE_MINUTES, label="Ingest started"),
                 notification.metric_started(period=FIVE_MINUTES, label="Notifications started"),
+                long_tail.metric_started(period=FIVE_MINUTES, label="Handed to the long tail"),
+                long_tail.metric_failed(period=FIVE_MINUTES, label="Long tail failed"),
                 succeeded, failed]),
             cloudwatch.GraphWidget(title="Dead letters", left=[
                 queue.metric_approximate_number_of_messages_visible(period=FIVE_MINUTES,

@@ -3,7 +3,7 @@ its reason. Everything else is fixed, not acknowledged; a new finding fails the 
 
 from typing import TYPE_CHECKING
 
-from aws_cdk import Acknowledgment, Token, Validations
+from aws_cdk import Acknowledgment, Validations
 from constructs import IConstruct
 
 if TYPE_CHECKING:
@@ -18,10 +18,6 @@ WORKFLOW_DELIVERY = (
     "ListLogDeliveries, PutResourcePolicy, DescribeResourcePolicies, DescribeLogGroups) and "
     "xray:PutTraceSegments/PutTelemetryRecords/GetSamplingRules/GetSamplingTargets support no "
     "resource scope; AWS documents '*' for them")
-EXECUTIONS = (
-    "Execution names are derived at run time from event and subscription ids; the pattern is "
-    "scoped to the executions of this stack's {name} state machine; only DescribeExecution, "
-    "which the API calls when a named start already exists (idempotent POST /events, replay)")
 DLQ_ITSELF = (
     "This queue is itself a dead-letter queue ({what}); a dead-letter queue behind it would "
     "only move the same messages, and the depth and oldest-message alarms watch it")
@@ -45,12 +41,6 @@ PUBLIC_ROUTE = (
     "and reads no tenant data")
 
 
-def _shown(value: str, pseudo: str) -> str:
-    """How cdk-nag writes a value in a finding id: the pseudo parameter while it is a token
-    (an environment-agnostic synth), the value once `cdk` knows the environment."""
-    return f"<AWS::{pseudo}>" if Token.is_unresolved(value) else value
-
-
 def _ack(construct: IConstruct, rule: str, reason: str) -> None:
     Validations.of(construct).acknowledge(
         Acknowledgment(id=f"AwsSolutions::AwsSolutions-{rule}", reason=reason))
@@ -62,12 +52,6 @@ def acknowledge_findings(stack: "StepwireStack") -> None:
         _ack(function, "L1", RUNTIME)
     for machine in stack.state_machines.all:
         _ack(machine.role, "IAM5[Resource::*]", WORKFLOW_DELIVERY)
-    api_role = stack.functions.by_name["Api"].role
-    for name in ("ingest", "notification"):
-        _ack(api_role, f"IAM5[Resource::arn:{_shown(stack.partition, 'Partition')}:states:"
-             f"{_shown(stack.region, 'Region')}:{_shown(stack.account, 'AccountId')}:"
-             f"execution:{stack.stack_name}-{name}:*]",
-             EXECUTIONS.format(name=name))
     _ack(stack.queues.dead_letter_queue, "SQS3",
          DLQ_ITSELF.format(what="failed notifications, sent by the notification workflow"))
     _ack(stack.queues.ingress_dead_letter_queue, "SQS3",

@@ -1,7 +1,9 @@
-"""Both workflows from statemachines/*.asl.json: Standard, logged at ALL, traced, explicit grants.
+"""The workflows from statemachines/*.asl.json, logged at ALL with execution data, traced,
+explicit grants: ingest and notification are Express (the hot path), the long tail Standard.
 
-CDK cannot infer permissions from a definition file, so each role gets exactly what its
-definition's Task states call.
+Express executions have no history in AWS: their log group is what the console reads to list
+and show them. CDK cannot infer permissions from a definition file, so each role gets exactly
+what its definition's Task states call.
 """
 
 import re
@@ -19,6 +21,7 @@ from constructs import Construct
 from stacks.constants import (
     INGEST_MACHINE,
     LOG_RETENTION,
+    LONG_TAIL_MACHINE,
     NOTIFICATION_MACHINE,
     STATEMACHINES_DIR,
 )
@@ -28,11 +31,10 @@ PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 
 @dataclass(frozen=True)
 class MachineName:
-    """A state machine's name and ARNs, known before it exists (no dependency cycle)."""
+    """A state machine's name and ARN, known before it exists (no dependency cycle)."""
 
     name: str
     arn: str
-    executions_arn: str
 
     @classmethod
     def of(cls, stack: Stack, machine: str) -> "MachineName":
@@ -40,10 +42,7 @@ class MachineName:
         return cls(
             name=name,
             arn=stack.format_arn(service="states", resource="stateMachine", resource_name=name,
-                                 arn_format=ArnFormat.COLON_RESOURCE_NAME),
-            executions_arn=stack.format_arn(service="states", resource="execution",
-                                            resource_name=f"{name}:*",
-                                            arn_format=ArnFormat.COLON_RESOURCE_NAME))
+                                 arn_format=ArnFormat.COLON_RESOURCE_NAME))
 
 
 def definition_text(machine: str, substitutions: dict[str, str]) -> str:
@@ -58,29 +57,42 @@ def definition_text(machine: str, substitutions: dict[str, str]) -> str:
 
 class StateMachines(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, ingest: MachineName,
-                 notification: MachineName, ingest_function: lambda_.IFunction,
-                 deliver_function: lambda_.IFunction,
-                 record_failure_function: lambda_.IFunction, table: dynamodb.ITable,
+                 notification: MachineName, long_tail: MachineName,
+                 ingest_function: lambda_.IFunction, deliver_function: lambda_.IFunction,
+                 record_failure_function: lambda_.IFunction,
+                 hand_off_function: lambda_.IFunction, table: dynamodb.ITable,
                  dead_letter_queue: sqs.IQueue) -> None:
         super().__init__(scope, construct_id)
+        delivering = {
+            "DeliverFunctionArn": deliver_function.function_arn,
+            "RecordFailureFunctionArn": record_failure_function.function_arn,
+            "TableName": table.table_name,
+            "DeadLetterQueueUrl": dead_letter_queue.queue_url,
+        }
+        delivering_statements = [
+            # MarkDelivered: one UpdateItem on the notification's row.
+            iam.PolicyStatement(actions=["dynamodb:UpdateItem"], resources=[table.table_arn]),
+            iam.PolicyStatement(actions=["sqs:SendMessage"],
+                                resources=[dead_letter_queue.queue_arn]),
+        ]
+        self.long_tail = self._build_machine(
+            "LongTail", long_tail, LONG_TAIL_MACHINE, sfn.StateMachineType.STANDARD,
+            substitutions=delivering,
+            statements=[_invoke(deliver_function, record_failure_function),
+                        *delivering_statements])
         self.notification = self._build_machine(
-            "Notification", notification, NOTIFICATION_MACHINE,
-            substitutions={
-                "DeliverFunctionArn": deliver_function.function_arn,
-                "RecordFailureFunctionArn": record_failure_function.function_arn,
-                "TableName": table.table_name,
-                "DeadLetterQueueUrl": dead_letter_queue.queue_url,
-            },
+            "Notification", notification, NOTIFICATION_MACHINE, sfn.StateMachineType.EXPRESS,
+            substitutions={**delivering, "HandOffFunctionArn": hand_off_function.function_arn,
+                           "LongTailStateMachineArn": long_tail.arn},
             statements=[
-                _invoke(deliver_function, record_failure_function),
-                # MarkDelivered: one UpdateItem on the notification's row.
-                iam.PolicyStatement(actions=["dynamodb:UpdateItem"],
-                                    resources=[table.table_arn]),
-                iam.PolicyStatement(actions=["sqs:SendMessage"],
-                                    resources=[dead_letter_queue.queue_arn]),
+                _invoke(deliver_function, record_failure_function, hand_off_function),
+                *delivering_statements,
+                # StartLongTail: fire and forget (no .sync, which Express does not support).
+                iam.PolicyStatement(actions=["states:StartExecution"],
+                                    resources=[long_tail.arn]),
             ])
         self.ingest = self._build_machine(
-            "Ingest", ingest, INGEST_MACHINE,
+            "Ingest", ingest, INGEST_MACHINE, sfn.StateMachineType.EXPRESS,
             substitutions={
                 "IngestFunctionArn": ingest_function.function_arn,
                 "NotificationStateMachineArn": notification.arn,
@@ -94,10 +106,10 @@ class StateMachines(Construct):
 
     @property
     def all(self) -> list[sfn.StateMachine]:
-        return [self.ingest, self.notification]
+        return [self.ingest, self.notification, self.long_tail]
 
     def _build_machine(self, construct_id: str, name: MachineName, machine: str,
-                       substitutions: dict[str, str],
+                       machine_type: sfn.StateMachineType, substitutions: dict[str, str],
                        statements: list[iam.PolicyStatement]) -> sfn.StateMachine:
         role = iam.Role(self, f"{construct_id}Role",
                         assumed_by=iam.ServicePrincipal("states.amazonaws.com"),
@@ -112,7 +124,7 @@ class StateMachines(Construct):
         return sfn.StateMachine(
             self, construct_id,
             state_machine_name=name.name,
-            state_machine_type=sfn.StateMachineType.STANDARD,
+            state_machine_type=machine_type,
             definition_body=sfn.DefinitionBody.from_string(
                 definition_text(machine, substitutions)),
             definition_substitutions=substitutions,

@@ -6,7 +6,7 @@ from constructs import Construct
 
 from stacks import functions as fn
 from stacks.api import Api
-from stacks.constants import INGEST_MACHINE, NOTIFICATION_MACHINE
+from stacks.constants import INGEST_MACHINE, LONG_TAIL_MACHINE, NOTIFICATION_MACHINE
 from stacks.functions import Functions, stepwire_environment
 from stacks.ingress import Ingress, Producer
 from stacks.monitoring import Monitoring
@@ -20,9 +20,12 @@ from stacks.waf import Waf
 # a transaction is authorized by the Put/Update/ConditionCheck actions it contains.
 TABLE_DATA_ACTIONS = [
     "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
-    "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem",
+    "dynamodb:Query", "dynamodb:BatchGetItem",
     "dynamodb:ConditionCheckItem",
 ]
+# What Powertools Idempotency does on its table (POST /events with a key or an id).
+IDEMPOTENCY_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                       "dynamodb:DeleteItem"]
 
 
 class StepwireStack(Stack):
@@ -36,10 +39,12 @@ class StepwireStack(Stack):
         self.secrets = Secrets(self, "Secrets")
         ingest = MachineName.of(self, INGEST_MACHINE)
         notification = MachineName.of(self, NOTIFICATION_MACHINE)
+        long_tail = MachineName.of(self, LONG_TAIL_MACHINE)
         self.functions = Functions(
             self, "Functions",
             environment=stepwire_environment({
                 "table_name": self.storage.table.table_name,
+                "idempotency_table_name": self.storage.idempotency_table.table_name,
                 "dead_letter_queue_url": self.queues.dead_letter_queue.queue_url,
                 "ingest_state_machine_arn": ingest.arn,
                 "notification_state_machine_arn": notification.arn,
@@ -49,10 +54,11 @@ class StepwireStack(Stack):
                 "allow_private_targets": False,
             }))
         self.state_machines = StateMachines(
-            self, "Workflows", ingest=ingest, notification=notification,
+            self, "Workflows", ingest=ingest, notification=notification, long_tail=long_tail,
             ingest_function=self.functions[fn.INGEST],
             deliver_function=self.functions[fn.DELIVER],
             record_failure_function=self.functions[fn.RECORD_FAILURE],
+            hand_off_function=self.functions[fn.HAND_OFF],
             table=self.storage.table, dead_letter_queue=self.queues.dead_letter_queue)
         self._grant_functions(ingest, notification)
         seed = self.secrets.seed_keys(self.functions[fn.SEED_SECRET_KEYS])
@@ -67,6 +73,7 @@ class StepwireStack(Stack):
         self.monitoring = Monitoring(
             self, "Monitoring", ingest=self.state_machines.ingest,
             notification=self.state_machines.notification,
+            long_tail=self.state_machines.long_tail,
             queues={"DeadLetterQueue": self.queues.dead_letter_queue,
                     "IngressDeadLetterQueue": self.queues.ingress_dead_letter_queue},
             functions=dict(self.functions.by_name), api=self.api.rest_api,
@@ -97,6 +104,9 @@ class StepwireStack(Stack):
         # Decrypting signing secrets (deliver), encrypting them and page cursors (api).
         for spec in (fn.DELIVER, fn.API):
             self.functions[spec].add_to_role_policy(data_key)
+        # HandOff records which long-tail execution is in charge: one UpdateItem.
+        self.functions[fn.HAND_OFF].add_to_role_policy(iam.PolicyStatement(
+            actions=["dynamodb:UpdateItem"], resources=[table.table_arn]))
         self.functions[fn.AUTHORIZER].add_to_role_policy(iam.PolicyStatement(
             actions=["secretsmanager:GetSecretValue"],
             resources=[self.secrets.jwt_signing_key.secret_arn]))
@@ -104,7 +114,6 @@ class StepwireStack(Stack):
         # POST /events starts an ingest execution; replay and redrive start notifications.
         api.add_to_role_policy(iam.PolicyStatement(
             actions=["states:StartExecution"], resources=[ingest.arn, notification.arn]))
-        # A named start that already exists is described instead (workflows/executions.py).
         api.add_to_role_policy(iam.PolicyStatement(
-            actions=["states:DescribeExecution"],
-            resources=[ingest.executions_arn, notification.executions_arn]))
+            actions=IDEMPOTENCY_ACTIONS,
+            resources=[self.storage.idempotency_table.table_arn]))

@@ -49,5 +49,18 @@ class Storage(Construct):
             )
             self.index_names.append(index["IndexName"])
 
+        # Publish idempotency records (Powertools' layout): short-lived, removed with the stack.
+        idempotency = table.create_idempotency_table_request("unused")
+        self.idempotency_table = dynamodb.Table(
+            self, "IdempotencyTable",
+            **_key_attributes(idempotency, idempotency["KeySchema"]),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True),
+            time_to_live_attribute=table.IDEMPOTENCY_TTL_ATTRIBUTE,
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+
     def index_arns(self) -> list[str]:
         return [f"{self.table.table_arn}/index/{name}" for name in self.index_names]

@@ -10,13 +10,9 @@ from stacks.constants import REPO_ROOT
 
 pytestmark = pytest.mark.infrastructure
 
-_EXECUTIONS = ("AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:"
-               "<AWS::AccountId>:execution:Stepwire-{}:*]")  # the synth here has no environment
 # Finding → what it is acknowledged on. A new acknowledgement has to be added here on purpose.
 EXPECTED_ACKNOWLEDGEMENTS = {
     "AwsSolutions-IAM5[Resource::*]": "X-Ray and Step Functions log delivery (no resource scope)",
-    _EXECUTIONS.format("ingest"): "the api function: executions named at run time",
-    _EXECUTIONS.format("notification"): "the api function: executions named at run time",
     "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
     "AmazonAPIGatewayPushToCloudWatchLogs]": "API Gateway's account-level CloudWatch role",
     "AwsSolutions-L1": "python3.12, matched by the wheels and the layer",

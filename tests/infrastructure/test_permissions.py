@@ -13,11 +13,12 @@ LOG_DELIVERY = {"logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLog
 UNSCOPED_BY_ROLE = {
     # Lambda active tracing.
     **{f"Functions{name}Role": XRAY for name in
-       ("Ingest", "Deliver", "RecordFailure", "Api", "Authorizer", "RotateJwtKey",
+       ("Ingest", "Deliver", "RecordFailure", "HandOff", "Api", "Authorizer", "RotateJwtKey",
         "SeedSecretKeys")},
     # Step Functions logging at level ALL and X-Ray tracing.
     "WorkflowsIngestRole": XRAY | XRAY_SAMPLING | LOG_DELIVERY,
     "WorkflowsNotificationRole": XRAY | XRAY_SAMPLING | LOG_DELIVERY,
+    "WorkflowsLongTailRole": XRAY | XRAY_SAMPLING | LOG_DELIVERY,
 }
 
 
@@ -94,7 +95,37 @@ def test_state_machines_invoke_only_their_own_functions(synthesized):
                for logical_id, f in functions.items()}
     assert {role: {handler[f] for f in targets} for role, targets in invoked.items()} == {
         "WorkflowsIngestRole": {"handle_ingest_event"},
-        "WorkflowsNotificationRole": {"handle_deliver_notification", "handle_record_failure"},
+        "WorkflowsNotificationRole": {"handle_deliver_notification", "handle_record_failure",
+                                      "handle_hand_off"},
+        "WorkflowsLongTailRole": {"handle_deliver_notification", "handle_record_failure"},
+    }
+
+
+def test_workflow_types_and_who_may_start_what(synthesized):
+    """The hot path is Express; only the fast notification workflow starts the long tail."""
+    machines = synthesized.resources("AWS::StepFunctions::StateMachine").values()
+    types = {m["Properties"]["StateMachineName"].split("-", 1)[1]:
+             m["Properties"]["StateMachineType"] for m in machines}
+    assert types == {"ingest": "EXPRESS", "notification": "EXPRESS", "long-tail": "STANDARD"}
+    by_ref = {logical_id: m["Properties"]["StateMachineName"].split("-", 1)[1]
+              for logical_id, m in synthesized.resources(
+                  "AWS::StepFunctions::StateMachine").items()}
+
+    def machine(resource) -> str:
+        if isinstance(resource, dict) and "Ref" in resource:
+            return by_ref[resource["Ref"]]
+        return str(resource).split(":stateMachine:")[-1].split("-", 1)[-1].strip("\"']}")
+
+    starts = {}
+    for role, statement in identity_statements(synthesized):
+        if "states:StartExecution" in as_list(statement["Action"]):
+            starts[_role_name(role)] = {machine(r) for r in as_list(statement["Resource"])}
+    assert starts == {
+        "WorkflowsIngestRole": {"notification"},
+        "WorkflowsNotificationRole": {"long-tail"},
+        "FunctionsApiRole": {"ingest", "notification"},
+        # The EventBridge rule's target role (CDK's SfnStateMachine target).
+        "WorkflowsIngestEventsRole": {"ingest"},
     }
 
 

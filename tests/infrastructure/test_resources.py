@@ -22,8 +22,25 @@ def ref_id(value: dict) -> str:
     return value.get("Ref") or value["Fn::GetAtt"][0]
 
 
+def _tables(synthesized) -> dict[str, dict]:
+    """The tables by partition key name: `pk` (everything) and `id` (publish idempotency)."""
+    return {t["Properties"]["KeySchema"][0]["AttributeName"]: t["Properties"]
+            for t in synthesized.resources("AWS::DynamoDB::Table").values()}
+
+
+def test_idempotency_table_is_powertools_layout_with_ttl(synthesized):
+    tables = _tables(synthesized)
+    assert set(tables) == {table.PARTITION_KEY, table.IDEMPOTENCY_KEY}
+    properties = tables[table.IDEMPOTENCY_KEY]
+    assert properties["KeySchema"] == table.create_idempotency_table_request("x")["KeySchema"]
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["TimeToLiveSpecification"] == {
+        "AttributeName": table.IDEMPOTENCY_TTL_ATTRIBUTE, "Enabled": True}
+    assert properties["SSESpecification"]["SSEEnabled"] is True
+
+
 def test_table_is_built_from_the_one_key_schema(synthesized):
-    properties = synthesized.only("AWS::DynamoDB::Table")
+    properties = _tables(synthesized)[table.PARTITION_KEY]
     request = table.create_table_request("any")
     assert properties["KeySchema"] == request["KeySchema"]
     assert sorted(properties["AttributeDefinitions"], key=lambda a: a["AttributeName"]) == \
@@ -56,12 +73,16 @@ def test_dead_letter_queues_are_encrypted_kept_14_days_and_https_only(synthesize
     assert denied_insecure == set(queues)
 
 
-def test_state_machines_are_standard_logged_at_all_with_data_and_traced(synthesized):
+def test_state_machines_are_logged_at_all_with_data_kept_a_month_and_traced(synthesized):
     machines = synthesized.resources("AWS::StepFunctions::StateMachine")
-    assert len(machines) == 2
+    assert len(machines) == 3
+    groups = synthesized.resources("AWS::Logs::LogGroup")
     for machine in machines.values():
         properties = machine["Properties"]
-        assert properties["StateMachineType"] == "STANDARD"
+        # Express executions have no history in AWS: the log group is their trace.
+        [destination] = properties["LoggingConfiguration"]["Destinations"]
+        group = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
+        assert groups[group]["Properties"]["RetentionInDays"] == 30
         assert properties["LoggingConfiguration"]["Level"] == "ALL"
         assert properties["LoggingConfiguration"]["IncludeExecutionData"] is True
         assert properties["TracingConfiguration"] == {"Enabled": True}

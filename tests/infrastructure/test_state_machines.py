@@ -17,7 +17,7 @@ ASL_FILES = sorted(STATEMACHINES_DIR.glob("*.asl.json"))
 
 
 def machines(synthesized) -> dict[str, dict]:
-    return {m["Properties"]["StateMachineName"].split("-")[-1]: m["Properties"]
+    return {m["Properties"]["StateMachineName"].split("-", 1)[1]: m["Properties"]
             for m in synthesized.resources("AWS::StepFunctions::StateMachine").values()}
 
 
@@ -28,7 +28,7 @@ def test_both_files_are_deployed_inline(synthesized):
         assert definition == json.loads((STATEMACHINES_DIR / f"{name}.asl.json").read_text())
 
 
-@pytest.mark.parametrize("name", ["ingest", "notification"])
+@pytest.mark.parametrize("name", ["ingest", "notification", "long-tail"])
 def test_no_placeholder_is_left_unsubstituted(synthesized, name):
     properties = machines(synthesized)[name]
     placeholders = set(PLACEHOLDER.findall(properties["DefinitionString"]))
