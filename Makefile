@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast bench lint clean synth cdk-synth test-api-fuzz bench-http
+.PHONY: run test test-fast bench cost lint clean synth cdk-synth test-api-fuzz bench-http
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.throughput $(if $(N),--events $(N),)
 	$(BIN)/python -m bench.http_ingress $(if $(RATE),--rate $(RATE),)
+
+# $ per million notifications per scenario, today's pipeline beside the previous one, measured
+# on the local runtime at the prices in bench/prices.json; quota ceilings; cold import times.
+cost: $(STAMP)
+	$(BIN)/python -m bench.cost
 
 # The HTTP API fuzzed by schemathesis from its own /openapi.json, longer than in `make test`.
 test-api-fuzz: $(STAMP)

@@ -1,16 +1,21 @@
-"""The benchmarks' webhook receiver: answers 200 at once, records when each event arrived."""
+"""The benchmarks' webhook receiver: answers at once (200 unless told otherwise), records when
+each event arrived."""
 
 import http.server
 import json
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 
 class Arrivals:
-    """A receiver that answers 200 at once and records when each event id arrived."""
+    """A receiver that answers at once and records when each event id arrived. `answer`, if
+    set, picks the answer from the request: `(status, headers)`."""
 
     def __init__(self) -> None:
         self.at: dict[str, float] = {}
+        self.answer: Callable[[Any], tuple[int, dict[str, str]]] | None = None
         self.lock = threading.Lock()
         self.changed = threading.Condition(self.lock)
         arrivals = self
@@ -21,7 +26,10 @@ class Arrivals:
             def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
                 body = self.rfile.read(int(self.headers["content-length"]))
                 now = time.perf_counter()
-                self.send_response(200)
+                status, headers = arrivals.answer(self) if arrivals.answer else (200, {})
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 self.send_header("content-length", "0")
                 self.end_headers()
                 with arrivals.changed:

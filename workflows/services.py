@@ -1,15 +1,25 @@
-"""The objects the use cases need, built from settings once per process."""
+"""The objects the use cases need, built from settings once per process.
 
+The delivery and ingest handlers import this module on their cold start: what only the API and
+the authorizer use (JWT, cursors, Powertools Idempotency) is imported where it is built.
+"""
+
+from __future__ import annotations
+
+import sys
 from datetime import timedelta
 from functools import cache
+from typing import TYPE_CHECKING
 
-from workflows import aws, cursor, secret_box
-from workflows.auth import SecretsManagerKeys, TokenPolicy, TokenVerifier
-from workflows.cursor import CursorCodec
-from workflows.idempotency import Idempotency
+from workflows import aws, secret_box
 from workflows.settings import Settings, get_settings
 from workflows.storage import Store
 from workflows.target_guard import TargetPolicy
+
+if TYPE_CHECKING:
+    from workflows.auth import SecretsManagerKeys, TokenVerifier
+    from workflows.cursor import CursorCodec
+    from workflows.idempotency import Idempotency
 
 
 @cache
@@ -22,6 +32,8 @@ def store() -> Store:
 
 @cache
 def publish_idempotency() -> Idempotency:
+    from workflows.idempotency import Idempotency
+
     return Idempotency(aws.client("dynamodb"), get_settings().idempotency_table_name)
 
 
@@ -33,11 +45,15 @@ def target_policy(settings: Settings | None = None) -> TargetPolicy:
 
 @cache
 def cursor_codec() -> CursorCodec:
+    from workflows.cursor import CursorCodec
+
     return CursorCodec.from_secret(get_settings().data_key_secret_id)
 
 
 @cache
 def jwt_keys() -> SecretsManagerKeys:
+    from workflows.auth import SecretsManagerKeys
+
     settings = get_settings()
     return SecretsManagerKeys(aws.client("secretsmanager"), settings.jwt_secret_id,
                               ttl=settings.jwt_key_cache_seconds)
@@ -47,6 +63,8 @@ def jwt_keys() -> SecretsManagerKeys:
 def token_verifier() -> TokenVerifier:
     """HS256 with the current/previous signing key; RS256/ES256 through a JWKS if configured."""
     import jwt
+
+    from workflows.auth import TokenPolicy, TokenVerifier
 
     settings = get_settings()
     jwks = jwt.PyJWKClient(settings.jwt_jwks_url, cache_keys=True, lifespan=300) \
@@ -63,6 +81,7 @@ def reset() -> None:
     cursor_codec.cache_clear()
     jwt_keys.cache_clear()
     token_verifier.cache_clear()
-    cursor.reset()
+    if "workflows.cursor" in sys.modules:
+        sys.modules["workflows.cursor"].reset()
     secret_box.reset()
     aws.reset_clients()

@@ -11,6 +11,7 @@ import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -34,7 +35,14 @@ from workflows.local.console import LocalConsole
 from workflows.local.gateway import Gateway, RateLimit
 from workflows.local.lambda_host import LambdaHost
 from workflows.local.metrics import MetricsRecorder
-from workflows.local.provision import ACCOUNT_ID, Resources, provision
+from workflows.local.provision import (
+    ACCOUNT_ID,
+    MACHINES,
+    STATEMACHINES_DIR,
+    Machine,
+    Resources,
+    provision,
+)
 from workflows.observability import logger
 
 REGION = "us-east-1"
@@ -71,6 +79,10 @@ class LocalConfig:
     # The local gateway's usage plan, per tenant (requests/s sustained, burst).
     api_rate: float = 100.0
     api_burst: int = 200
+    # Which state machine files run: only `make cost` changes them, to price today's design
+    # against the previous one on the same engine.
+    machines: tuple[Machine, ...] = MACHINES
+    statemachines_dir: Path = STATEMACHINES_DIR
 
 
 class LocalRuntime:
@@ -121,7 +133,8 @@ class LocalRuntime:
         self.resources = provision(
             {s: self.client(s) for s in
              ("dynamodb", "sqs", "secretsmanager", "events", "stepfunctions")},
-            function_arns)
+            function_arns, machines=self.config.machines,
+            statemachines_dir=self.config.statemachines_dir)
         self._configure_handlers(self.resources)
         self._serve_aws_endpoint()
         self._serve_api()
