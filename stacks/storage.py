@@ -29,17 +29,9 @@ class Storage(Construct):
         request = table.create_table_request("unused")
         if request["BillingMode"] != "PAY_PER_REQUEST":
             raise ValueError("the table is defined on-demand in workflows.table")
-        self.table = dynamodb.Table(
-            self, "Table",
-            **_key_attributes(request, request["KeySchema"]),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True),
-            time_to_live_attribute=table.TTL_ATTRIBUTE,
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            deletion_protection=True,
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        self.table = self._build_table("Table", request, table.TTL_ATTRIBUTE,
+                                       deletion_protection=True,
+                                       removal_policy=RemovalPolicy.RETAIN)
         self.index_names: list[str] = []
         for index in request.get("GlobalSecondaryIndexes", []):
             self.table.add_global_secondary_index(
@@ -51,15 +43,21 @@ class Storage(Construct):
 
         # Publish idempotency records (Powertools' layout): short-lived, removed with the stack.
         idempotency = table.create_idempotency_table_request("unused")
-        self.idempotency_table = dynamodb.Table(
-            self, "IdempotencyTable",
-            **_key_attributes(idempotency, idempotency["KeySchema"]),
+        self.idempotency_table = self._build_table(
+            "IdempotencyTable", idempotency, table.IDEMPOTENCY_TTL_ATTRIBUTE,
+            removal_policy=RemovalPolicy.DESTROY)
+
+    def _build_table(self, construct_id: str, request: dict, ttl_attribute: str,
+                     **options: object) -> dynamodb.Table:
+        return dynamodb.Table(
+            self, construct_id,
+            **_key_attributes(request, request["KeySchema"]),
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True),
-            time_to_live_attribute=table.IDEMPOTENCY_TTL_ATTRIBUTE,
+            time_to_live_attribute=ttl_attribute,
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            removal_policy=RemovalPolicy.DESTROY,
+            **options,
         )
 
     def index_arns(self) -> list[str]:
