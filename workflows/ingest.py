@@ -11,7 +11,6 @@ from workflows.models import Event, NotificationTarget, PublishedEvent, utc_now
 from workflows.storage import Store
 from workflows.subscriptions import matching_subscriptions
 
-
 # An EventBridge source `tenant.<tenant>` is bound to that tenant: the bus policy lets an outside
 # producer put only the sources of its own tenants (stacks/ingress.py), and this check makes
 # the claimed tenant follow the source.

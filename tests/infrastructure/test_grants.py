@@ -39,7 +39,7 @@ def kind_of(resource, template: dict) -> str:
         logical_id = resource["Fn::GetAtt"][0]
         kind = template["Resources"][logical_id]["Type"]
         if kind == "AWS::DynamoDB::Table":
-            return "table"
+            return "idempotency-table" if "IdempotencyTable" in logical_id else "table"
         if kind == "AWS::SQS::Queue":
             return ("ingress-dead-letter-queue" if "IngressDeadLetter" in logical_id
                     else "dead-letter-queue")
@@ -61,7 +61,7 @@ def kind_of(resource, template: dict) -> str:
         text = "".join(p if isinstance(p, str) else "{}" for p in parts)
         if text.startswith("{}/index/"):
             return "table-index"
-        found = re.search(r":(stateMachine|execution):[^:]+-(\w+)", text)
+        found = re.search(r":(stateMachine|execution):[^:-]+-([\w-]+)", text)
         if found:
             suffix = 'machine' if found.group(1) == 'stateMachine' else 'executions'
             return f"{found.group(2)}-{suffix}"
@@ -96,7 +96,7 @@ def function_roles(template: dict) -> dict[str, str]:
 
 def machine_roles(template: dict) -> dict[str, str]:
     """ASL file stem (notification) → its state machine role's logical id."""
-    return {props["StateMachineName"].rsplit("-", 1)[-1]: props["RoleArn"]["Fn::GetAtt"][0]
+    return {props["StateMachineName"].split("-", 1)[1]: props["RoleArn"]["Fn::GetAtt"][0]
             for props in (r["Properties"] for r in template["Resources"].values()
                           if r["Type"] == "AWS::StepFunctions::StateMachine")}
 
@@ -112,14 +112,15 @@ def placeholder_kind(value: str) -> str:
     if name == "DeadLetterQueueUrl":
         return "dead-letter-queue"
     if name.endswith("StateMachineArn"):
-        return f"{re.sub(r'StateMachineArn$', '', name).lower()}-machine"
+        stem = re.sub(r"(?<!^)(?=[A-Z])", "-", re.sub(r"StateMachineArn$", "", name))
+        return f"{stem.lower()}-machine"
     if name.endswith("FunctionArn"):
         return f"function:{FUNCTION_MODULES[re.sub(r'FunctionArn$', '', name)]}"
     return name
 
 
 FUNCTION_MODULES = {"Ingest": "handle_ingest_event", "Deliver": "handle_deliver_notification",
-                    "RecordFailure": "handle_record_failure"}
+                    "RecordFailure": "handle_record_failure", "HandOff": "handle_hand_off"}
 
 
 def task_needs(definition: dict) -> set[tuple[str, str, str]]:

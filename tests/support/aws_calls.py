@@ -31,6 +31,8 @@ def resource_kind(service: str, params: dict[str, Any]) -> str:
     if service == "dynamodb":
         if "RequestItems" in params:
             return "table"
+        if str(params.get("TableName", "")).endswith("-idempotency"):
+            return "idempotency-table"
         return "table-index" if params.get("IndexName") else "table"
     if service == "sqs":
         url = params.get("QueueUrl", "")
@@ -43,7 +45,8 @@ def resource_kind(service: str, params: dict[str, Any]) -> str:
     if service == "stepfunctions":
         arn = params.get("stateMachineArn") or params.get("executionArn") or ""
         kind = "machine" if ":stateMachine:" in arn else "executions"
-        return f"{arn.split(':')[6].rsplit('-', 1)[-1]}-{kind}"
+        # <prefix>-<ASL file stem>: the stem may hold a dash (long-tail).
+        return f"{arn.split(':')[6].split('-', 1)[-1]}-{kind}"
     if service == "lambda":
         return f"function:{params.get('FunctionName', '')}"
     return service
