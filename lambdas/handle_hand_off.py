@@ -5,10 +5,13 @@ from typing import Any
 
 from workflows import services
 from workflows.handoff import HandOffRequest, hand_off
-from workflows.observability import logger
+from workflows.observability import annotate, logger, traced_handler
 
 
 @logger.inject_lambda_context(correlation_id_path="notification.webhook_id")
+@traced_handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return hand_off(HandOffRequest.model_validate(event), store=services.store()).model_dump(
-        mode="json")
+    request = HandOffRequest.model_validate(event)
+    annotate(tenant=request.notification.tenant, event_id=request.notification.event_id,
+             webhook_id=request.notification.webhook_id)
+    return hand_off(request, store=services.store()).model_dump(mode="json")
