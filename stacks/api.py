@@ -10,6 +10,7 @@ import re
 
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -54,9 +55,11 @@ _DETAIL = "__detail__"  # replaced by a VTL expression that is itself JSON
 
 class Api(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, handler: lambda_.IFunction,
-                 authorizer: lambda_.IFunction, require_tenant_api_keys: bool) -> None:
+                 authorizer: lambda_.IFunction, require_tenant_api_keys: bool,
+                 logs_key: kms.IKey) -> None:
         super().__init__(scope, construct_id)
         self.access_logs = logs.LogGroup(self, "AccessLogs", retention=LOG_RETENTION,
+                                         encryption_key=logs_key,
                                          removal_policy=RemovalPolicy.DESTROY)
         self.rest_api = self._build_rest_api()
         self.stage = self.rest_api.deployment_stage

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_ssm as ssm
@@ -84,8 +85,9 @@ def _env_value(value: object) -> str:
 
 class Functions(Construct):
     def __init__(self, scope: Construct, construct_id: str, *,
-                 environment: dict[str, str]) -> None:
+                 environment: dict[str, str], logs_key: kms.IKey) -> None:
         super().__init__(scope, construct_id)
+        self._logs_key = logs_key
         code = lambda_code()
         # The layer of exactly the Powertools version pinned in pyproject.toml (and installed
         # for the tests): its ARN is resolved at deploy time from Powertools' SSM parameter.
@@ -104,7 +106,7 @@ class Functions(Construct):
                         layer: lambda_.ILayerVersion,
                         environment: dict[str, str]) -> lambda_.Function:
         log_group = logs.LogGroup(self, f"{spec.name}Logs",
-                                  retention=LOG_RETENTION,
+                                  retention=LOG_RETENTION, encryption_key=self._logs_key,
                                   removal_policy=RemovalPolicy.DESTROY)
         role = iam.Role(self, f"{spec.name}Role",
                         assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from aws_cdk import ArnFormat, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
@@ -61,8 +62,9 @@ class StateMachines(Construct):
                  ingest_function: lambda_.IFunction, deliver_function: lambda_.IFunction,
                  record_failure_function: lambda_.IFunction,
                  hand_off_function: lambda_.IFunction, table: dynamodb.ITable,
-                 dead_letter_queue: sqs.IQueue) -> None:
+                 dead_letter_queue: sqs.IQueue, logs_key: kms.IKey) -> None:
         super().__init__(scope, construct_id)
+        self._logs_key = logs_key
         delivering = {
             "DeliverFunctionArn": deliver_function.function_arn,
             "RecordFailureFunctionArn": record_failure_function.function_arn,
@@ -119,7 +121,7 @@ class StateMachines(Construct):
         # Vended-logs prefix: Step Functions' log delivery keeps one resource policy for them.
         log_group = logs.LogGroup(self, f"{construct_id}Logs",
                                   log_group_name=f"/aws/vendedlogs/states/{name.name}",
-                                  retention=LOG_RETENTION,
+                                  retention=LOG_RETENTION, encryption_key=self._logs_key,
                                   removal_policy=RemovalPolicy.DESTROY)
         return sfn.StateMachine(
             self, construct_id,

@@ -9,6 +9,7 @@ from stacks.api import Api
 from stacks.constants import INGEST_MACHINE, LONG_TAIL_MACHINE, NOTIFICATION_MACHINE
 from stacks.functions import Functions, stepwire_environment
 from stacks.ingress import Ingress, Producer
+from stacks.log_encryption import LogEncryption
 from stacks.monitoring import Monitoring
 from stacks.queues import Queues
 from stacks.secrets import Secrets
@@ -37,6 +38,7 @@ class StepwireStack(Stack):
         self.storage = Storage(self, "Storage")
         self.queues = Queues(self, "Queues")
         self.secrets = Secrets(self, "Secrets")
+        self.log_encryption = LogEncryption(self, "LogEncryption")
         ingest = MachineName.of(self, INGEST_MACHINE)
         notification = MachineName.of(self, NOTIFICATION_MACHINE)
         long_tail = MachineName.of(self, LONG_TAIL_MACHINE)
@@ -52,20 +54,22 @@ class StepwireStack(Stack):
                 "jwt_secret_id": self.secrets.jwt_signing_key.secret_arn,
                 "require_https": True,
                 "allow_private_targets": False,
-            }))
+            }), logs_key=self.log_encryption.key)
         self.state_machines = StateMachines(
             self, "Workflows", ingest=ingest, notification=notification, long_tail=long_tail,
             ingest_function=self.functions[fn.INGEST],
             deliver_function=self.functions[fn.DELIVER],
             record_failure_function=self.functions[fn.RECORD_FAILURE],
             hand_off_function=self.functions[fn.HAND_OFF],
-            table=self.storage.table, dead_letter_queue=self.queues.dead_letter_queue)
+            table=self.storage.table, dead_letter_queue=self.queues.dead_letter_queue,
+            logs_key=self.log_encryption.key)
         self._grant_functions(ingest, notification)
         seed = self.secrets.seed_keys(self.functions[fn.SEED_SECRET_KEYS])
         self.secrets.rotate_jwt_signing_key(self.functions[fn.ROTATE_JWT_KEY], after=seed)
         self.api = Api(self, "Api", handler=self.functions[fn.API],
                        authorizer=self.functions[fn.AUTHORIZER],
-                       require_tenant_api_keys=require_tenant_api_keys)
+                       require_tenant_api_keys=require_tenant_api_keys,
+                       logs_key=self.log_encryption.key)
         self.waf = Waf(self, "Waf", stage_arn=self.api.stage.stage_arn)
         self.ingress = Ingress(self, "Ingress", ingest_machine=self.state_machines.ingest,
                                dead_letter_queue=self.queues.ingress_dead_letter_queue,

@@ -269,3 +269,18 @@ def test_outputs_name_what_an_operator_needs(synthesized):
     assert any(name.startswith("ApiRestApiEndpoint") for name in outputs)
     assert {"JwtSigningKeySecretArn", "EventBusName", "DeadLetterQueueUrl", "AlarmTopicArn",
             "TableName"} <= set(outputs)
+
+
+def test_every_log_group_is_encrypted_with_the_logs_key(synthesized):
+    # Workflows log execution data (customers' events); functions and the API can log it too.
+    groups = synthesized.resources("AWS::Logs::LogGroup")
+    keys = synthesized.resources("AWS::KMS::Key")
+    logs_key = next(k for k in keys if k.startswith("LogEncryption"))
+    assert keys[logs_key]["Properties"]["EnableKeyRotation"] is True
+    assert len(groups) >= 10
+    for logical_id, group in groups.items():
+        assert group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": [logs_key, "Arn"]}, logical_id
+    logs_statements = [s for s in keys[logs_key]["Properties"]["KeyPolicy"]["Statement"]
+                       if "logs." in json.dumps(s.get("Principal"))]
+    assert logs_statements and all("kms:EncryptionContext:aws:logs:arn" in json.dumps(s)
+                                   for s in logs_statements)
