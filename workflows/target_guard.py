@@ -29,9 +29,35 @@ class ResolvedTarget:
     address: str  # the checked address the request connects to
 
 
+# IPv6 forms that carry an IPv4 address in their last 32 bits: the packet ends up at that
+# IPv4 address (through a translator or the host's own stack), so that is the one to judge.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052 well-known prefix
+_IPV4_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")  # RFC 2765 (SIIT)
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # RFC 4291, deprecated; holds :: and ::1
+# Transition forms whose IPv4 end cannot be judged from the address: never called.
+_REFUSED_IPV6 = (
+    ipaddress.IPv6Network("2001::/32"),  # Teredo: the client's address is obfuscated
+    ipaddress.IPv6Network("64:ff9b:1::/48"),  # RFC 8215 local-use NAT64: the operator's mapping
+)
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv4-mapped/-compatible/-translated, NAT64 or 6to4 address reaches."""
+    if address.ipv4_mapped:
+        return address.ipv4_mapped
+    if address.sixtofour:
+        return address.sixtofour
+    if address in _NAT64 or address in _IPV4_TRANSLATED or (
+            address in _IPV4_COMPATIBLE and int(address) > 1):  # not :: or ::1 themselves
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def is_allowed_address(address: IPAddress, policy: TargetPolicy) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        if any(address in network for network in _REFUSED_IPV6):
+            return False
+        address = embedded_ipv4(address) or address
     if address.is_global and not address.is_multicast:
         return True
     # Link-local (cloud metadata), multicast, reserved and unspecified are never allowed.

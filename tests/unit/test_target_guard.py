@@ -5,7 +5,7 @@ import ipaddress
 import pytest
 
 from workflows.errors import InvalidTarget
-from workflows.target_guard import TargetPolicy, check_url, is_allowed_address
+from workflows.target_guard import TargetPolicy, check_url, is_allowed_address, resolve_target
 
 pytestmark = pytest.mark.unit
 
@@ -30,6 +30,23 @@ LOCAL = TargetPolicy(allow_private=True, require_https=False)
     ("::ffff:127.0.0.1", False, True),
     ("::ffff:169.254.169.254", False, False),
     ("240.0.0.1", False, False),
+    # IPv6 transition forms are judged by the IPv4 address they carry.
+    ("::127.0.0.1", False, True),  # IPv4-compatible
+    ("::169.254.169.254", False, False),
+    ("::8.8.8.8", True, True),
+    ("::ffff:0:127.0.0.1", False, True),  # IPv4-translated (SIIT)
+    ("::ffff:0:169.254.169.254", False, False),
+    ("64:ff9b::127.0.0.1", False, True),  # NAT64 well-known prefix
+    ("64:ff9b::169.254.169.254", False, False),
+    ("64:ff9b::10.0.0.1", False, True),
+    ("64:ff9b::8.8.8.8", True, True),
+    ("2002:7f00:1::1", False, True),  # 6to4 of 127.0.0.1
+    ("2002:a9fe:a9fe::1", False, False),  # 6to4 of 169.254.169.254
+    ("2002:808:808::1", True, True),  # 6to4 of 8.8.8.8
+    # Forms whose IPv4 end cannot be judged are refused.
+    ("2001:0:4136:e378:8000:63bf:3fff:fdd2", False, False),  # Teredo
+    ("64:ff9b:1::8.8.8.8", False, False),  # local-use NAT64
+    ("::", False, False),
 ])
 def test_addresses(address: str, cloud: bool, local: bool) -> None:
     ip = ipaddress.ip_address(address)
@@ -52,3 +69,13 @@ def test_urls_refused_in_the_cloud(url: str, problem: str) -> None:
 def test_urls_accepted() -> None:
     assert check_url("https://example.com/hook", CLOUD) == ("https", "example.com", 443)
     assert check_url("http://localhost:8000/x", LOCAL) == ("http", "localhost", 8000)
+
+
+@pytest.mark.parametrize("literal", ["[::169.254.169.254]", "[64:ff9b::a9fe:a9fe]",
+                                     "[2002:a9fe:a9fe::1]", "[::ffff:0:a9fe:a9fe]"])
+def test_a_transition_form_of_the_metadata_address_is_refused_at_resolution(
+        literal: str) -> None:
+    # Given a URL whose host is an IPv6 literal that carries 169.254.169.254
+    # When it is resolved for delivery, Then it is refused as non-public
+    with pytest.raises(InvalidTarget, match="non-public address"):
+        resolve_target(f"https://{literal}/hook", CLOUD)
