@@ -237,7 +237,7 @@ class TokenVerifier:
 
 def principal_from_claims(claims: dict[str, Any]) -> Principal:
     tenant, roles, sub = claims.get("tenant"), claims.get("roles"), claims.get("sub")
-    if not isinstance(tenant, str) or not re.match(TENANT_PATTERN, tenant):
+    if not isinstance(tenant, str) or not re.fullmatch(TENANT_PATTERN, tenant):
         raise Unauthorized("the token has no valid 'tenant' claim")
     if isinstance(roles, str):
         roles = roles.split(",")  # some identity providers flatten lists

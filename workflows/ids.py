@@ -28,7 +28,7 @@ def execution_name(*parts: str) -> str:
     Readable when the parts are name-safe and short enough, otherwise a digest of them.
     """
     joined = "--".join(parts)
-    if all(_NAME_SAFE.match(part) for part in parts) and len(joined) <= _NAME_MAX:
+    if all(_NAME_SAFE.fullmatch(part) for part in parts) and len(joined) <= _NAME_MAX:
         return joined
     return "h-" + hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:64]
 

@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from workflows.limits import EventData
 
+# Anchored for pydantic's `pattern=` (Rust regex: `$` is the end of the text); Python code
+# matches them with `re.fullmatch`, since `re.match(r"^a$", "a\n")` succeeds.
 EVENT_TYPE_PATTERN = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"
 # An event-type filter: an exact type, a prefix ending in ".*", or "*".
 EVENT_TYPE_FILTER_PATTERN = r"^(\*|[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*(\.\*)?)$"
@@ -163,4 +165,4 @@ def matches(event_type: str, event_type_filter: str) -> bool:
 
 
 def is_valid_filter(event_type_filter: str) -> bool:
-    return re.match(EVENT_TYPE_FILTER_PATTERN, event_type_filter) is not None
+    return re.fullmatch(EVENT_TYPE_FILTER_PATTERN, event_type_filter) is not None

@@ -161,6 +161,7 @@ def _attacks(rsa_key) -> dict[str, object]:
         "no iat": hs256(claims(iat=None)),
         "no tenant": hs256(claims(tenant=None)),
         "tenant of the wrong shape": hs256(claims(tenant="acme#other")),
+        "tenant with a trailing newline": hs256(claims(tenant="acme\n")),
         "no roles": hs256(claims(roles=None)),
         "empty roles": hs256(claims(roles=[])),
         "unknown roles only": hs256(claims(roles=["root"])),
@@ -183,8 +184,9 @@ def _attacks(rsa_key) -> dict[str, object]:
 ATTACKS = ["alg none", "alg None, kid of the current key", "HS256 with a wrong key",
            "HS256 with the RSA public key as secret", "expired", "not yet valid",
            "issued in the future", "wrong iss", "wrong aud", "no exp", "no iat", "no tenant",
-           "tenant of the wrong shape", "no roles", "empty roles", "unknown roles only",
-           "no sub", "tampered payload (tenant)", "tampered payload (roles)",
+           "tenant of the wrong shape", "tenant with a trailing newline", "no roles",
+           "empty roles", "unknown roles only", "no sub", "tampered payload (tenant)",
+           "tampered payload (roles)",
            "RS256 without JWKS issuer", "RS256 signed with an unknown key",
            "RS256 with an unknown kid", "garbage", "empty"]
 

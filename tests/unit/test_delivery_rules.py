@@ -36,6 +36,7 @@ def test_event_type_filters(event_type: str, event_filter: str, expected: bool) 
 @pytest.mark.parametrize(("event_filter", "valid"), [
     ("order.created", True), ("order.*", True), ("*", True),
     ("order*", False), ("*.created", False), ("order..created", False), ("", False),
+    ("order.*\n", False), ("order.created\n", False), ("*\n", False),
 ])
 def test_filter_syntax(event_filter: str, valid: bool) -> None:
     assert is_valid_filter(event_filter) is valid
@@ -52,6 +53,7 @@ def test_execution_names_are_valid_and_deterministic(parts: list[str]) -> None:
 def test_execution_names_of_different_parts_differ() -> None:
     assert execution_name("a", "b--c") != execution_name("a--b", "c")
     assert execution_name("t", "e", "s") == "t--e--s"
+    assert execution_name("t\n", "e", "s") != "t\n--e--s"
 
 
 def test_ids_are_time_ordered_and_unique() -> None:

@@ -98,7 +98,7 @@ class LambdaHost:
         """Wrap moto's WSGI app so that other processes can invoke the functions too."""
 
         def middleware(environ: dict, start_response: Callable) -> Any:
-            match = _INVOKE_PATH.match(environ.get("PATH_INFO", ""))
+            match = _INVOKE_PATH.fullmatch(environ.get("PATH_INFO", ""))
             if match is None or environ.get("REQUEST_METHOD") != "POST":
                 return app(environ, start_response)
             length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -116,7 +116,7 @@ _active: LambdaHost | None = None
 
 def botocore_hook(request: Any, **_: Any) -> AWSResponse | None:
     """For `before-send.lambda.Invoke`: the active host answers in-process Invoke calls."""
-    match = _INVOKE_PATH.match(urlsplit(request.url).path)
+    match = _INVOKE_PATH.fullmatch(urlsplit(request.url).path)
     if match is None or _active is None:
         return None
     status, headers, body = _active.invoke(match["name"], request.body or b"")
