@@ -1,6 +1,11 @@
 """One webhook POST over real HTTP: pinned to the checked address, no redirects, bounded time."""
 
+import ssl
+import threading
 import time
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from functools import cache
@@ -29,15 +34,77 @@ class TransportError(Exception):
         self.latency_ms = latency_ms
 
 
+@dataclass
+class _Pool:
+    client: httpx.Client
+    users: int = 0
+    evicted: bool = False
+
+
+class PinnedConnections:
+    """Keep-alive connections, one pool per (scheme, host name, address, port).
+
+    The request goes to the checked address with the host name as SNI, and a pool keyed by
+    address alone would hand a connection whose certificate was checked for one host name to
+    another name pinned to the same address. So each host name gets its own pool (reuse stays
+    where it is safe and pays: repeated deliveries to one endpoint). The least recently used
+    pool beyond `max_pools` is closed once no request is using it.
+    """
+
+    def __init__(self, *, connect_timeout: float, request_timeout: float,
+                 ssl_context: ssl.SSLContext | None = None, max_pools: int = 64,
+                 max_keepalive_per_pool: int = 10) -> None:
+        # One context for every pool: building one (loading the CA bundle) costs milliseconds.
+        self._ssl = ssl_context or httpx.create_ssl_context(trust_env=False)
+        self._timeout = httpx.Timeout(request_timeout, connect=connect_timeout)
+        self._limits = httpx.Limits(max_connections=100,
+                                    max_keepalive_connections=max_keepalive_per_pool)
+        self._max_pools = max_pools
+        self._pools: OrderedDict[tuple[str, str, str, int], _Pool] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def client_for(self, target: ResolvedTarget) -> Iterator[httpx.Client]:
+        key = (target.scheme, target.host.lower(), target.address, target.port)
+        with self._lock:
+            pool = self._pools.pop(key, None) or _Pool(self._new_client())
+            self._pools[key] = pool  # most recently used last
+            pool.users += 1
+            idle_evicted = self._evict()
+        for old in idle_evicted:
+            old.client.close()
+        try:
+            yield pool.client
+        finally:
+            with self._lock:
+                pool.users -= 1
+                close = pool.evicted and pool.users == 0
+            if close:
+                pool.client.close()
+
+    def _evict(self) -> list[_Pool]:
+        """Drop the least recently used pools beyond the bound; returns those nobody uses."""
+        idle = []
+        while len(self._pools) > self._max_pools:
+            _, old = self._pools.popitem(last=False)
+            old.evicted = True
+            if old.users == 0:
+                idle.append(old)
+        return idle
+
+    def _new_client(self) -> httpx.Client:
+        return httpx.Client(verify=self._ssl, follow_redirects=False, trust_env=False,
+                            timeout=self._timeout, limits=self._limits)
+
+    def pool_count(self) -> int:
+        with self._lock:
+            return len(self._pools)
+
+
 @cache
-def _client(connect_timeout: float, request_timeout: float) -> httpx.Client:
-    # One pooled client per process and timeout pair; redirects are never followed.
-    return httpx.Client(
-        follow_redirects=False,
-        trust_env=False,
-        timeout=httpx.Timeout(request_timeout, connect=connect_timeout),
-        limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
-    )
+def _connections(connect_timeout: float, request_timeout: float) -> PinnedConnections:
+    # One set of pools per process and timeout pair; redirects are never followed.
+    return PinnedConnections(connect_timeout=connect_timeout, request_timeout=request_timeout)
 
 
 def _pinned_url(target: ResolvedTarget) -> str:
@@ -62,8 +129,9 @@ def parse_retry_after(value: str | None, cap_seconds: int) -> int | None:
 
 
 def post(target: ResolvedTarget, body: bytes, headers: dict[str, str], *,
-         connect_timeout: float, request_timeout: float, retry_after_cap: int) -> HttpResponse:
-    client = _client(connect_timeout, request_timeout)
+         connect_timeout: float, request_timeout: float, retry_after_cap: int,
+         connections: PinnedConnections | None = None) -> HttpResponse:
+    connections = connections or _connections(connect_timeout, request_timeout)
     request_headers = {**headers, "host": urlsplit(target.url).netloc.rsplit("@", 1)[-1]}
     started = time.perf_counter()
 
@@ -71,8 +139,9 @@ def post(target: ResolvedTarget, body: bytes, headers: dict[str, str], *,
         return int((time.perf_counter() - started) * 1000)
 
     try:
-        with client.stream("POST", _pinned_url(target), content=body, headers=request_headers,
-                           extensions={"sni_hostname": target.host}) as response:
+        with connections.client_for(target) as client, client.stream(
+                "POST", _pinned_url(target), content=body, headers=request_headers,
+                extensions={"sni_hostname": target.host}) as response:
             read = 0
             for chunk in response.iter_raw():
                 read += len(chunk)

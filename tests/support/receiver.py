@@ -2,6 +2,7 @@
 
 import http.server
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -33,9 +34,12 @@ Script = Callable[[Received], Answer]
 
 
 class Receiver:
-    """`script` decides each answer; `secrets` maps a path to the signing secret to verify with."""
+    """`script` decides each answer; `secrets` maps a path to the signing secret to verify with.
 
-    def __init__(self, script: Script | None = None) -> None:
+    With `tls` (a server-side SSL context) it serves HTTPS.
+    """
+
+    def __init__(self, script: Script | None = None, tls: ssl.SSLContext | None = None) -> None:
         self.script: Script = script or (lambda _: Answer())
         self.secrets: dict[str, str] = {}
         self.requests: dict[str, list[Received]] = {}
@@ -67,10 +71,17 @@ class Receiver:
 
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
+        self._scheme = "https" if tls else "http"
+        if tls:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def url(self, path: str = "/hook") -> str:
-        return f"http://127.0.0.1:{self._server.server_port}{path}"
+        return f"{self._scheme}://127.0.0.1:{self._server.server_port}{path}"
+
+    @property
+    def port(self) -> int:
+        return self._server.server_port
 
     def _record(self, path: str, headers: dict[str, str], body: bytes) -> Received:
         secret = self.secrets.get(path)
