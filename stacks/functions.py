@@ -51,7 +51,7 @@ HAND_OFF = FunctionSpec("HandOff", "handle_hand_off",
 API = FunctionSpec("Api", "handle_api_request", "The REST API (every route)",
                    Duration.seconds(29), memory_size=1024)
 AUTHORIZER = FunctionSpec("Authorizer", "handle_authorize_request",
-                          "API Gateway authorizer: HS256 JWT, current and previous key",
+                          "API Gateway authorizer: HS256 JWT, key rotation, revocations",
                           Duration.seconds(10))
 ROTATE_JWT_KEY = FunctionSpec("RotateJwtKey", "handle_rotate_jwt_key",
                               "Secrets Manager rotation of the JWT signing key",

@@ -114,6 +114,9 @@ class StepwireStack(Stack):
         self.functions[fn.AUTHORIZER].add_to_role_policy(iam.PolicyStatement(
             actions=["secretsmanager:GetSecretValue"],
             resources=[self.secrets.jwt_signing_key.secret_arn]))
+        # Revoked tokens are refused: one read of the token's revocation items (no index).
+        self.functions[fn.AUTHORIZER].add_to_role_policy(iam.PolicyStatement(
+            actions=["dynamodb:BatchGetItem"], resources=[table.table_arn]))
         api = self.functions[fn.API]
         # POST /events starts an ingest execution; replay and redrive start notifications.
         api.add_to_role_policy(iam.PolicyStatement(

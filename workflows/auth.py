@@ -6,6 +6,10 @@ rotation never breaks a live token, and a version older than that (retired) is r
 Optionally an external identity provider's RS256/ES256 tokens are accepted through its JWKS.
 The algorithm is pinned per key family: an HS256 token is only ever checked against the HMAC
 keys, an RS256/ES256 token only against the JWKS, so no public key can be used as a secret.
+
+No token lives longer than MAX_TTL_SECONDS (`exp - iat`, whoever issued it), so the previous key
+is accepted only for that long after a rotation, and a revocation (by `jti`, or of every token
+of a subject issued until then) needs to be kept only that long.
 """
 
 import re
@@ -13,13 +17,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
 import jwt
 
 from workflows.errors import StepwireError
+from workflows.ids import new_id
 from workflows.models import TENANT_PATTERN, utc_now
 
 HMAC_ALGORITHM = "HS256"
@@ -28,6 +33,8 @@ _KEY_FAMILY = {"RS256": "RSA", "ES256": "EC"}
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub"]
 LEEWAY_SECONDS = 30
 MAX_TTL_SECONDS = 7 * 24 * 3600
+# After a rotation no token signed with the previous key can still be valid past this window.
+PREVIOUS_KEY_WINDOW = timedelta(seconds=MAX_TTL_SECONDS + LEEWAY_SECONDS)
 
 
 class Role(StrEnum):
@@ -42,6 +49,7 @@ class Permission(StrEnum):
     REPLAY = "replay"
     MANAGE_SUBSCRIPTIONS = "manage_subscriptions"
     REDRIVE = "redrive"
+    REVOKE_TOKENS = "revoke_tokens"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -97,6 +105,10 @@ class Principal:
 class SigningKey:
     version: str
     secret: bytes
+    accepted_until: datetime | None = None  # the previous key: refused after this
+
+    def accepted_at(self, now: datetime) -> bool:
+        return self.accepted_until is None or now < self.accepted_until
 
 
 def signing_key(secret_value: dict[str, Any]) -> SigningKey:
@@ -113,16 +125,18 @@ class KeySource(Protocol):
 class SecretsManagerKeys:
     """The current and previous versions of a Secrets Manager secret, cached for `ttl` seconds.
 
-    A token naming an unknown version refreshes the cache at most once per `min_refresh`
-    seconds, so a key that was just rotated in is seen at once.
+    The previous version is accepted for `previous_window` after the current one was created
+    (the rotation), when every token it signed has expired. A token naming an unknown version
+    refreshes the cache at most once per `min_refresh` seconds, so a key that was just rotated
+    in is seen at once.
     """
 
-    STAGES = ("AWSCURRENT", "AWSPREVIOUS")
-
     def __init__(self, client: Any, secret_id: str, *, ttl: float = 60.0,
-                 min_refresh: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
+                 min_refresh: float = 5.0, clock: Callable[[], float] = time.monotonic,
+                 previous_window: timedelta = PREVIOUS_KEY_WINDOW) -> None:
         self._client = client
         self._secret_id = secret_id
+        self._previous_window = previous_window
         self._ttl = ttl
         self._min_refresh = min(min_refresh, ttl)
         self._clock = clock
@@ -143,14 +157,18 @@ class SecretsManagerKeys:
                 self._load()
 
     def _load(self) -> None:
-        keys = []
-        for stage in self.STAGES:
-            try:
-                value = self._client.get_secret_value(SecretId=self._secret_id,
-                                                      VersionStage=stage)
-            except self._client.exceptions.ResourceNotFoundException:
-                continue  # no previous version before the first rotation
-            keys.append(signing_key(value))
+        current = self._client.get_secret_value(SecretId=self._secret_id,
+                                                VersionStage="AWSCURRENT")
+        keys = [signing_key(current)]
+        try:
+            previous = self._client.get_secret_value(SecretId=self._secret_id,
+                                                     VersionStage="AWSPREVIOUS")
+        except self._client.exceptions.ResourceNotFoundException:
+            previous = None  # no previous version before the first rotation
+        if previous is not None:
+            # The current version's creation is the rotation (its steps take seconds).
+            keys.append(SigningKey(previous["VersionId"], previous["SecretString"].encode(),
+                                   accepted_until=current["CreatedDate"] + self._previous_window))
         self._keys = keys
         self._loaded_at = self._clock()
 
@@ -160,19 +178,27 @@ class JwksKeys(Protocol):
         """A `jwt.PyJWK` for `kid`, or raise."""
 
 
+class RevocationList(Protocol):
+    def is_revoked(self, tenant: str, jti: str | None, sub: str, issued_at: datetime) -> bool:
+        """Whether the token `jti`, or every token of `sub` issued by `issued_at`, is revoked."""
+
+
 @dataclass(frozen=True)
 class TokenPolicy:
     issuer: str
     audience: str
     jwks_issuer: str | None = None
     leeway: int = LEEWAY_SECONDS
+    max_ttl: int = MAX_TTL_SECONDS
 
 
 class TokenVerifier:
-    def __init__(self, keys: KeySource, policy: TokenPolicy, jwks: JwksKeys | None = None) -> None:
+    def __init__(self, keys: KeySource, policy: TokenPolicy, jwks: JwksKeys | None = None,
+                 revocations: RevocationList | None = None) -> None:
         self._keys = keys
         self._policy = policy
         self._jwks = jwks
+        self._revocations = revocations
 
     def verify(self, token: str) -> Principal:
         try:
@@ -186,7 +212,17 @@ class TokenVerifier:
             claims = self._verify_jwks(token, header.get("kid"), algorithm)
         else:
             raise Unauthorized(f"the algorithm {algorithm!r} is not accepted")
-        return principal_from_claims(claims)
+        lifetime = claims["exp"] - claims["iat"]
+        if not isinstance(lifetime, int | float) or lifetime > self._policy.max_ttl:
+            raise Unauthorized(f"the token lives longer than {self._policy.max_ttl} s "
+                               "(exp - iat)")
+        principal = principal_from_claims(claims)
+        jti = claims.get("jti")
+        if self._revocations is not None and self._revocations.is_revoked(
+                principal.tenant, jti if isinstance(jti, str) else None, principal.sub,
+                datetime.fromtimestamp(claims["iat"], UTC)):
+            raise Unauthorized("the token has been revoked")
+        return principal
 
     def _verify_hmac(self, token: str, kid: Any) -> dict[str, Any]:
         keys = self._candidates(kid)
@@ -206,7 +242,8 @@ class TokenVerifier:
         raise Unauthorized(f"invalid token: {last}")
 
     def _candidates(self, kid: Any) -> list[SigningKey]:
-        keys = self._keys.signing_keys()
+        now = utc_now()
+        keys = [k for k in self._keys.signing_keys() if k.accepted_at(now)]
         if kid is None:
             return keys
         return [k for k in keys if k.version == kid]
@@ -262,7 +299,8 @@ def issue_token(key: SigningKey, *, tenant: str, roles: Iterable[str], sub: str,
         raise ValueError(f"the ttl must be between 1 and {MAX_TTL_SECONDS} seconds")
     now = utc_now()
     claims = {"sub": sub, "tenant": tenant, "roles": roles, "iss": issuer, "aud": audience,
-              "iat": now, "nbf": now, "exp": now + timedelta(seconds=ttl_seconds)}
+              "iat": now, "nbf": now, "exp": now + timedelta(seconds=ttl_seconds),
+              "jti": new_id("tok")}  # what an admin revokes one token by
     return jwt.encode(claims, key.secret, algorithm=HMAC_ALGORITHM, headers={"kid": key.version})
 
 

@@ -3,7 +3,8 @@
 Rotation follows the four steps Secrets Manager drives (createSecret, setSecret, testSecret,
 finishSecret): a new random key is stored as AWSPENDING, checked, then promoted to AWSCURRENT.
 Secrets Manager moves AWSPREVIOUS to the key it replaces, and the authorizer accepts both
-AWSCURRENT and AWSPREVIOUS, so a rotation never invalidates a live token.
+AWSCURRENT and AWSPREVIOUS (the latter for the longest token lifetime after the rotation), so a
+rotation never invalidates a live token. Two rotations in a row retire a leaked key.
 
 Every key has the format of `secret_box.new_data_key` (32 random bytes, base64), the same as
 the local runtime provisions.

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from workflows.auth import SecretsManagerKeys, TokenVerifier
     from workflows.cursor import CursorCodec
     from workflows.idempotency import Idempotency
+    from workflows.revocations import TokenRevocations
 
 
 @cache
@@ -60,8 +61,17 @@ def jwt_keys() -> SecretsManagerKeys:
 
 
 @cache
+def token_revocations() -> TokenRevocations:
+    from workflows.revocations import TokenRevocations
+
+    settings = get_settings()
+    return TokenRevocations(aws.client("dynamodb"), settings.table_name)
+
+
+@cache
 def token_verifier() -> TokenVerifier:
-    """HS256 with the current/previous signing key; RS256/ES256 through a JWKS if configured."""
+    """HS256 with the current/previous signing key; RS256/ES256 through a JWKS if configured;
+    revoked tokens refused."""
     import jwt
 
     from workflows.auth import TokenPolicy, TokenVerifier
@@ -71,7 +81,8 @@ def token_verifier() -> TokenVerifier:
         if settings.jwt_jwks_url else None
     return TokenVerifier(jwt_keys(), TokenPolicy(issuer=settings.jwt_issuer,
                                                  audience=settings.jwt_audience,
-                                                 jwks_issuer=settings.jwt_jwks_issuer), jwks)
+                                                 jwks_issuer=settings.jwt_jwks_issuer), jwks,
+                         revocations=token_revocations())
 
 
 def reset() -> None:
@@ -80,6 +91,7 @@ def reset() -> None:
     publish_idempotency.cache_clear()
     cursor_codec.cache_clear()
     jwt_keys.cache_clear()
+    token_revocations.cache_clear()
     token_verifier.cache_clear()
     if "workflows.cursor" in sys.modules:
         sys.modules["workflows.cursor"].reset()

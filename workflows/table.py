@@ -6,6 +6,8 @@ every key with the functions below.
     pk                          sk                       item
     TENANT#<t>                  SUB#<subscription id>    subscription
     TENANT#<t>                  DEADLETTER#<e>#<sub id>  dead letter (API view of the DLQ)
+    TENANT#<t>                  REVOKED#JTI#<sha256>     a revoked API token (by its jti)
+    TENANT#<t>                  REVOKED#SUB#<sha256>     a revoked subject (its tokens until then)
     TENANT#<t>#EVENT#<e>        EVENT                    event
     TENANT#<t>#EVENT#<e>        NOTIF#<sub id>           notification status
     TENANT#<t>#EVENT#<e>        NOTIF#<sub id>#AT#<ts>   one delivery attempt
@@ -17,6 +19,8 @@ Each event is its own partition: a busy tenant's writes spread over many partiti
 key takes at most 1,000 writes/s), and reading an event with its notifications and attempts is
 one query of a small partition.
 """
+
+import hashlib
 
 PARTITION_KEY = "pk"
 SORT_KEY = "sk"
@@ -61,6 +65,11 @@ def dead_letter_key(event_id: str, subscription_id: str) -> str:
 
 def dead_letters_by_time_key(tenant: str) -> str:
     return f"{tenant_key(tenant)}#DEADLETTERS"
+
+
+def revocation_key(kind: str, value: str) -> str:
+    """A digest, not the value: any jti or subject fits DynamoDB's 1 KiB sort key."""
+    return f"REVOKED#{kind.upper()}#{hashlib.sha256(value.encode()).hexdigest()}"
 
 
 def create_table_request(table_name: str) -> dict:

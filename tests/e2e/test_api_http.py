@@ -1,6 +1,7 @@
 """The HTTP API end to end: `stepwire local` in its own process, a token from `stepwire token`,
 everything else over HTTP, webhooks verified by standardwebhooks on a real receiver."""
 
+import json
 import socket
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import jwt
 import pytest
 
 from tests.e2e.conftest import ROOT, LocalProcess
@@ -153,3 +155,21 @@ def test_a_negative_content_length_is_answered_at_once(local: LocalProcess):
         connection.sendall(b"POST /events HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n{}")
         answer = connection.recv(4096)  # no wait for the connection to close
     assert answer.startswith(b"HTTP/1.1 400") and b"Content-Length" in answer
+
+
+def test_stepwire_revoke_refuses_a_token_at_once(local: LocalProcess):
+    # Given a reader's token from `stepwire token`, accepted
+    token = stepwire_token(local, "shop", "reader")
+    headers = {"Authorization": f"Bearer {token}"}
+    assert httpx.get(f"{local.api_url}/events", headers=headers).status_code == 200
+    jti = jwt.decode(token, options={"verify_signature": False})["jti"]
+    # When `stepwire revoke` revokes it by its jti
+    done = subprocess.run(
+        [sys.executable, "-m", "workflows.local.cli", "revoke", "--tenant", "shop", "--jti", jti,
+         "--aws-port", str(urlsplit(local.aws_endpoint).port),
+         "--api-port", str(urlsplit(local.api_url).port)],
+        cwd=ROOT, capture_output=True, text=True, timeout=60)
+    # Then the API refuses it on the next request
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["jti"] == jti
+    assert httpx.get(f"{local.api_url}/events", headers=headers).status_code == 401

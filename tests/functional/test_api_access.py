@@ -31,6 +31,7 @@ ROUTES = [
     ("POST", "/events/{evt}/replay", {}, 202, {"admin", "publisher"}),
     ("GET", "/dead-letters", None, 200, {"admin", "publisher", "reader"}),
     ("POST", "/dead-letters/redrive", {}, 202, {"admin"}),
+    ("POST", "/tokens/revocations", {"jti": "tok_unknown"}, 201, {"admin"}),
     ("GET", "/health", None, 200, set(ROLES)),
 ]
 

@@ -11,6 +11,14 @@ from moto.awslambda.models import LambdaBackend
 
 from lambdas import handle_rotate_jwt_key
 from workflows import aws
+from workflows.auth import (
+    SecretsManagerKeys,
+    TokenPolicy,
+    TokenVerifier,
+    Unauthorized,
+    issue_token,
+    signing_key,
+)
 from workflows.custom_resource import FAILED, SUCCESS, response_body
 from workflows.key_rotation import (
     CURRENT,
@@ -182,3 +190,32 @@ def test_custom_resource_answer_names_the_request(status):
     assert body == {"Status": status, "Reason": "why", "PhysicalResourceId": "Seed",
                     "StackId": "stack", "RequestId": "req", "LogicalResourceId": "Seed",
                     "Data": {}}
+
+
+def _verifier(secrets: Any, secret_id: str) -> TokenVerifier:
+    # No cache, so each step is seen at once (the authorizer caches for 60 s).
+    return TokenVerifier(SecretsManagerKeys(secrets, secret_id, ttl=0),
+                         TokenPolicy(issuer="stepwire", audience="stepwire-api"))
+
+
+def _token(secrets: Any, secret_id: str) -> str:
+    key = signing_key(secrets.get_secret_value(SecretId=secret_id, VersionStage=CURRENT))
+    return issue_token(key, tenant="acme", roles=["admin"], sub="ops", issuer="stepwire",
+                       audience="stepwire-api")
+
+
+def test_a_leaked_key_is_retired_by_rotating_twice(secrets, jwt_secret, rotation_function):
+    # Given a token signed with the key that leaked
+    leaked = _token(secrets, jwt_secret)
+    verifier = _verifier(secrets, jwt_secret)
+    # When the key is rotated once, its tokens are still accepted (it is the previous key)
+    rotate_now(secrets, jwt_secret)
+    assert verifier.verify(leaked).tenant == "acme"
+    between = _token(secrets, jwt_secret)
+    # When it is rotated a second time
+    rotate_now(secrets, jwt_secret)
+    # Then the leaked key signs nothing that is accepted; the keys since then still work
+    with pytest.raises(Unauthorized, match="retired or unknown"):
+        verifier.verify(leaked)
+    assert verifier.verify(between).tenant == "acme"
+    assert verifier.verify(_token(secrets, jwt_secret)).tenant == "acme"

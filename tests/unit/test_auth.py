@@ -12,6 +12,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from workflows.auth import (
+    MAX_TTL_SECONDS,
+    PREVIOUS_KEY_WINDOW,
     Forbidden,
     Permission,
     Principal,
@@ -166,6 +168,13 @@ def _attacks(rsa_key) -> dict[str, object]:
         "empty roles": hs256(claims(roles=[])),
         "unknown roles only": hs256(claims(roles=["root"])),
         "no sub": hs256(claims(sub=None)),
+        "lifetime of 100 years": hs256(claims(exp=now + timedelta(days=36525))),
+        "lifetime a second above the maximum": hs256(claims(
+            iat=now - timedelta(minutes=1),
+            exp=now - timedelta(minutes=1) + timedelta(seconds=MAX_TTL_SECONDS + 1))),
+        "RS256 with a lifetime of 100 years": jwt.encode(
+            claims(iss=EXTERNAL_ISSUER, exp=now + timedelta(days=36525)), rsa_key,
+            algorithm="RS256", headers={"kid": "rsa-1"}),
         "tampered payload (tenant)": _tampered(valid, tenant="other"),
         "tampered payload (roles)": _tampered(valid, roles=["admin"]),
         "RS256 without JWKS issuer": jwt.encode(claims(), rsa_key, algorithm="RS256",
@@ -185,7 +194,9 @@ ATTACKS = ["alg none", "alg None, kid of the current key", "HS256 with a wrong k
            "HS256 with the RSA public key as secret", "expired", "not yet valid",
            "issued in the future", "wrong iss", "wrong aud", "no exp", "no iat", "no tenant",
            "tenant of the wrong shape", "tenant with a trailing newline", "no roles",
-           "empty roles", "unknown roles only", "no sub", "tampered payload (tenant)",
+           "empty roles", "unknown roles only", "no sub", "lifetime of 100 years",
+           "lifetime a second above the maximum", "RS256 with a lifetime of 100 years",
+           "tampered payload (tenant)",
            "tampered payload (roles)",
            "RS256 without JWKS issuer", "RS256 signed with an unknown key",
            "RS256 with an unknown kid", "garbage", "empty"]
@@ -272,6 +283,7 @@ class FakeSecrets:
 
     def __init__(self) -> None:
         self.stages = {"AWSCURRENT": ("v1", ONE)}
+        self.created = {"v1": utc_now(), "v2": utc_now()}
         self.calls = 0
 
     def get_secret_value(self, SecretId: str, VersionStage: str) -> dict:  # noqa: N803
@@ -279,7 +291,8 @@ class FakeSecrets:
         if VersionStage not in self.stages:
             raise self.exceptions.ResourceNotFoundException(VersionStage)
         version, value = self.stages[VersionStage]
-        return {"VersionId": version, "SecretString": value}
+        return {"VersionId": version, "SecretString": value,
+                "CreatedDate": self.created[version]}
 
 
 def test_the_key_cache_expires_and_an_unknown_kid_refreshes_it_at_once():
@@ -296,3 +309,75 @@ def test_the_key_cache_expires_and_an_unknown_kid_refreshes_it_at_once():
     with pytest.raises(Unauthorized):
         verifier.verify(hs256(claims(), SigningKey("v0", b"zero" * 10)))
     assert secrets.calls == calls  # refreshed less than 5 s ago: no new load
+
+
+@pytest.mark.parametrize(("rotated_ago", "accepted"), [
+    (timedelta(hours=1), True),
+    (PREVIOUS_KEY_WINDOW - timedelta(minutes=1), True),
+    (PREVIOUS_KEY_WINDOW + timedelta(minutes=1), False),
+    (timedelta(days=29), False),
+])
+def test_the_previous_key_is_accepted_only_for_the_longest_token_lifetime_after_a_rotation(
+        rotated_ago, accepted):
+    # Given a rotation `rotated_ago` (the creation of the current version)
+    secrets = FakeSecrets()
+    secrets.stages = {"AWSCURRENT": ("v2", TWO), "AWSPREVIOUS": ("v1", ONE)}
+    secrets.created["v2"] = utc_now() - rotated_ago
+    verifier = TokenVerifier(SecretsManagerKeys(secrets, "jwt"),
+                             TokenPolicy(issuer=ISSUER, audience=AUDIENCE))
+    # When a live token signed with the previous key arrives
+    token = hs256(claims(), SigningKey("v1", ONE.encode()))
+    # Then it is accepted within the window only; the current key always is
+    if accepted:
+        assert verifier.verify(token).tenant == "acme"
+    else:
+        with pytest.raises(Unauthorized, match="retired or unknown"):
+            verifier.verify(token)
+    assert verifier.verify(hs256(claims(), SigningKey("v2", TWO.encode()))).tenant == "acme"
+
+
+class Revoked:
+    """A revocation list: revoked jtis, and subjects revoked at a time."""
+
+    def __init__(self, jtis=(), subjects=None) -> None:
+        self.jtis, self.subjects = set(jtis), dict(subjects or {})
+        self.asked: list[tuple] = []
+
+    def is_revoked(self, tenant, jti, sub, issued_at) -> bool:
+        self.asked.append((tenant, jti, sub))
+        revoked_at = self.subjects.get((tenant, sub))
+        return (tenant, jti) in self.jtis or (revoked_at is not None and issued_at <= revoked_at)
+
+
+def _verifier_with(revoked: Revoked) -> TokenVerifier:
+    return TokenVerifier(Keys(CURRENT), TokenPolicy(issuer=ISSUER, audience=AUDIENCE),
+                         revocations=revoked)
+
+
+def test_issued_tokens_carry_a_unique_jti():
+    tokens = [issue_token(CURRENT, tenant="acme", roles=["reader"], sub="s", issuer=ISSUER,
+                          audience=AUDIENCE) for _ in range(3)]
+    jtis = {jwt.decode(t, options={"verify_signature": False})["jti"] for t in tokens}
+    assert len(jtis) == 3
+
+
+def test_a_token_revoked_by_jti_is_refused_and_only_in_its_tenant():
+    # Given jti "tok_1" revoked in acme
+    revoked = Revoked(jtis={("acme", "tok_1")})
+    verifier = _verifier_with(revoked)
+    # Then acme's token with that jti is refused, another jti and another tenant are not
+    with pytest.raises(Unauthorized, match="revoked"):
+        verifier.verify(hs256(claims(jti="tok_1")))
+    assert verifier.verify(hs256(claims(jti="tok_2"))).tenant == "acme"
+    assert verifier.verify(hs256(claims(jti="tok_1", tenant="globex"))).tenant == "globex"
+    assert revoked.asked[0] == ("acme", "tok_1", "user-1")
+
+
+def test_a_revoked_subject_loses_the_tokens_issued_until_then_only():
+    # Given user-1 of acme revoked a minute ago
+    now = utc_now()
+    verifier = _verifier_with(Revoked(subjects={("acme", "user-1"): now - timedelta(minutes=1)}))
+    # Then its older token is refused, a token issued since is accepted
+    with pytest.raises(Unauthorized, match="revoked"):
+        verifier.verify(hs256(claims(iat=now - timedelta(minutes=2))))
+    assert verifier.verify(hs256(claims(iat=now))).sub == "user-1"

@@ -36,6 +36,7 @@ from workflows.errors import InvalidTarget, NotFound
 from workflows.idempotency import IdempotencyKeyInProgress, IdempotencyKeyReused
 from workflows.models import NotificationStatus
 from workflows.observability import logger
+from workflows.revocations import Revocation, RevocationRequest
 from workflows.settings import get_settings
 
 MAX_LIMIT = 100
@@ -386,3 +387,15 @@ def redrive_dead_letters(
         principal().tenant, request or dead_letters.RedriveRequest(), store=services.store(),
         sfn=aws.client("stepfunctions"),
         notification_state_machine_arn=get_settings().notification_state_machine_arn)
+
+
+# --- tokens ----------------------------------------------------------------------------------
+
+
+@route("POST", "/tokens/revocations", Permission.REVOKE_TOKENS, status_code=201,
+       responses={400: problem_response("The body is not valid JSON")})
+def revoke_tokens(
+        request: Annotated[RevocationRequest, Body()],
+) -> Revocation:
+    """Revoke a token of this tenant by `jti`, or every token of a subject issued until now."""
+    return services.token_revocations().revoke(principal().tenant, request)

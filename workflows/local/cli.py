@@ -1,5 +1,5 @@
 """The `stepwire` command: `stepwire local` runs the platform on this machine, `stepwire token`
-prints a JWT for it."""
+prints a JWT for it, `stepwire revoke` revokes tokens on it."""
 
 import argparse
 import ipaddress
@@ -59,8 +59,9 @@ def _resolved(host: str) -> str:
         return "0.0.0.0"
 
 
-def _token(args: argparse.Namespace) -> int:
-    """Print a JWT signed with the current key of the instance running on --aws-port."""
+def _local_token(args: argparse.Namespace, command: str, *, roles: list[str], sub: str,
+                 ttl: int) -> str | int:
+    """A JWT signed with the current key of the instance on --aws-port, or an exit code."""
     import boto3
 
     from workflows.auth import issue_token, signing_key
@@ -72,22 +73,53 @@ def _token(args: argparse.Namespace) -> int:
     try:
         key = signing_key(client.get_secret_value(SecretId=args.secret_id))
     except Exception as exc:  # noqa: BLE001 - explain, do not trace
-        print(f"stepwire token: cannot read the signing key on port {args.aws_port} "
+        print(f"stepwire {command}: cannot read the signing key on port {args.aws_port} "
               f"(is `stepwire local` running?): {exc}", file=sys.stderr)
         return 1
     fields = Settings.model_fields
     try:
-        token = issue_token(
-            key, tenant=args.tenant, roles=[r.strip() for r in args.roles.split(",") if r.strip()],
-            sub=args.sub or f"local:{args.tenant}",
+        return issue_token(
+            key, tenant=args.tenant, roles=roles, sub=sub,
             issuer=os.environ.get("STEPWIRE_JWT_ISSUER", fields["jwt_issuer"].default),
             audience=os.environ.get("STEPWIRE_JWT_AUDIENCE", fields["jwt_audience"].default),
-            ttl_seconds=args.ttl)
+            ttl_seconds=ttl)
     except ValueError as exc:
-        print(f"stepwire token: {exc}", file=sys.stderr)
+        print(f"stepwire {command}: {exc}", file=sys.stderr)
         return 2
+
+
+def _token(args: argparse.Namespace) -> int:
+    """Print a JWT signed with the current key of the instance running on --aws-port."""
+    token = _local_token(args, "token",
+                         roles=[r.strip() for r in args.roles.split(",") if r.strip()],
+                         sub=args.sub or f"local:{args.tenant}", ttl=args.ttl)
+    if isinstance(token, int):
+        return token
     print(token)
     return 0
+
+
+def _revoke(args: argparse.Namespace) -> int:
+    """Revoke through the local API (POST /tokens/revocations) as the tenant's admin."""
+    import httpx
+
+    body = {name: value for name, value in (("jti", args.jti), ("sub", args.sub)) if value}
+    if not body:
+        print("stepwire revoke: name the token to revoke: --jti, --sub or both", file=sys.stderr)
+        return 2
+    token = _local_token(args, "revoke", roles=["admin"], sub="local:stepwire-revoke", ttl=60)
+    if isinstance(token, int):
+        return token
+    try:
+        response = httpx.post(f"http://{args.host}:{args.api_port}/tokens/revocations",
+                              json=body, headers={"Authorization": f"Bearer {token}"},
+                              timeout=30)
+    except httpx.HTTPError as exc:
+        print(f"stepwire revoke: the API on port {args.api_port} did not answer: {exc}",
+              file=sys.stderr)
+        return 1
+    print(response.text)
+    return 0 if response.status_code == 201 else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -127,6 +159,18 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--secret-id", default="stepwire/jwt-signing-key",
                        help=argparse.SUPPRESS)
     token.set_defaults(run=_token)
+
+    revoke = commands.add_parser("revoke", help="revoke tokens of a tenant on the local instance")
+    revoke.add_argument("--tenant", required=True)
+    revoke.add_argument("--jti", default=None, help="the one token with this jti")
+    revoke.add_argument("--sub", default=None,
+                        help="every token of this subject issued until now")
+    revoke.add_argument("--api-port", type=int, default=8080)
+    revoke.add_argument("--aws-port", type=int, default=4566)
+    revoke.add_argument("--host", default="127.0.0.1")
+    revoke.add_argument("--secret-id", default="stepwire/jwt-signing-key",
+                        help=argparse.SUPPRESS)
+    revoke.set_defaults(run=_revoke)
     return parser
 
 
