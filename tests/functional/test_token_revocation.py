@@ -85,6 +85,7 @@ def test_an_admin_revokes_only_its_own_tenants_tokens(env: ApiEnv):
     (["reader"], {"sub": "someone"}, 403),
     (["admin"], {}, 422),
     (["admin"], {"jti": ""}, 422),
+    (["admin"], {"jti": None}, 422),
     (["admin"], {"jti": "tok_x", "tenant": "globex"}, 422),
     (["admin"], {"sub": "x" * 257}, 422),
 ])
