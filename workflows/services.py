@@ -63,9 +63,9 @@ def jwt_keys() -> SecretsManagerKeys:
 @cache
 def token_revocations() -> TokenRevocations:
     from workflows.revocations import TokenRevocations
+    from workflows.storage.revocations import RevocationStore
 
-    settings = get_settings()
-    return TokenRevocations(aws.client("dynamodb"), settings.table_name)
+    return TokenRevocations(RevocationStore(aws.client("dynamodb"), get_settings().table_name))
 
 
 @cache

@@ -11,6 +11,7 @@ from workflows import table
 from workflows.auth import PREVIOUS_KEY_WINDOW, issue_token, signing_key
 from workflows.models import utc_now
 from workflows.revocations import RevocationRequest, TokenRevocations
+from workflows.storage.revocations import RevocationStore
 
 pytestmark = pytest.mark.functional
 
@@ -113,9 +114,9 @@ def test_another_process_sees_a_revocation_when_its_cache_expires(env: ApiEnv):
     # Given two processes (an API and an authorizer) with their own caches
     now = [0.0]
     db = env.client("dynamodb")
-    api = TokenRevocations(db, env.resources.table_name)
-    authorizer = TokenRevocations(db, env.resources.table_name, cache_seconds=30,
-                                  clock=lambda: now[0])
+    store = RevocationStore(db, env.resources.table_name)
+    api = TokenRevocations(store)
+    authorizer = TokenRevocations(store, cache_seconds=30, clock=lambda: now[0])
     issued = utc_now() - timedelta(minutes=1)
     assert not authorizer.is_revoked("acme", "tok_1", "ci", issued)
     # When the API revokes the token
