@@ -28,7 +28,7 @@ ALLOWED_WHEEL_PLATFORM_PREFIXES = ("manylinux", "musllinux")
 # The public SSM parameter Powertools publishes per release: the layer ARN of that version.
 POWERTOOLS_LAYER_PARAMETER = "/aws/service/powertools/python/x86_64/python{python}/{version}"
 # Provided by the Lambda runtime (boto3) or by the Powertools layer: never bundled.
-NOT_BUNDLED = frozenset({"boto3", "botocore", "s3transfer", "aws-lambda-powertools"})
+NOT_BUNDLED = frozenset({"boto3", "botocore", "s3transfer", "urllib3", "aws-lambda-powertools"})
 
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 DLQ_RETENTION = Duration.days(14)

@@ -1,4 +1,8 @@
-"""One webhook POST over real HTTP: pinned to the checked address, no redirects, bounded time."""
+"""One webhook POST over real HTTP: pinned to the checked address, no redirects, bounded time.
+
+urllib3, which botocore already loads: the delivery function's cold start pays for no second
+HTTP stack.
+"""
 
 import ssl
 import threading
@@ -9,9 +13,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from functools import cache
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-import httpx
+import urllib3
+from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.exceptions import NewConnectionError, ProtocolError, SSLError
+from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
 from workflows.models import utc_now
 from workflows.target_guard import ResolvedTarget
@@ -34,9 +41,12 @@ class TransportError(Exception):
         self.latency_ms = latency_ms
 
 
+Pool = urllib3.HTTPConnectionPool
+
+
 @dataclass
 class _Pool:
-    client: httpx.Client
+    client: Pool
     users: int = 0
     evicted: bool = False
 
@@ -55,19 +65,18 @@ class PinnedConnections:
                  ssl_context: ssl.SSLContext | None = None, max_pools: int = 64,
                  max_keepalive_per_pool: int = 10) -> None:
         # One context for every pool: building one (loading the CA bundle) costs milliseconds.
-        self._ssl = ssl_context or httpx.create_ssl_context(trust_env=False)
-        self._timeout = httpx.Timeout(request_timeout, connect=connect_timeout)
-        self._limits = httpx.Limits(max_connections=100,
-                                    max_keepalive_connections=max_keepalive_per_pool)
+        self._ssl = ssl_context or ssl.create_default_context()
+        self._timeout = urllib3.Timeout(connect=connect_timeout, read=request_timeout)
+        self._keepalive = max_keepalive_per_pool
         self._max_pools = max_pools
         self._pools: OrderedDict[tuple[str, str, str, int], _Pool] = OrderedDict()
         self._lock = threading.Lock()
 
     @contextmanager
-    def client_for(self, target: ResolvedTarget) -> Iterator[httpx.Client]:
+    def client_for(self, target: ResolvedTarget) -> Iterator[Pool]:
         key = (target.scheme, target.host.lower(), target.address, target.port)
         with self._lock:
-            pool = self._pools.pop(key, None) or _Pool(self._new_client())
+            pool = self._pools.pop(key, None) or _Pool(self._new_pool(target))
             self._pools[key] = pool  # most recently used last
             pool.users += 1
             idle_evicted = self._evict()
@@ -92,9 +101,14 @@ class PinnedConnections:
                 idle.append(old)
         return idle
 
-    def _new_client(self) -> httpx.Client:
-        return httpx.Client(verify=self._ssl, follow_redirects=False, trust_env=False,
-                            timeout=self._timeout, limits=self._limits)
+    def _new_pool(self, target: ResolvedTarget) -> Pool:
+        """Connections to the checked address; TLS names (SNI) and verifies the host name."""
+        options = {"timeout": self._timeout, "maxsize": self._keepalive, "retries": False}
+        if target.scheme == "https":
+            return urllib3.HTTPSConnectionPool(
+                target.address, target.port, ssl_context=self._ssl,
+                server_hostname=target.host, assert_hostname=target.host, **options)
+        return urllib3.HTTPConnectionPool(target.address, target.port, **options)
 
     def pool_count(self) -> int:
         with self._lock:
@@ -107,10 +121,23 @@ def _connections(connect_timeout: float, request_timeout: float) -> PinnedConnec
     return PinnedConnections(connect_timeout=connect_timeout, request_timeout=request_timeout)
 
 
-def _pinned_url(target: ResolvedTarget) -> str:
+def _path(target: ResolvedTarget) -> str:
     parts = urlsplit(target.url)
-    host = f"[{target.address}]" if ":" in target.address else target.address
-    return urlunsplit((parts.scheme, f"{host}:{target.port}", parts.path or "/", parts.query, ""))
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
+def _describe(exc: Urllib3Error) -> str:
+    """What the attempt log says when no response came, in words a receiver's owner knows."""
+    reason = getattr(exc, "reason", None) or exc
+    if isinstance(exc, NewConnectionError):  # refused or unreachable (before any timeout)
+        return f"ConnectError: could not connect ({str(reason).rsplit(': ', 1)[-1]})"
+    if isinstance(exc, Urllib3Timeout):
+        return f"timed out ({type(exc).__name__})"
+    if isinstance(exc, SSLError):
+        return f"TLSError: {reason}"
+    if isinstance(exc, ProtocolError):
+        return f"ConnectionDropped: {reason}"
+    return f"{type(exc).__name__}: {reason}"
 
 
 def parse_retry_after(value: str | None, cap_seconds: int) -> int | None:
@@ -139,24 +166,29 @@ def post(target: ResolvedTarget, body: bytes, headers: dict[str, str], *,
         return int((time.perf_counter() - started) * 1000)
 
     try:
-        with connections.client_for(target) as client, client.stream(
-                "POST", _pinned_url(target), content=body, headers=request_headers,
-                extensions={"sni_hostname": target.host}) as response:
-            read = 0
-            for chunk in response.iter_raw():
-                read += len(chunk)
-                if read >= _MAX_RESPONSE_BYTES:
-                    break  # the body is not used; do not let a receiver stream forever
-                if elapsed_ms() > request_timeout * 1000:
-                    raise TransportError(f"timed out after {request_timeout:g} s", elapsed_ms())
-    except httpx.TimeoutException as exc:
-        raise TransportError(f"timed out ({type(exc).__name__})", elapsed_ms()) from None
-    except httpx.HTTPError as exc:
-        raise TransportError(f"{type(exc).__name__}: {exc}", elapsed_ms()) from None
+        with connections.client_for(target) as pool:
+            response = pool.urlopen("POST", _path(target), body=body, headers=request_headers,
+                                    redirect=False, retries=False, preload_content=False,
+                                    assert_same_host=False)
+            try:
+                read = 0
+                for chunk in response.stream(16 * 1024, decode_content=False):
+                    read += len(chunk)
+                    if read >= _MAX_RESPONSE_BYTES:
+                        break  # the body is not used; do not let a receiver stream forever
+                    if elapsed_ms() > request_timeout * 1000:
+                        raise TransportError(f"timed out after {request_timeout:g} s",
+                                             elapsed_ms())
+            finally:
+                if read >= _MAX_RESPONSE_BYTES or not response.isclosed():
+                    response.close()  # unread bytes: the connection cannot be reused
+                response.release_conn()
+    except Urllib3Error as exc:
+        raise TransportError(_describe(exc), elapsed_ms()) from None
     if elapsed_ms() > request_timeout * 1000:
         raise TransportError(f"timed out after {request_timeout:g} s", elapsed_ms())
     return HttpResponse(
-        status_code=response.status_code,
+        status_code=response.status,
         latency_ms=elapsed_ms(),
         retry_after_seconds=parse_retry_after(response.headers.get("retry-after"),
                                               retry_after_cap),
