@@ -16,9 +16,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
+
+import waitress
 
 from workflows.api.routes import RouteTable
 from workflows.limits import MAX_REQUEST_BYTES
@@ -34,6 +35,14 @@ ACCOUNT_ID = "123456789012"
 API_ID = "stepwirelocal"
 STAGE = "local"
 REGION = "us-east-1"
+# The HTTP server: threads that run requests (the handlers run one at a time anyway, as one
+# Lambda environment each), how many connections may wait to be accepted and be open at once,
+# and a body size past which waitress refuses before reading (smaller excess bodies get the
+# gateway's own 413, as problem+json).
+SERVER_THREADS = 8
+LISTEN_BACKLOG = 1024
+CONNECTION_LIMIT = 512
+SERVER_BODY_LIMIT = 4 * MAX_REQUEST_BYTES
 
 
 @dataclass(frozen=True)
@@ -85,7 +94,7 @@ class Gateway:
         self._max_body = max_body_bytes
         self._buckets: dict[str, TokenBucket] = {}
         self._buckets_lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: Any = None
         self._thread: threading.Thread | None = None
         # One execution environment per function, as Lambda gives each one event at a time:
         # the handlers (Powertools' resolver keeps the current event on the app) are not
@@ -214,52 +223,75 @@ class Gateway:
 
     # --- the HTTP server -------------------------------------------------------------------
 
+    def wsgi(self, environ: dict[str, Any], start_response: Callable) -> list[bytes]:
+        """The gateway as a WSGI application (waitress serves it)."""
+        headers = _headers_of(environ)
+        length, refused = _body_length(headers, self._max_body)
+        if refused is not None:
+            response = refused
+        else:
+            body = environ["wsgi.input"].read(length) if length else b""
+            try:
+                response = self.call(environ["REQUEST_METHOD"], _target_of(environ), headers,
+                                     body, source_ip=environ.get("REMOTE_ADDR", "127.0.0.1"))
+            except Exception:  # noqa: BLE001 - the 502 API Gateway gives
+                response = _problem(502, "the API handler failed")
+        outgoing = [(name, value) for name, value in response.headers.items()
+                    if name.lower() not in ("content-length", "connection")]
+        outgoing.append(("Content-Length", str(len(response.body))))
+        start_response(f"{response.status} {_phrase(response.status)}", outgoing)
+        return [b"" if environ["REQUEST_METHOD"] == "HEAD" else response.body]
+
     def start(self, host: str, port: int) -> "Gateway":
-        gateway = self
-
-        class RequestHandler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _serve(self) -> None:
-                length, refused = _body_length(self.headers, gateway._max_body)
-                if refused is not None:
-                    response = refused
-                    self.close_connection = True  # the body, if any, is not read
-                else:
-                    body = self.rfile.read(length) if length else b""
-                    try:
-                        response = gateway.call(self.command, self.path, dict(self.headers),
-                                                body, source_ip=self.client_address[0])
-                    except Exception:  # noqa: BLE001 - the 502 API Gateway gives
-                        response = _problem(502, "the API handler failed")
-                self.send_response(response.status)
-                for name, value in response.headers.items():
-                    if name.lower() not in ("content-length", "connection"):
-                        self.send_header(name, value)
-                self.send_header("Content-Length", str(len(response.body)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(response.body)
-
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
-            do_TRACE = do_CONNECT = _serve
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer((host, port), RequestHandler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        name="stepwire-api-gateway", daemon=True)
+        """Serve on host:port with waitress: a listen backlog and a connection limit sized for
+        bursts (a burst is answered, 202 or 429, never reset). Raises OSError if the port is
+        taken."""
+        self._server = waitress.create_server(
+            self.wsgi, host=host, port=port, threads=SERVER_THREADS, backlog=LISTEN_BACKLOG,
+            connection_limit=CONNECTION_LIMIT, channel_timeout=60, ident="stepwire-local",
+            max_request_body_size=SERVER_BODY_LIMIT, clear_untrusted_proxy_headers=True)
+        self._thread = threading.Thread(target=self._server.run, name="stepwire-api-gateway",
+                                        daemon=True)
         self._thread.start()
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+
+def _headers_of(environ: dict[str, Any]) -> dict[str, str]:
+    """The request headers as sent (names in Title-Case: WSGI keeps no original case)."""
+    headers = {}
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            name = key[5:]
+        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH") and value:
+            name = key
+        else:
+            continue
+        headers["-".join(part.capitalize() for part in name.split("_"))] = value
+    return headers
+
+
+def _target_of(environ: dict[str, Any]) -> str:
+    """The raw request target (not the decoded PATH_INFO: `%2F` must stay itself). A leading
+    `//` is folded into `/`, as Python's http.server did before."""
+    target = environ.get("REQUEST_URI") or (
+        quote(environ.get("PATH_INFO", "/"))
+        + (f"?{environ['QUERY_STRING']}" if environ.get("QUERY_STRING") else ""))
+    if target.startswith("//"):
+        target = "/" + target.lstrip("/")
+    return target
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
 
 
 def _path_and_query(target: str) -> tuple[str, str]:
@@ -272,11 +304,9 @@ def _path_and_query(target: str) -> tuple[str, str]:
 
 
 def _body_length(headers: Any, limit: int) -> tuple[int, GatewayResponse | None]:
-    """The body's length from Content-Length, or the answer that refuses the request."""
-    if "chunked" in (headers.get("transfer-encoding") or "").lower():
-        return 0, _problem(411, "send the body with a Content-Length (chunked transfer "
-                                "encoding is not accepted)")
-    value = (headers.get("content-length") or "0").strip()
+    """The body's length from Content-Length, or the answer that refuses the request. (The
+    server dechunks a chunked body within its own limit and passes its length here.)"""
+    value = (_header(headers, "content-length") or "0").strip()
     if not value.isdigit():  # negative, signed or not a number: never read "until close"
         return 0, _problem(400, f"invalid Content-Length: {value!r}")
     length = int(value)
@@ -286,7 +316,7 @@ def _body_length(headers: Any, limit: int) -> tuple[int, GatewayResponse | None]
     return length, None
 
 
-def _header(headers: dict[str, str], name: str) -> str | None:
+def _header(headers: Any, name: str) -> str | None:
     return next((v for k, v in headers.items() if k.lower() == name), None)
 
 
