@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
 
     config = LocalConfig(aws_port=free_port(), api_port=free_port(), retry_time_scale=0.01,
-                         api_rate=1_000_000, api_burst=1_000_000)
+                         api_rate=1_000_000, api_burst=1_000_000, log_format=None)
     arrivals = Arrivals()
     with LocalRuntime(config) as runtime:
         assert runtime.resources is not None

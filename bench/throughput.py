@@ -61,7 +61,8 @@ def run(events: int, timeout: float, optimize: bool = True,
     rss_start = rss_mb()
     receiver = Arrivals()
     ceiling = raw_http_ceiling(receiver, 1000)
-    config = LocalConfig(aws_port=free_port(), api_port=free_port(), optimize_engine=optimize)
+    config = LocalConfig(aws_port=free_port(), api_port=free_port(), optimize_engine=optimize,
+                         log_format=None)
     if keep is not None:
         config.keep_finished_executions = keep
     with LocalRuntime(config) as runtime:

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from workflows import services
+from workflows import activity, services
 from workflows.ingest import Outcome, ingest_event
 from workflows.observability import annotate, event_accepted, logger, traced_handler
 
@@ -13,9 +13,15 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     published = event.get("event")
     result = ingest_event(published, event["execution"], store=services.store())
     annotate(tenant=result.tenant, event_id=result.event_id)
+    source = "eventbridge" if isinstance(published, dict) and "detail-type" in published \
+        else "api"
     if result.outcome is Outcome.ACCEPTED:
-        event_accepted("eventbridge" if "detail-type" in (published or {}) else "api")
-    logger.info("event ingested", extra={"event_id": result.event_id, "tenant": result.tenant,
-                                         "outcome": result.outcome, "reason": result.reason,
-                                         "notifications": len(result.notifications)})
+        event_accepted(source)
+        activity.event_accepted(tenant=result.tenant, event_id=result.event_id,
+                                event_type=result.type, source=source,
+                                notifications=len(result.notifications))
+    elif result.outcome is Outcome.REJECTED:
+        activity.event_refused(reason=result.reason or "invalid event", source=source)
+    else:
+        logger.info("duplicate event ignored", extra={"event_id": result.event_id})
     return result.model_dump(mode="json")

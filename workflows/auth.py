@@ -31,10 +31,13 @@ HMAC_ALGORITHM = "HS256"
 JWKS_ALGORITHMS = ("RS256", "ES256")
 _KEY_FAMILY = {"RS256": "RSA", "ES256": "EC"}
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub"]
+# The default clock-skew leeway and the most a deployment may set (Settings.jwt_leeway_seconds).
 LEEWAY_SECONDS = 30
+MAX_LEEWAY_SECONDS = 300
 MAX_TTL_SECONDS = 7 * 24 * 3600
-# After a rotation no token signed with the previous key can still be valid past this window.
-PREVIOUS_KEY_WINDOW = timedelta(seconds=MAX_TTL_SECONDS + LEEWAY_SECONDS)
+# After a rotation no token signed with the previous key can still be valid past this window
+# (whatever leeway is set).
+PREVIOUS_KEY_WINDOW = timedelta(seconds=MAX_TTL_SECONDS + MAX_LEEWAY_SECONDS)
 
 
 class Role(StrEnum):
@@ -188,6 +191,7 @@ class TokenPolicy:
     issuer: str
     audience: str
     jwks_issuer: str | None = None
+    # Seconds of clock skew tolerated on exp/iat/nbf (Settings.jwt_leeway_seconds).
     leeway: int = LEEWAY_SECONDS
     max_ttl: int = MAX_TTL_SECONDS
 

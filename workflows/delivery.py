@@ -6,7 +6,7 @@ prepare (load, check the target again) → call → record the attempt → class
 import json
 from dataclasses import dataclass
 
-from workflows import __version__, http_delivery, observability
+from workflows import __version__, activity, http_delivery, observability
 from workflows.errors import (
     DeliveryAlreadyDone,
     DeliveryGone,
@@ -132,6 +132,8 @@ def _record(store: Store, request: DeliveryRequest, at, status_code, latency_ms,
                          Attempt(at=at, status_code=status_code, latency_ms=latency_ms,
                                  error=error, execution_arn=request.execution_arn))
     observability.attempt_made(status_code, latency_ms, first=request.attempt == 0)
+    activity.attempt(request.notification, number=request.attempt + 1, status_code=status_code,
+                     latency_ms=latency_ms, error=error)
 
 
 def record_failure(report: FailureReport, *, store: Store) -> DeadLetter:
@@ -142,11 +144,37 @@ def record_failure(report: FailureReport, *, store: Store) -> DeadLetter:
     dead_letter = DeadLetter(
         tenant=report.notification.tenant, event_id=report.notification.event_id,
         subscription_id=report.notification.subscription_id, error=report.error,
-        cause=_readable_cause(report.cause), execution_arn=report.execution_arn,
-        failed_at=utc_now())
+        cause=gave_up(store.attempts_of(report.notification), _readable_cause(report.cause)),
+        execution_arn=report.execution_arn, failed_at=utc_now())
     store.put_dead_letter(dead_letter, report.notification.webhook_id)
     observability.notification_dead_lettered()
+    activity.dead_lettered(report.notification, error=report.error, cause=dead_letter.cause)
     return dead_letter
+
+
+def gave_up(attempts: list[Attempt], last_error: str | None) -> str:
+    """The dead letter's cause, as a user reads it: `gave up after 8 attempts over 27h 41m;
+    last error: HTTP 500`."""
+    count = len(attempts)
+    if not count:  # e.g. the subscription was deleted before its first attempt
+        return f"gave up before any attempt: {last_error or 'unknown'}"
+    span = (attempts[-1].at - attempts[0].at).total_seconds() if count > 1 else 0.0
+    last = last_error or (attempts[-1].error if attempts else None) or "unknown"
+    tried = f"{count} attempt{'s' if count != 1 else ''}"
+    return f"gave up after {tried} over {duration_text(span)}; last error: {last}"
+
+
+def duration_text(seconds: float) -> str:
+    """`0.4s`, `12s`, `5m 3s`, `27h 41m`, `2d 3h`: the two largest units."""
+    if seconds < 10:
+        return f"{seconds:.1f}s".replace(".0s", "s")
+    whole = int(seconds)
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [(days, "d"), (hours, "h"), (minutes, "m"), (secs, "s")]
+    first = next(i for i, (value, _) in enumerate(parts) if value)
+    return " ".join(f"{value}{unit}" for value, unit in parts[first:first + 2] if value)
 
 
 def _readable_cause(cause: str | None) -> str | None:

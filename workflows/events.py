@@ -4,6 +4,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
@@ -28,6 +29,17 @@ from workflows.storage import Store
 IDEMPOTENCY_KEY_MAX = 255
 _HIGHEST = "~"  # sorts after every created_at#id key
 _LOWEST = "0"  # sorts before every one (a key cannot be empty)
+
+
+class EventStatus(StrEnum):
+    """An event's status, derived from its notifications'. `unmatched`: it matched no active
+    subscription when it was ingested, so nothing was sent (not `delivered`)."""
+
+    PENDING = "pending"
+    DELIVERING = "delivering"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    UNMATCHED = "unmatched"
 
 
 class PayloadTooLarge(StepwireError):
@@ -63,7 +75,7 @@ class EventSummary(BaseModel):
     id: str
     type: str
     created_at: datetime
-    status: NotificationStatus
+    status: EventStatus
 
 
 class EventPage(BaseModel):
@@ -83,7 +95,7 @@ class EventDetail(BaseModel):
     type: str
     data: dict[str, Any]
     created_at: datetime
-    status: NotificationStatus
+    status: EventStatus
     notifications: list[NotificationView]
 
 
@@ -103,7 +115,7 @@ class ReplayResult(BaseModel):
 @dataclass(frozen=True)
 class EventFilters:
     type: str | None = None
-    status: NotificationStatus | None = None
+    status: EventStatus | None = None
     since: datetime | None = None
     until: datetime | None = None
 
@@ -156,16 +168,18 @@ def publish_event(tenant: str, request: PublishRequest, idempotency_key: str | N
         tenant, key, request.model_dump(mode="json"), start, key_name=key_name))
 
 
-def event_status(statuses: list[str]) -> NotificationStatus:
-    """failed if any failed; delivered if all are (or nothing was to deliver); delivering once
-    any attempt was made or any delivered; pending otherwise."""
+def event_status(statuses: list[str]) -> EventStatus:
+    """unmatched if there is no notification; failed if any failed; delivered if all are;
+    delivering once any attempt was made or any delivered; pending otherwise."""
+    if not statuses:
+        return EventStatus.UNMATCHED
     if NotificationStatus.FAILED in statuses:
-        return NotificationStatus.FAILED
+        return EventStatus.FAILED
     if all(s == NotificationStatus.DELIVERED for s in statuses):
-        return NotificationStatus.DELIVERED
+        return EventStatus.DELIVERED
     if any(s in (NotificationStatus.DELIVERING, NotificationStatus.DELIVERED) for s in statuses):
-        return NotificationStatus.DELIVERING
-    return NotificationStatus.PENDING
+        return EventStatus.DELIVERING
+    return EventStatus.PENDING
 
 
 def list_events(tenant: str, filters: EventFilters, limit: int, cursor: str | None, *,

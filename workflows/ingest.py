@@ -29,6 +29,7 @@ class IngestResult(BaseModel):
     outcome: Outcome
     event_id: str | None = None
     tenant: str | None = None
+    type: str | None = None
     reason: str | None = None
     notifications: list[NotificationTarget] = []
 
@@ -82,4 +83,4 @@ def ingest_event(raw: Any, ingest_execution: str, *, store: Store) -> IngestResu
     ]
     store.create_notifications(targets)
     return IngestResult(outcome=Outcome.ACCEPTED, event_id=event.id, tenant=event.tenant,
-                        notifications=targets)
+                        type=event.type, notifications=targets)

@@ -81,7 +81,8 @@ def token_verifier() -> TokenVerifier:
         if settings.jwt_jwks_url else None
     return TokenVerifier(jwt_keys(), TokenPolicy(issuer=settings.jwt_issuer,
                                                  audience=settings.jwt_audience,
-                                                 jwks_issuer=settings.jwt_jwks_issuer), jwks,
+                                                 jwks_issuer=settings.jwt_jwks_issuer,
+                                                 leeway=settings.jwt_leeway_seconds), jwks,
                          revocations=token_revocations())
 
 

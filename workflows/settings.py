@@ -5,6 +5,8 @@ from functools import lru_cache
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from workflows.auth import LEEWAY_SECONDS, MAX_LEEWAY_SECONDS
+
 
 class Settings(BaseSettings):
     """Everything that differs between the cloud and the local runtime."""
@@ -37,6 +39,9 @@ class Settings(BaseSettings):
     jwt_jwks_url: str | None = None
     jwt_jwks_issuer: str | None = None
     jwt_key_cache_seconds: int = Field(default=60, ge=0)
+    # Clock skew tolerated on `exp`, `iat` (and `nbf`): a token expired this many seconds ago
+    # still passes. Small, so that an expired token stops working soon after.
+    jwt_leeway_seconds: int = Field(default=LEEWAY_SECONDS, ge=0, le=MAX_LEEWAY_SECONDS)
     # The largest `data` of a published event (serialized JSON, bytes); above it the API says 413.
     max_event_data_bytes: int = Field(default=128 * 1024, ge=64 * 1024)
     # Empty in AWS; the local runtime's endpoint for AWS clients in other processes.

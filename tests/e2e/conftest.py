@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +27,10 @@ class LocalProcess:
     aws_endpoint: str
     api_url: str
     banner: str
+    log_path: Path  # the activity lines (stderr)
+
+    def log(self) -> str:
+        return self.log_path.read_text()
 
     def client(self, service: str):
         return boto3.client(service, endpoint_url=self.aws_endpoint, region_name="us-east-1",
@@ -37,21 +42,24 @@ class LocalProcess:
 
 def start_local(*extra: str) -> LocalProcess:
     aws_port, api_port = free_port(), free_port()
+    # stderr to a file: a pipe nobody reads while the tests run would fill and block it.
+    log_path = Path(tempfile.mkstemp(prefix="stepwire-local-", suffix=".log")[1])
     process = subprocess.Popen(
         [sys.executable, "-m", "workflows.local.cli", "local", "--aws-port", str(aws_port),
          "--api-port", str(api_port), "--retry-time-scale", str(TIME_SCALE),
          "--request-timeout", str(REQUEST_TIMEOUT), *extra],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=log_path.open("w"), text=True)
     banner = []
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         line = process.stdout.readline()
         if not line:
-            raise RuntimeError("stepwire local exited early:\n" + "".join(banner))
+            raise RuntimeError("stepwire local exited early:\n" + "".join(banner)
+                               + log_path.read_text())
         banner.append(line)
         if "Ctrl-C to stop" in line:
             return LocalProcess(process, f"http://127.0.0.1:{aws_port}",
-                                f"http://127.0.0.1:{api_port}", "".join(banner))
+                                f"http://127.0.0.1:{api_port}", "".join(banner), log_path)
     process.kill()
     raise RuntimeError("stepwire local did not start in 60 s:\n" + "".join(banner))
 
@@ -59,7 +67,7 @@ def start_local(*extra: str) -> LocalProcess:
 def stop_local(local: LocalProcess) -> tuple[int, str]:
     local.process.send_signal(signal.SIGTERM)
     output, _ = local.process.communicate(timeout=30)
-    return local.process.returncode, output
+    return local.process.returncode, output + local.log()
 
 
 @pytest.fixture(scope="module")

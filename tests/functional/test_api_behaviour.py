@@ -348,7 +348,7 @@ def test_dead_letters_are_listed_per_tenant_and_redriven_by_filter(env: ApiEnv):
     assert [(i["event_id"], i["subscription_id"]) for i in listed["items"]] == [
         ("evt_d1", "sub_keep"), ("evt_d2", "sub_go"), ("evt_d3", "sub_go")]
     assert listed["items"][0]["error"] == "Delivery.Permanent"
-    assert listed["items"][0]["cause"] == "HTTP 400"
+    assert listed["items"][0]["cause"] == "gave up before any attempt: HTTP 400"
 
     redriven = env.call("POST", "/dead-letters/redrive", token=admin,
                         body={"subscription_id": "sub_go"})

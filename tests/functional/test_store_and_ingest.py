@@ -6,7 +6,9 @@ from datetime import timedelta
 import pytest
 
 from workflows import table
+from workflows.cursor import CursorCodec
 from workflows.delivery import record_failure
+from workflows.events import EventFilters, EventStatus, get_event, list_events
 from workflows.ids import new_id
 from workflows.ingest import Outcome, ingest_event
 from workflows.models import (
@@ -119,7 +121,8 @@ def test_attempts_are_rows_read_back_in_order_and_failure_composes_the_dead_lett
     assert notification.status is NotificationStatus.FAILED
     assert notification.execution_arn == "arn:exec"
     assert (letter.event_id, letter.subscription_id, letter.error, letter.cause) == (
-        "e4", subscription.id, "Delivery.Permanent", "HTTP 400")
+        "e4", subscription.id, "Delivery.Permanent",
+        "gave up after 3 attempts over 0s; last error: HTTP 400")
 
 
 def test_a_rerun_ingest_leaves_a_delivered_notification_delivered(store: Store) -> None:
@@ -163,3 +166,21 @@ def test_many_notifications_are_written_in_batches(store: Store) -> None:
                           "x", store=store)
     _, notifications = store.get_event_with_notifications("wide", result.event_id)
     assert {n.subscription_id for n in notifications} == ids
+
+
+def test_an_event_that_matched_no_subscription_is_unmatched_not_delivered(store: Store) -> None:
+    # Given a tenant whose only subscription wants other events
+    subscribe(store, "quiet", "invoice.*")
+    # When an order event is ingested
+    result = ingest_event({"tenant": "quiet", "type": "order.created", "data": {}, "id": "e9"},
+                          "x", store=store)
+    # Then nothing is planned, and the event says so, in its detail and as a list filter
+    assert result.outcome is Outcome.ACCEPTED and result.notifications == []
+    assert get_event("quiet", "e9", store=store).status is EventStatus.UNMATCHED
+    codec = CursorCodec(b"k" * 32)
+    page = list_events("quiet", EventFilters(status=EventStatus.UNMATCHED), 10, None,
+                       store=store, codec=codec)
+    assert [(e.id, e.status) for e in page.items] == [("e9", EventStatus.UNMATCHED)]
+    delivered = list_events("quiet", EventFilters(status=EventStatus.DELIVERED), 10, None,
+                            store=store, codec=codec)
+    assert delivered.items == []

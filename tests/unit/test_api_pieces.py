@@ -7,6 +7,7 @@ import pytest
 from workflows.api.routes import ApiRoute, RouteTable
 from workflows.auth import Permission
 from workflows.cursor import CursorCodec, InvalidCursor
+from workflows.events import EventStatus as E
 from workflows.events import PublishRequest, event_id_for, event_status
 from workflows.limits import MAX_REQUEST_BYTES
 from workflows.local.gateway import Gateway, RateLimit, TokenBucket, _body_length
@@ -35,13 +36,13 @@ def test_a_cursor_round_trips_and_refuses_tampering_tenants_and_filters():
 
 
 @pytest.mark.parametrize(("statuses", "expected"), [
-    ([], S.DELIVERED),
-    ([S.DELIVERED, S.DELIVERED], S.DELIVERED),
-    ([S.DELIVERED, S.FAILED], S.FAILED),
-    ([S.PENDING, S.FAILED], S.FAILED),
-    ([S.PENDING, S.DELIVERED], S.DELIVERING),
-    ([S.DELIVERING], S.DELIVERING),
-    ([S.PENDING, S.PENDING], S.PENDING),
+    ([], E.UNMATCHED),  # nothing was sent: never reported as delivered
+    ([S.DELIVERED, S.DELIVERED], E.DELIVERED),
+    ([S.DELIVERED, S.FAILED], E.FAILED),
+    ([S.PENDING, S.FAILED], E.FAILED),
+    ([S.PENDING, S.DELIVERED], E.DELIVERING),
+    ([S.DELIVERING], E.DELIVERING),
+    ([S.PENDING, S.PENDING], E.PENDING),
 ])
 def test_the_event_status_is_derived_from_its_notifications(statuses, expected):
     assert event_status(statuses) is expected

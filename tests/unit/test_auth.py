@@ -27,6 +27,7 @@ from workflows.auth import (
     issue_token,
 )
 from workflows.models import utc_now
+from workflows.settings import Settings
 
 pytestmark = pytest.mark.unit
 
@@ -34,6 +35,7 @@ ISSUER, AUDIENCE, EXTERNAL_ISSUER = "stepwire", "stepwire-api", "https://idp.exa
 CURRENT = SigningKey(version="v2", secret=b"current-key-0123456789abcdef0123456789")
 PREVIOUS = SigningKey(version="v1", secret=b"previous-key-0123456789abcdef012345678")
 RETIRED = SigningKey(version="v0", secret=b"retired-key-0123456789abcdef0123456789")
+LEEWAY = 30
 
 
 class Keys:
@@ -76,7 +78,7 @@ def jwks(rsa_key, ec_key) -> Jwks:
 def verifier(jwks) -> TokenVerifier:
     return TokenVerifier(Keys(CURRENT, PREVIOUS),
                          TokenPolicy(issuer=ISSUER, audience=AUDIENCE,
-                                     jwks_issuer=EXTERNAL_ISSUER), jwks)
+                                     jwks_issuer=EXTERNAL_ISSUER, leeway=LEEWAY), jwks)
 
 
 def claims(**overrides) -> dict:
@@ -227,8 +229,38 @@ def test_an_es256_token_naming_the_rsa_key_is_refused(verifier, ec_key):
         verifier.verify(token)
 
 
+def required_settings() -> dict[str, str]:
+    return {name: "x" for name, field in Settings.model_fields.items() if field.is_required()}
+
+
+@pytest.mark.parametrize(("leeway", "accepted"), [(30, True), (1, False), (0, False)])
+def test_a_token_expired_2_s_ago_passes_only_within_the_leeway_setting(
+        leeway, accepted, monkeypatch: pytest.MonkeyPatch):
+    # Given the leeway set as an operator sets it (STEPWIRE_JWT_LEEWAY_SECONDS)
+    monkeypatch.setenv("STEPWIRE_JWT_LEEWAY_SECONDS", str(leeway))
+    settings = Settings(**required_settings())
+    verifier = TokenVerifier(Keys(CURRENT), TokenPolicy(
+        issuer=ISSUER, audience=AUDIENCE, leeway=settings.jwt_leeway_seconds))
+    now = utc_now()
+    # When a token that expired 2 s ago is presented
+    token = hs256(claims(exp=now - timedelta(seconds=2), iat=now - timedelta(minutes=5),
+                         nbf=now - timedelta(minutes=5)))
+    # Then it passes within the leeway, and is refused beyond it
+    if accepted:
+        assert verifier.verify(token).tenant == "acme"
+    else:
+        with pytest.raises(Unauthorized):
+            verifier.verify(token)
+
+
+def test_the_leeway_defaults_to_30_s_and_is_bounded():
+    assert Settings.model_fields["jwt_leeway_seconds"].default == LEEWAY == 30
+    with pytest.raises(ValueError):
+        Settings(**required_settings(), jwt_leeway_seconds=3600)
+
+
 def test_without_jwks_an_rs256_token_is_refused(rsa_key):
-    verifier = TokenVerifier(Keys(CURRENT), TokenPolicy(issuer=ISSUER, audience=AUDIENCE))
+    verifier = TokenVerifier(Keys(CURRENT), TokenPolicy(issuer=ISSUER, audience=AUDIENCE, leeway=LEEWAY))
     with pytest.raises(Unauthorized, match="not accepted"):
         verifier.verify(jwt.encode(claims(), rsa_key, algorithm="RS256",
                                    headers={"kid": "rsa-1"}))
@@ -298,7 +330,7 @@ class FakeSecrets:
 def test_the_key_cache_expires_and_an_unknown_kid_refreshes_it_at_once():
     secrets, now = FakeSecrets(), [0.0]
     keys = SecretsManagerKeys(secrets, "jwt", ttl=60, min_refresh=5, clock=lambda: now[0])
-    verifier = TokenVerifier(keys, TokenPolicy(issuer=ISSUER, audience=AUDIENCE))
+    verifier = TokenVerifier(keys, TokenPolicy(issuer=ISSUER, audience=AUDIENCE, leeway=LEEWAY))
     assert [k.version for k in keys.signing_keys()] == ["v1"]
     secrets.stages = {"AWSCURRENT": ("v2", TWO), "AWSPREVIOUS": ("v1", ONE)}
     now[0] = 10.0  # within the TTL, but a token names v2: reloaded once

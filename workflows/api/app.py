@@ -34,7 +34,6 @@ from workflows.auth import Forbidden, Permission, Principal, Unauthorized
 from workflows.cursor import InvalidCursor
 from workflows.errors import InvalidTarget, NotFound
 from workflows.idempotency import IdempotencyKeyInProgress, IdempotencyKeyReused
-from workflows.models import NotificationStatus
 from workflows.observability import logger
 from workflows.revocations import Revocation, RevocationRequest
 from workflows.settings import get_settings
@@ -337,7 +336,7 @@ def publish_event(
 @route("GET", "/events", Permission.READ, responses=_BAD_CURSOR)
 def list_events(
         type: Annotated[str | None, Query(max_length=128)] = None,  # noqa: A002 - the contract
-        status: Annotated[NotificationStatus | None, Query()] = None,
+        status: Annotated[events.EventStatus | None, Query()] = None,
         since: Annotated[datetime | None, Query()] = None,
         until: Annotated[datetime | None, Query()] = None,
         limit: Limit = DEFAULT_LIMIT,

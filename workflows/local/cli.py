@@ -11,9 +11,13 @@ import threading
 
 from workflows import __version__
 
+# What an AWS CLI or SDK needs to talk to the local endpoint: a region and any keys.
+AWS_CLI_ENVIRONMENT = ("AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=local "
+                       "AWS_SECRET_ACCESS_KEY=local")
+
 
 def _local(args: argparse.Namespace) -> int:
-    from workflows.local.runtime import LocalConfig, LocalRuntime
+    from workflows.local.runtime import LocalConfig, LocalRuntime, PortInUse
 
     config = LocalConfig(aws_port=args.aws_port, api_port=args.api_port, host=args.host,
                          expose_aws_endpoint=args.expose_aws_endpoint,
@@ -21,11 +25,16 @@ def _local(args: argparse.Namespace) -> int:
                          deny_private_targets=args.deny_private_targets,
                          connect_timeout=args.connect_timeout,
                          request_timeout=args.request_timeout,
-                         api_rate=args.api_rate, api_burst=args.api_burst)
+                         api_rate=args.api_rate, api_burst=args.api_burst,
+                         log_format=args.log_format)
     stopped = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopped.set())
-    runtime = LocalRuntime(config).start()
+    try:
+        runtime = LocalRuntime(config).start()
+    except PortInUse as exc:
+        print(f"stepwire local: {exc}", file=sys.stderr)
+        return 1
     targets = ("only public targets (--deny-private-targets)" if args.deny_private_targets
                else "loopback and private targets ALLOWED (pass --deny-private-targets to refuse)")
     exposure = ""
@@ -42,6 +51,8 @@ def _local(args: argparse.Namespace) -> int:
           f"  API docs:     http://{args.host}:{args.api_port}/docs\n"
           f"  Webhooks:     {targets}\n"
           f"  Retry waits:  x{args.retry_time_scale:g}\n"
+          f"  AWS CLI env:  {AWS_CLI_ENVIRONMENT} (the region and dummy keys any AWS "
+          "client needs here)\n"
           f"{exposure}Ctrl-C to stop.", flush=True)
     stopped.wait()
     print("stopping...", flush=True)
@@ -123,16 +134,21 @@ def _revoke(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    defaults = argparse.ArgumentDefaultsHelpFormatter
     parser = argparse.ArgumentParser(prog="stepwire", description="Stepwire webhook platform")
     parser.add_argument("--version", action="version", version=f"stepwire {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    local = commands.add_parser("local", help="run the whole platform on this machine")
-    local.add_argument("--api-port", type=int, default=8080)
-    local.add_argument("--aws-port", type=int, default=4566)
+    local = commands.add_parser("local", help="run the whole platform on this machine",
+                                description="Run the API, the workflows and the emulated AWS "
+                                            "services in the foreground; Ctrl-C stops.",
+                                formatter_class=defaults)
+    local.add_argument("--api-port", type=int, default=8080, help="the HTTP API's port")
+    local.add_argument("--aws-port", type=int, default=4566,
+                       help="the emulated AWS endpoint's port (for the AWS CLI and SDKs)")
     local.add_argument("--host", default="127.0.0.1",
-                       help="the API's listening address (default 127.0.0.1); the AWS endpoint "
-                            "stays on loopback unless --expose-aws-endpoint")
+                       help="the API's listening address; the AWS endpoint stays on loopback "
+                            "unless --expose-aws-endpoint")
     local.add_argument("--expose-aws-endpoint", action="store_true",
                        help="also serve the emulated AWS endpoint on --host: anyone who reaches "
                             "it can read every key and secret")
@@ -146,28 +162,42 @@ def build_parser() -> argparse.ArgumentParser:
                        help="webhook whole-request timeout in seconds")
     local.add_argument("--api-rate", type=float, default=100.0,
                        help="API requests/s per tenant (the usage plan), bursts of --api-burst")
-    local.add_argument("--api-burst", type=int, default=200)
+    local.add_argument("--api-burst", type=int, default=200,
+                       help="API requests per tenant allowed at once above --api-rate")
+    local.add_argument("--log-format", choices=("human", "json"), default="human",
+                       help="the activity lines on stderr (events, attempts, waits, dead "
+                            "letters): one sentence each, or one JSON object each")
     local.set_defaults(run=_local)
 
-    token = commands.add_parser("token", help="print a JWT the local instance accepts")
-    token.add_argument("--tenant", required=True)
+    token = commands.add_parser("token", help="print a JWT the local instance accepts",
+                                description="Print (alone on stdout) a JWT signed with the "
+                                            "current key of the running `stepwire local`.",
+                                formatter_class=defaults)
+    token.add_argument("--tenant", required=True, help="the tenant the token acts for")
     token.add_argument("--roles", required=True, help="comma separated: admin,publisher,reader")
     token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
-    token.add_argument("--sub", default=None, help="the subject (default local:<tenant>)")
-    token.add_argument("--aws-port", type=int, default=4566)
-    token.add_argument("--host", default="127.0.0.1")
+    token.add_argument("--sub", default=None, help="the subject (None: local:<tenant>)")
+    token.add_argument("--aws-port", type=int, default=4566,
+                       help="the AWS port of the `stepwire local` to sign for")
+    token.add_argument("--host", default="127.0.0.1",
+                       help="the address of that instance's AWS endpoint")
     token.add_argument("--secret-id", default="stepwire/jwt-signing-key",
                        help=argparse.SUPPRESS)
     token.set_defaults(run=_token)
 
-    revoke = commands.add_parser("revoke", help="revoke tokens of a tenant on the local instance")
-    revoke.add_argument("--tenant", required=True)
+    revoke = commands.add_parser("revoke", help="revoke tokens of a tenant on the local instance",
+                                 description="Revoke one token (--jti) or every token of a "
+                                             "subject (--sub) on the running `stepwire local`.",
+                                 formatter_class=defaults)
+    revoke.add_argument("--tenant", required=True, help="the tenant whose tokens are revoked")
     revoke.add_argument("--jti", default=None, help="the one token with this jti")
     revoke.add_argument("--sub", default=None,
                         help="every token of this subject issued until now")
-    revoke.add_argument("--api-port", type=int, default=8080)
-    revoke.add_argument("--aws-port", type=int, default=4566)
-    revoke.add_argument("--host", default="127.0.0.1")
+    revoke.add_argument("--api-port", type=int, default=8080,
+                        help="the API port of the `stepwire local` to revoke on")
+    revoke.add_argument("--aws-port", type=int, default=4566,
+                        help="its AWS port (the admin token is signed with its key)")
+    revoke.add_argument("--host", default="127.0.0.1", help="its address")
     revoke.add_argument("--secret-id", default="stepwire/jwt-signing-key",
                         help=argparse.SUPPRESS)
     revoke.set_defaults(run=_revoke)
@@ -175,7 +205,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:  # `stepwire` alone: what it can do
+        parser.print_help()
+        return 0
     return args.run(args)
 
 

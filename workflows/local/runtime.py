@@ -7,6 +7,7 @@ for any AWS client, LocalStack-style.
 
 import json
 import os
+import socket
 import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -27,10 +28,12 @@ from lambdas import (
     handle_ingest_event,
     handle_record_failure,
 )
-from workflows import observability, services
+from workflows import activity, observability, services
 from workflows.api.app import ROUTES
 from workflows.ids import execution_name, new_id
 from workflows.local import engine
+from workflows.local.activity_log import ActivityPrinter
+from workflows.local.aws_endpoint import refuse_unsupported
 from workflows.local.console import LocalConsole
 from workflows.local.gateway import Gateway, RateLimit
 from workflows.local.lambda_host import LambdaHost
@@ -83,6 +86,27 @@ class LocalConfig:
     # against the previous one on the same engine.
     machines: tuple[Machine, ...] = MACHINES
     statemachines_dir: Path = STATEMACHINES_DIR
+    # The activity log lines on stderr: "human" or "json"; None prints nothing.
+    log_format: str | None = "human"
+
+
+class PortInUse(Exception):
+    def __init__(self, port: int, option: str, reason: str) -> None:
+        super().__init__(f"port {port} is already in use ({reason}): stop what uses it, or "
+                         f"choose another port with {option} PORT")
+        self.port = port
+        self.option = option
+
+
+def ensure_free(host: str, port: int, option: str) -> None:
+    """Bind and release the port as the servers will (SO_REUSEADDR): a taken port is named with
+    the option that changes it, not a traceback from deep inside a server."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise PortInUse(port, option, exc.strerror or str(exc)) from None
 
 
 class LocalRuntime:
@@ -113,10 +137,15 @@ class LocalRuntime:
         return boto3.client(service, region_name=REGION)
 
     def start(self) -> "LocalRuntime":
+        """Start everything; PortInUse (before anything started) if a port is taken."""
+        ensure_free(self._aws_host, self.config.aws_port, "--aws-port")
+        ensure_free(self.config.host, self.config.api_port, "--api-port")
         # No X-Ray daemon here: the handlers' tracer stays off (and unimported).
         os.environ.update({"AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
                            "POWERTOOLS_TRACE_DISABLED": "true"})
         observability.set_metrics_sink(self.metrics)
+        if self.config.log_format is not None:
+            activity.set_sink(ActivityPrinter(self.config.log_format))
         # Handlers log every invocation at INFO in AWS; locally only warnings, unless asked.
         logger.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"))
         self._mock.start()
@@ -155,6 +184,7 @@ class LocalRuntime:
         self.lambdas.deactivate()
         self._mock.stop()
         observability.set_metrics_sink(None)
+        activity.set_sink(None)
         services.reset()
 
     def __enter__(self) -> "LocalRuntime":
@@ -184,7 +214,8 @@ class LocalRuntime:
         services.reset()
 
     def _serve_aws_endpoint(self) -> None:
-        app = self.lambdas.wsgi_middleware(DomainDispatcherApplication(create_backend_app))
+        app = refuse_unsupported(
+            self.lambdas.wsgi_middleware(DomainDispatcherApplication(create_backend_app)))
         self._server = make_server(self._aws_host, self.config.aws_port, app, threaded=True)
         self._start_thread("stepwire-aws-endpoint", self._server.serve_forever)
 

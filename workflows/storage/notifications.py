@@ -119,6 +119,12 @@ class NotificationStore(TableAccess):
             **attempt.model_dump(mode="json"),
         }))
 
+    def attempts_of(self, target: NotificationTarget) -> list[Attempt]:
+        """The notification's attempt log, oldest first."""
+        prefix = table.attempt_key(target.subscription_id, "")
+        return [Attempt.model_validate(item) for item in self._query_prefix(
+            table.event_partition(target.tenant, target.event_id), prefix)]
+
     def set_notification_status(self, target: NotificationTarget, status: NotificationStatus,
                                 execution_arn: str | None = None) -> None:
         """Set the status (and the execution now in charge). Back to `pending` (a replay, a
