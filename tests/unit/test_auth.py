@@ -260,7 +260,8 @@ def test_the_leeway_defaults_to_30_s_and_is_bounded():
 
 
 def test_without_jwks_an_rs256_token_is_refused(rsa_key):
-    verifier = TokenVerifier(Keys(CURRENT), TokenPolicy(issuer=ISSUER, audience=AUDIENCE, leeway=LEEWAY))
+    verifier = TokenVerifier(Keys(CURRENT),
+                             TokenPolicy(issuer=ISSUER, audience=AUDIENCE, leeway=LEEWAY))
     with pytest.raises(Unauthorized, match="not accepted"):
         verifier.verify(jwt.encode(claims(), rsa_key, algorithm="RS256",
                                    headers={"kid": "rsa-1"}))
