@@ -12,8 +12,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[local,dev]'
 	touch $(STAMP)
 
+# `make run ARGS="--retry-time-scale 0.001"`: any option of `stepwire local`.
 run: $(STAMP)
-	$(BIN)/stepwire local
+	$(BIN)/stepwire local $(ARGS)
 
 # Fastest tiers first: a broken rule fails in seconds, before the engine and e2e runs.
 # The browser tier (headless Chromium) last; it writes screenshots to build/screenshots/.

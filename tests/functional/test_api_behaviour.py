@@ -429,6 +429,10 @@ def test_public_routes_unknown_routes_and_methods(env: ApiEnv):
     assert schema.status == 200 and "/events/{event_id}/replay" in json_of(schema)["paths"]
     docs = env.call("GET", "/docs")
     assert docs.status == 200 and b"swagger" in docs.body.lower()
+    # The Swagger page's own request for the document gets the document, not the page again
+    as_json = env.call("GET", "/docs?format=json")
+    assert as_json.status == 200 and as_json.headers["Content-Type"] == "application/json"
+    assert json_of(as_json)["paths"] == json_of(schema)["paths"]
     assert env.call("GET", "/nope").status == 401
     assert env.call("GET", "/nope", token=env.token("t", ["reader"])).status == 404
     not_allowed = env.call("PUT", "/events", token=env.token("t", ["reader"]))
@@ -453,3 +457,24 @@ def test_concurrent_requests_keep_their_own_principal_and_status(env: ApiEnv):
     tenant_of = {s["id"]: s["tenant"] for s in started}
     for tenant, _, event_id in results:
         assert tenant_of[event_id] == tenant
+
+
+def test_every_operation_has_a_summary_and_a_description_a_user_can_act_on(env: ApiEnv):
+    paths = json_of(env.call("GET", "/openapi.json"))["paths"]
+    operations = [(method, path, op) for path, ops in paths.items() for method, op in ops.items()]
+    assert len(operations) >= 13
+    for method, path, op in operations:
+        assert op.get("summary") and op["summary"] not in (path, f"{method.upper()} {path}"), (
+            method, path)
+        assert len(op.get("description", "")) > 40, (method, path)
+        assert "Roles:" in op["description"] or "No token needed" in op["description"]
+
+
+def test_a_refused_webhook_url_is_a_422_naming_the_url_field(env: ApiEnv):
+    admin = env.token("t422", ["admin"])
+    refused = env.call("POST", "/subscriptions", token=admin,
+                       body={"url": "http://169.254.169.254/latest", "event_types": ["*"]})
+    problem = json_of(refused)
+    assert refused.status == 422
+    assert [e["field"] for e in problem["errors"]] == ["url"]
+    assert problem["detail"].startswith("url: ")

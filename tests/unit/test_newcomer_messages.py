@@ -12,8 +12,10 @@ from werkzeug.test import Client
 from workflows import activity
 from workflows.delivery import duration_text, gave_up
 from workflows.local import cli
-from workflows.local.activity_log import ActivityPrinter
+from workflows.local.activity_log import ActivityPrinter, log_wait
 from workflows.local.aws_endpoint import refuse_unsupported
+from workflows.local.console import LocalConsole
+from workflows.local.metrics import MetricsRecorder
 from workflows.local.runtime import PortInUse, ensure_free
 from workflows.models import Attempt, NotificationTarget, utc_now
 
@@ -172,3 +174,25 @@ def test_redrive_execution_gets_the_aws_error_shape_pointing_to_the_api():
     assert response.status_code == 400
     assert response.headers["x-amzn-errortype"] == body["__type"] == "ExecutionNotRedrivable"
     assert "POST /dead-letters/redrive" in body["message"]
+
+
+def test_a_wait_of_the_notification_workflow_says_how_long_and_why(printed):
+    # Given the input a notification workflow's Wait state receives after a failed attempt
+    out = printed("human")
+    cause = json.dumps({"errorMessage": json.dumps({"detail": "HTTP 503"})})
+    state_input = {"notification": TARGET.model_dump(), "attempt": 2,
+                   "failure": {"Error": "Delivery.Retryable", "Cause": cause}}
+    # When the engine is about to wait 300 s in it, and an ingest Wait is seen too
+    log_wait("WaitBackoff", 300.0, state_input)
+    log_wait("SomeIngestWait", 5.0, {"event": {}})
+    # Then one line says which notification waits, how long and why
+    [line] = out.getvalue().splitlines()
+    assert "event evt_1 to sub_1 waits 300 s: WaitBackoff after HTTP 503" in line
+
+
+def test_the_bare_root_leads_to_the_console():
+    console = LocalConsole(sfn=None, metrics=MetricsRecorder())
+    answer = console("GET", "/", {}, lambda token: None)
+    assert answer is not None and (answer.status, answer.headers["Location"]) == (302,
+                                                                                  "/console/")
+    assert console("POST", "/", {}, lambda token: None) is None  # the API answers that

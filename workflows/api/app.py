@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from workflows import __version__, aws, dead_letters, events, services, subscriptions
 from workflows.api import request_body
 from workflows.api.problems import (
+    FieldProblem,
     patch_schema,
     problem,
     problem_response,
@@ -30,7 +31,7 @@ from workflows.api.problems import (
     validation_problem,
 )
 from workflows.api.routes import ApiRoute, RouteTable
-from workflows.auth import Forbidden, Permission, Principal, Unauthorized
+from workflows.auth import ROLE_PERMISSIONS, Forbidden, Permission, Principal, Unauthorized
 from workflows.cursor import InvalidCursor
 from workflows.errors import InvalidTarget, NotFound
 from workflows.idempotency import IdempotencyKeyInProgress, IdempotencyKeyReused
@@ -67,8 +68,10 @@ Cursor = Annotated[str | None, Query(max_length=4096, description="next_cursor o
 
 
 def route(method: str, path: str, permission: Permission | None,
-          responses: dict[int, Any] | None = None, **options: Any) -> Callable:
-    """Register `func` with the router and its permission in the one route table."""
+          responses: dict[int, Any] | None = None, *, summary: str, description: str = "",
+          **options: Any) -> Callable:
+    """Register `func` with the router and its permission in the one route table. Every
+    operation says what it does (`summary`) and what a user can do with it (`description`)."""
     documented = {**(_COMMON if permission else {}), **(responses or {})}
 
     def register(func: Callable) -> Callable:
@@ -80,8 +83,11 @@ def route(method: str, path: str, permission: Permission | None,
         if returned is not None and success not in documented:
             documented[success] = {"description": "Success", "content": {
                 "application/json": {"model": returned}}}
+        who = "\n\nNo token needed." if permission is None else "\n\nRoles: " + ", ".join(
+            sorted(r.value for r, allowed in ROLE_PERMISSIONS.items() if permission in allowed))
         return app.route(path, method=method, responses=documented or None,
-                         security=SECURITY if permission else PUBLIC, **options)(func)
+                         security=SECURITY if permission else PUBLIC, summary=summary,
+                         description=description + who, **options)(func)
 
     return register
 
@@ -218,7 +224,9 @@ def _too_large(exc: events.PayloadTooLarge) -> Response:
 
 @app.exception_handler([InvalidTarget, subscriptions.InvalidSubscription])
 def _invalid_target(exc: InvalidTarget) -> Response:
-    return problem(422, exc.detail)
+    # Named like every other 422: the field is the subscription's url.
+    return problem(422, f"url: {exc.detail}",
+                   errors=[FieldProblem(field="url", message=exc.detail)])
 
 
 @app.exception_handler(Exception)
@@ -230,7 +238,8 @@ def _unexpected(exc: Exception) -> Response:
 # --- public ----------------------------------------------------------------------------------
 
 
-@route("GET", "/health", None)
+@route("GET", "/health", None, summary="Is the API up",
+       description="Answers `{status: ok, version}` while the API serves requests.")
 def health() -> dict[str, str]:
     return {"status": "ok", "version": __version__}
 
@@ -240,14 +249,17 @@ def openapi_schema() -> dict[str, Any]:
                                                             exclude_none=True))
 
 
-@route("GET", "/openapi.json", None, include_in_schema=False)
+@route("GET", "/openapi.json", None, include_in_schema=False, summary="This API's OpenAPI document")
 def openapi():  # noqa: ANN201 - a raw Response is not a schema
     return Response(200, "application/json", to_json(openapi_schema()))
 
 
-@route("GET", "/docs", None, include_in_schema=False)
+@route("GET", "/docs", None, include_in_schema=False, summary="Swagger UI")
 def docs():  # noqa: ANN201
     from pathlib import Path
+
+    if (app.current_event.query_string_parameters or {}).get("format") == "json":
+        return openapi()  # what the Swagger page itself may request
 
     from aws_lambda_powertools.event_handler import openapi as powertools_openapi
 
@@ -262,7 +274,12 @@ def docs():  # noqa: ANN201
 
 
 @route("POST", "/subscriptions", Permission.MANAGE_SUBSCRIPTIONS, status_code=201,
-       responses={400: problem_response("The body is not valid JSON")})
+       responses={400: problem_response("The body is not valid JSON")},
+       summary="Subscribe an endpoint to event types",
+       description="Events whose type matches one of `event_types` (`order.created`, "
+                   "`order.*`, `*`) are POSTed to `url`, signed with the returned `secret` "
+                   "(Standard Webhooks; shown only here and on rotation: keep it). A URL that "
+                   "does not resolve to a public address is a 422 naming `url`.")
 def create_subscription(
         request: Annotated[subscriptions.NewSubscription, Body()],
 ) -> subscriptions.SubscriptionWithSecret:
@@ -273,7 +290,10 @@ def create_subscription(
         **subscriptions.SubscriptionView.of(created).model_dump(), secret=created.secret)
 
 
-@route("GET", "/subscriptions", Permission.READ, responses=_BAD_CURSOR)
+@route("GET", "/subscriptions", Permission.READ, responses=_BAD_CURSOR,
+       summary="List your subscriptions",
+       description="A page of up to `limit` subscriptions; pass `next_cursor` back as "
+                   "`cursor` for the next page.")
 def list_subscriptions(limit: Limit = DEFAULT_LIMIT,
                        cursor: Cursor = None) -> subscriptions.SubscriptionPage:
     return subscriptions.list_subscriptions(principal().tenant, limit, cursor,
@@ -281,14 +301,20 @@ def list_subscriptions(limit: Limit = DEFAULT_LIMIT,
                                             codec=services.cursor_codec())
 
 
-@route("GET", "/subscriptions/<subscription_id>", Permission.READ, responses=_NOT_FOUND)
+@route("GET", "/subscriptions/<subscription_id>", Permission.READ, responses=_NOT_FOUND,
+       summary="One subscription",
+       description="Its endpoint, event types, status and rate limit (never the secret).")
 def get_subscription(subscription_id: str) -> subscriptions.SubscriptionView:
     return subscriptions.SubscriptionView.of(subscriptions.get_subscription(
         principal().tenant, subscription_id, store=services.store()))
 
 
 @route("PATCH", "/subscriptions/<subscription_id>", Permission.MANAGE_SUBSCRIPTIONS,
-       responses={**_NOT_FOUND, 400: problem_response("The body is not valid JSON")})
+       responses={**_NOT_FOUND, 400: problem_response("The body is not valid JSON")},
+       summary="Change, pause or resume a subscription",
+       description="Send only the fields to change: `url`, `event_types`, `description`, "
+                   "`rate_limit`, or `status` (`paused` holds deliveries, `active` resumes; a "
+                   "disabled subscription is re-enabled with `active`).")
 def update_subscription(
         subscription_id: str, changes: Annotated[subscriptions.SubscriptionChanges, Body()],
 ) -> subscriptions.SubscriptionView:
@@ -298,7 +324,9 @@ def update_subscription(
 
 
 @route("DELETE", "/subscriptions/<subscription_id>", Permission.MANAGE_SUBSCRIPTIONS,
-       responses={**_NOT_FOUND, 204: {"description": "Deleted"}})
+       responses={**_NOT_FOUND, 204: {"description": "Deleted"}},
+       summary="Delete a subscription",
+       description="No further event is delivered to it; past events keep their trace.")
 def delete_subscription(subscription_id: str):  # noqa: ANN201 - 204, no body
     subscriptions.delete_subscription(principal().tenant, subscription_id,
                                       store=services.store())
@@ -306,7 +334,10 @@ def delete_subscription(subscription_id: str):  # noqa: ANN201 - 204, no body
 
 
 @route("POST", "/subscriptions/<subscription_id>/rotate-secret",
-       Permission.MANAGE_SUBSCRIPTIONS, responses=_NOT_FOUND)
+       Permission.MANAGE_SUBSCRIPTIONS, responses=_NOT_FOUND,
+       summary="Rotate a subscription's signing secret",
+       description="Returns the new secret (shown once). For 24 hours webhooks carry both "
+                   "signatures, so the receiver can switch without missing one.")
 def rotate_secret(subscription_id: str) -> subscriptions.RotatedSecret:
     return subscriptions.rotate_secret(principal().tenant, subscription_id,
                                        store=services.store())
@@ -317,7 +348,11 @@ def rotate_secret(subscription_id: str) -> subscriptions.RotatedSecret:
 
 @route("POST", "/events", Permission.PUBLISH, status_code=202, responses={
     **_BAD_BODY, 409: problem_response("A request with this key is still in progress"),
-    422: problem_response("Invalid fields, or the key was used with another body")})
+    422: problem_response("Invalid fields, or the key was used with another body")},
+       summary="Publish an event",
+       description="Accepted (202) events are delivered to every active subscription whose "
+                   "event types match. The same `Idempotency-Key` (or `id`) again returns the "
+                   "same event and delivers nothing twice. Follow it with `GET /events/{id}`.")
 def publish_event(
         request: Annotated[events.PublishRequest, Body()],
         idempotency_key: Annotated[str | None, Header(
@@ -333,7 +368,11 @@ def publish_event(
         idempotency=services.publish_idempotency())
 
 
-@route("GET", "/events", Permission.READ, responses=_BAD_CURSOR)
+@route("GET", "/events", Permission.READ, responses=_BAD_CURSOR,
+       summary="List events, newest first",
+       description="Filter by `type`, `status` (pending, delivering, delivered, failed, or "
+                   "unmatched: no subscription matched, nothing was sent) and time "
+                   "(`since`, `until`).")
 def list_events(
         type: Annotated[str | None, Query(max_length=128)] = None,  # noqa: A002 - the contract
         status: Annotated[events.EventStatus | None, Query()] = None,
@@ -347,13 +386,19 @@ def list_events(
                               store=services.store(), codec=services.cursor_codec())
 
 
-@route("GET", "/events/<event_id>", Permission.READ, responses=_NOT_FOUND)
+@route("GET", "/events/<event_id>", Permission.READ, responses=_NOT_FOUND,
+       summary="Trace an event: did it arrive?",
+       description="Per subscription: the status, every attempt (time, status code, latency, "
+                   "error) and the Step Functions execution ARN.")
 def get_event(event_id: str) -> events.EventDetail:
     return events.get_event(principal().tenant, event_id, store=services.store())
 
 
 @route("POST", "/events/<event_id>/replay", Permission.REPLAY, status_code=202,
-       responses={**_NOT_FOUND, 400: problem_response("The body is not valid JSON")})
+       responses={**_NOT_FOUND, 400: problem_response("The body is not valid JSON")},
+       summary="Deliver an event again",
+       description="Starts a new delivery per subscription (all, or `subscription_ids`) with "
+                   "the same `webhook-id`, so receivers can deduplicate.")
 def replay_event(event_id: str, request: Annotated[events.ReplayRequest | None, Body()] = None,
                  ) -> events.ReplayResult:
     return events.replay_event(
@@ -365,7 +410,10 @@ def replay_event(event_id: str, request: Annotated[events.ReplayRequest | None, 
 # --- dead letters ----------------------------------------------------------------------------
 
 
-@route("GET", "/dead-letters", Permission.READ, responses=_BAD_CURSOR)
+@route("GET", "/dead-letters", Permission.READ, responses=_BAD_CURSOR,
+       summary="List notifications that could not be delivered",
+       description="Each says why it gave up (attempts, how long, the last error); filter by "
+                   "`since` and `subscription_id`. Fix the endpoint, then redrive them.")
 def list_dead_letters(
         since: Annotated[datetime | None, Query()] = None,
         subscription_id: Annotated[str | None, Query(max_length=64)] = None,
@@ -378,7 +426,10 @@ def list_dead_letters(
 
 
 @route("POST", "/dead-letters/redrive", Permission.REDRIVE, status_code=202,
-       responses={400: problem_response("The body is not valid JSON")})
+       responses={400: problem_response("The body is not valid JSON")},
+       summary="Deliver dead-lettered notifications again",
+       description="Restarts up to 100 dead letters per call (all, or those `since` a time or "
+                   "of one `subscription_id`); call again while `redriven` is 100.")
 def redrive_dead_letters(
         request: Annotated[dead_letters.RedriveRequest | None, Body()] = None,
 ) -> dead_letters.RedriveResult:
@@ -392,7 +443,11 @@ def redrive_dead_letters(
 
 
 @route("POST", "/tokens/revocations", Permission.REVOKE_TOKENS, status_code=201,
-       responses={400: problem_response("The body is not valid JSON")})
+       responses={400: problem_response("The body is not valid JSON")},
+       summary="Revoke tokens of your tenant",
+       description="`{\"jti\": …}` refuses that one token, `{\"sub\": …}` every token of that "
+                   "subject issued until now (a token issued later is accepted). Applies within "
+                   "the authorizer's cache time.")
 def revoke_tokens(
         request: Annotated[RevocationRequest, Body()],
 ) -> Revocation:

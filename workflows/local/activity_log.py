@@ -7,6 +7,10 @@ import sys
 import threading
 from typing import Any, TextIO
 
+from workflows import activity
+from workflows.delivery import _readable_cause as readable_cause
+from workflows.models import NotificationTarget
+
 FORMATS = ("human", "json")
 
 
@@ -32,3 +36,18 @@ def human_line(record: dict[str, Any]) -> str:
     in 12 ms`"""
     clock = str(record.get("at", ""))[11:23]
     return f"{clock} {record.get('activity', ''):<19} {record.get('message', '')}"
+
+
+def log_wait(state: str, seconds: float, state_input: Any) -> None:
+    """A Wait state of a notification workflow (engine.on_wait): its seconds as the workflow
+    declares them (before --retry-time-scale) and why: the state's name and the last error."""
+    notification = state_input.get("notification") if isinstance(state_input, dict) else None
+    if not isinstance(notification, dict):
+        return
+    report = state_input.get("report") or {}
+    failure = state_input.get("failure") or {}
+    last_error = report.get("detail") if isinstance(report, dict) else None
+    if not last_error and isinstance(failure, dict):
+        last_error = readable_cause(failure.get("Cause")) or failure.get("Error")
+    activity.waiting(NotificationTarget.model_validate(notification), seconds=round(seconds),
+                     why=state + (f" after {last_error}" if last_error else ""))

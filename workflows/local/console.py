@@ -1,6 +1,7 @@
 """What the local gateway serves besides the API: the console and two local-only routes.
 
-- `/console/…`: the console's static files, shipped in the package (`workflows/console/`).
+- `/console/…`: the console's static files, shipped in the package (`workflows/console/`);
+  `/` leads there.
 - `GET /local/executions/{arn}`: an execution's state machine definition (the ASL as
   deployed) and the states it went through, read from the Step Functions API
   (DescribeExecution, DescribeStateMachine, GetExecutionHistory). Only for the caller's own
@@ -38,7 +39,8 @@ class LocalConsole:
     def __call__(self, method: str, path: str, headers: dict[str, str],
                  authorize: Authorize) -> GatewayResponse | None:
         """The answer for a console or local route; None: not one of them."""
-        if path == "/console":
+        if path == "/console" or (path == "/" and method in ("GET", "HEAD")):
+            # `/` too: someone who opens the bare URL lands on the console's sign-in.
             return GatewayResponse(302, {"Location": "/console/"}, b"")
         if path.startswith("/console/"):
             return _static(method, path.removeprefix("/console/") or "index.html")

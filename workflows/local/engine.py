@@ -24,6 +24,7 @@ import pickle
 import sys
 import threading
 import time as _time
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -60,7 +61,23 @@ class _ScaledClock:
 _clock = _ScaledClock()
 
 
+# Told of every Wait state about to wait: (state name, the workflow's seconds, the state's input).
+WaitObserver = Callable[[str, float, Any], None]
+_wait_observers: list[WaitObserver] = []
+
+
+def on_wait(observer: WaitObserver | None) -> None:
+    """Set (or with None clear) the one observer of Wait states (the runtime's log lines)."""
+    _wait_observers[:] = [observer] if observer else []
+
+
 def _scaled_wait(self: Any, env: Any, wait_seconds: float) -> None:
+    for observer in _wait_observers:
+        try:
+            state = (env.states.context_object.context_object_data.get("State") or {})
+            observer(state.get("Name", "Wait"), wait_seconds, env.states.get_input())
+        except Exception:  # noqa: BLE001 - a log line must never stop a workflow
+            pass
     # A stopped execution sets the event and ends the wait early, as in moto's own version.
     if wait_seconds > 0:
         env.program_state_event.wait(wait_seconds * _clock.factor)

@@ -32,7 +32,7 @@ from workflows import activity, observability, services
 from workflows.api.app import ROUTES
 from workflows.ids import execution_name, new_id
 from workflows.local import engine
-from workflows.local.activity_log import ActivityPrinter
+from workflows.local.activity_log import ActivityPrinter, log_wait
 from workflows.local.aws_endpoint import refuse_unsupported
 from workflows.local.console import LocalConsole
 from workflows.local.gateway import Gateway, RateLimit
@@ -146,6 +146,7 @@ class LocalRuntime:
         observability.set_metrics_sink(self.metrics)
         if self.config.log_format is not None:
             activity.set_sink(ActivityPrinter(self.config.log_format))
+            engine.on_wait(log_wait)
         # Handlers log every invocation at INFO in AWS; locally only warnings, unless asked.
         logger.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"))
         self._mock.start()
@@ -185,6 +186,7 @@ class LocalRuntime:
         self._mock.stop()
         observability.set_metrics_sink(None)
         activity.set_sink(None)
+        engine.on_wait(None)
         services.reset()
 
     def __enter__(self) -> "LocalRuntime":
