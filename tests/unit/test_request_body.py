@@ -79,3 +79,27 @@ def test_a_body_above_the_limit_is_a_413_even_where_no_body_is_expected():
     problem = refusal(proxy("x" * (256 * 1024 + 1)), takes_body=False)
     assert problem.status_code == 413
     assert refusal(proxy("ignored"), takes_body=False) is None
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded",
+                                          "multipart/form-data; boundary=x"])
+def test_a_content_type_that_is_not_json_is_a_415_even_without_a_body(content_type):
+    refused = refusal(proxy("", content_type), takes_body=True)
+    assert refused is not None and refused.status_code == 415
+    assert content_type in json.loads(refused.body)["detail"]
+
+
+@pytest.mark.parametrize("content_type", ["APPLICATION/JSON", "Application/Json; charset=UTF-8",
+                                          "application/merge-patch+json"])
+def test_json_in_any_case_is_handed_to_the_router_as_application_json(content_type):
+    # The router matches the media type case-sensitively: a 500 once came from there.
+    for body in ("{}", ""):
+        event = {**proxy(body, content_type),
+                 "multiValueHeaders": {"content-type": [content_type]}}
+        assert refusal(event, takes_body=True) is None
+        assert event["headers"]["Content-Type"] == "application/json"
+        assert event["multiValueHeaders"]["content-type"] == ["application/json"]
+
+
+def test_no_content_type_and_no_body_is_fine_where_the_body_is_optional():
+    assert refusal(proxy("", None), takes_body=True) is None

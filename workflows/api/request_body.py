@@ -14,6 +14,7 @@ from aws_lambda_powertools.event_handler import Response
 from workflows.api.problems import problem
 from workflows.limits import MAX_DATA_DEPTH, MAX_REQUEST_BYTES, text_nests_deeper_than
 
+APPLICATION_JSON = "application/json"
 # The body is an object around the event's data: one level more than the data may use.
 MAX_BODY_DEPTH = MAX_DATA_DEPTH + 1
 
@@ -21,6 +22,10 @@ MAX_BODY_DEPTH = MAX_DATA_DEPTH + 1
 def refusal(event: dict[str, Any], takes_body: bool) -> Response | None:
     """The problem to answer instead of handling the request, or None when the body is fine."""
     body = event.get("body")
+    if takes_body:
+        refused = _content_type_refusal(event, has_body=bool(body))
+        if refused is not None:
+            return refused
     if not body:
         return None
     if event.get("isBase64Encoded"):
@@ -35,12 +40,6 @@ def refusal(event: dict[str, Any], takes_body: bool) -> Response | None:
                             f"{MAX_REQUEST_BYTES} bytes")
     if not takes_body:
         return None
-    content_type = _header(event, "content-type")
-    media_type = (content_type or "").split(";")[0].strip().lower()
-    if media_type != "application/json" and not media_type.endswith("+json"):
-        return problem(415, "the request body must be JSON: send Content-Type: "
-                            f"application/json (got {content_type or 'no Content-Type'})",
-                       headers={"Accept": "application/json"})
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -51,6 +50,25 @@ def refusal(event: dict[str, Any], takes_body: bool) -> Response | None:
     if event.get("isBase64Encoded"):
         # Checked and decoded: hand the router the text it parses as JSON.
         event["body"], event["isBase64Encoded"] = text, False
+    return None
+
+
+def _content_type_refusal(event: dict[str, Any], has_body: bool) -> Response | None:
+    """A body must be sent as JSON (any case, `+json` too); a Content-Type that is not JSON is
+    refused even on an empty body. The router matches the media type case-sensitively, so an
+    accepted one is handed on as plain `application/json`."""
+    content_type = _header(event, "content-type")
+    if content_type is None and not has_body:
+        return None
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        return problem(415, "the request body must be JSON: send Content-Type: "
+                            f"application/json (got {content_type or 'no Content-Type'})",
+                       headers={"Accept": "application/json"})
+    for headers in (event.get("headers") or {}, event.get("multiValueHeaders") or {}):
+        for name in [k for k in headers if k.lower() == "content-type"]:
+            headers[name] = [APPLICATION_JSON] if isinstance(headers[name], list) \
+                else APPLICATION_JSON
     return None
 
 
