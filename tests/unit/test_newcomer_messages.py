@@ -67,7 +67,9 @@ def test_the_json_format_is_one_object_per_line_with_the_fields(printed):
     out = printed("json")
     activity.attempt(TARGET, number=1, status_code=200, latency_ms=7, error=None)
     activity.event_refused(reason="invalid event: tenant: Field required", source="eventbridge")
-    first, second = (json.loads(line) for line in out.getvalue().splitlines())
+    activity.breaker_changed(subscription_id="sub_1", state="open", reason="5 failures")
+    first, second, third = (json.loads(line) for line in out.getvalue().splitlines())
+    assert third["message"] == "breaker of sub_1 is open: 5 failures"
     assert first["activity"] == "delivery.attempt" and first["delivered"] is True
     assert (first["status_code"], first["latency_ms"], first["event_id"]) == (200, 7, "evt_1")
     assert second == {**second, "activity": "event.refused", "source": "eventbridge",

@@ -3,6 +3,8 @@
 
 import json
 
+import re
+
 import pytest
 
 from tests.support.receiver import Answer, free_port
@@ -159,7 +161,7 @@ def test_400_fails_at_once_into_the_dead_letter_queue(flows: Workflows) -> None:
     assert letter["event_id"] == event["id"]
     assert letter["subscription_id"] == subscription.id
     assert letter["error"] == "Delivery.Permanent"
-    assert letter["cause"] == "HTTP 400 is not retried"
+    assert letter["cause"] == "gave up after 1 attempt over 0s; last error: HTTP 400 is not retried"
     assert letter["execution_arn"] == arn
     _, [notification] = flows.notification(event["id"])
     assert notification.status == "failed"
@@ -207,9 +209,12 @@ def test_all_attempts_exhausted(flows: Workflows) -> None:
     [letter] = flows.dead_letters()
     assert letter == {
         "tenant": flows.tenant, "event_id": event["id"], "subscription_id": subscription.id,
-        "error": "Delivery.Retryable", "cause": "HTTP 500", "execution_arn": arn,
+        "error": "Delivery.Retryable", "cause": letter["cause"], "execution_arn": arn,
         "failed_at": letter["failed_at"],
     }
+    # It says it gave up, after how many attempts over how long, and the last error
+    assert re.fullmatch(r"gave up after 8 attempts over [\d.]+s; last error: HTTP 500",
+                        letter["cause"]), letter["cause"]
     _, [notification] = flows.notification(event["id"])
     assert notification.status == "failed"
     assert [a.status_code for a in notification.attempts] == [500] * 8
