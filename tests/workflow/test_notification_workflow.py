@@ -2,7 +2,6 @@
 (Express: the first two attempts) and the long tail (Standard: the rest of the schedule)."""
 
 import json
-
 import re
 
 import pytest
