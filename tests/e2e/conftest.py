@@ -35,8 +35,11 @@ class LocalProcess:
         return f"arn:aws:states:us-east-1:123456789012:{kind}:{name}"
 
 
-def start_local(*extra: str) -> LocalProcess:
-    aws_port, api_port = free_port(), free_port()
+def start_local(*extra: str, ports: tuple[int, int] | None = None) -> LocalProcess:
+    """In memory unless `extra` names a --state-dir; `ports` (AWS, API) to restart in place."""
+    aws_port, api_port = ports or (free_port(), free_port())
+    if "--state-dir" not in extra:
+        extra = ("--ephemeral", *extra)
     process = subprocess.Popen(
         [sys.executable, "-m", "workflows.local.cli", "local", "--aws-port", str(aws_port),
          "--api-port", str(api_port), "--retry-time-scale", str(TIME_SCALE),

@@ -24,6 +24,8 @@ import pickle
 import sys
 import threading
 import time as _time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from functools import cache
 from typing import Any
 
@@ -44,6 +46,9 @@ from moto.stepfunctions.parser.asl.utils import boto_client, json_path
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
+# What an execution's sleep runs inside: the admission queue lends the sleeper's slot out.
+sleeping: Callable[[], AbstractContextManager] = nullcontext
+
 
 class _ScaledClock:
     """Stands in for the `time` module where the interpreter sleeps."""
@@ -51,7 +56,8 @@ class _ScaledClock:
     factor = 1.0
 
     def sleep(self, seconds: float) -> None:
-        _time.sleep(seconds * self.factor)
+        with sleeping():
+            _time.sleep(seconds * self.factor)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(_time, name)
@@ -63,7 +69,8 @@ _clock = _ScaledClock()
 def _scaled_wait(self: Any, env: Any, wait_seconds: float) -> None:
     # A stopped execution sets the event and ends the wait early, as in moto's own version.
     if wait_seconds > 0:
-        env.program_state_event.wait(wait_seconds * _clock.factor)
+        with sleeping():
+            env.program_state_event.wait(wait_seconds * _clock.factor)
 
 
 def set_time_scale(factor: float) -> None:
@@ -95,12 +102,13 @@ def fix_sfn_integration() -> None:
     state_task_service_sfn.StateTaskServiceSfn._normalise_parameters = _sfn_parameters_in_api_case
 
 
-_dynamodb_lock = threading.Lock()
+# Reentrant: the durable state journals a write under the same lock (see durability.py).
+state_lock = threading.RLock()
 _dynamodb_call = DynamoHandler.call_action
 
 
 def _serialized_dynamodb_call(self: Any) -> Any:
-    with _dynamodb_lock:
+    with state_lock:
         return _dynamodb_call(self)
 
 
