@@ -46,6 +46,8 @@ from moto.stepfunctions.parser.asl.utils import boto_client, json_path
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
+from workflows.local import inline
+
 # What an execution's sleep runs inside: the admission queue lends the sleeper's slot out.
 sleeping: Callable[[], AbstractContextManager] = nullcontext
 
@@ -171,6 +173,7 @@ def speed_up() -> None:
         jsonpath_ng.ext.parse = cache(jsonpath_ng.ext.parse)
         json_path.parse = jsonpath_ng.ext.parse
     ExecutionWorker._get_evaluation_entrypoint = _program_of_own
+    inline.install()
     for name, module in list(sys.modules.items()):
         if name.startswith("moto.stepfunctions") and \
                 getattr(module, "boto_client_for", None) is _new_client:
@@ -205,16 +208,21 @@ def _state_machines() -> list[Any]:
             for backend in account.values() for machine in backend.state_machines]
 
 
+def _running(execution: Any) -> bool:
+    # An execution is listed a moment before moto gives it a status: it is starting.
+    return execution.exec_status is None or execution.exec_status.value == "RUNNING"
+
+
 def running_executions(state_machine_arn: str) -> int:
     return sum(1 for machine in _state_machines() if machine.arn == state_machine_arn
-               for e in machine.executions if e.status == "RUNNING")
+               for e in machine.executions if _running(e))
 
 
 def prune_finished_executions(keep: int) -> int:
     """Keep the newest `keep` finished executions per state machine; returns how many went."""
     removed = 0
     for machine in _state_machines():
-        finished = [e for e in machine.executions if e.status != "RUNNING"]
+        finished = [e for e in machine.executions if not _running(e)]
         # One remove at a time: a start_execution may append concurrently.
         for execution in finished[:max(len(finished) - keep, 0)]:
             machine.executions.remove(execution)
