@@ -9,13 +9,26 @@
   a handler in the same process: they now call the Lambda host directly, with the same
   request and response shapes. A function the host does not know still takes the botocore
   path (and fails as moto's Lambda would).
+- DynamoDB calls of this process's boto3 clients (the handlers' store, the ASL's dynamodb
+  tasks) still serialize their request and parse the answer with botocore, but skip what lies
+  between: signing, the retry loop, moto's search of every service's URL patterns. The
+  request reaches moto's DynamoDB front end (so the write lock and the journal apply) as it
+  would have; only while the local runtime is up.
 """
 
 import threading
 import time
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
+import boto3
+import botocore.handlers
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+from botocore.parsers import create_parser
+from moto.core.botocore_stubber import MockRawResponse
+from moto.core.request import normalize_request
+from moto.dynamodb.responses import DynamoHandler
 from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
 from moto.stepfunctions.parser.asl.component.program import program
 from moto.stepfunctions.parser.asl.component.state.exec import execute_state
@@ -111,6 +124,41 @@ class _Body:
 
     def read(self) -> bytes:
         return self._data
+
+
+_dynamodb_direct = threading.Event()
+
+
+@cache
+def _json_parser() -> Any:
+    return create_parser("json")
+
+
+def _dynamodb_call(model: Any, params: dict, context: Any = None, **_: Any) -> Any:
+    """For `before-call.dynamodb`: (response, parsed) as botocore's own send would give."""
+    if not _dynamodb_direct.is_set():
+        return None
+    request = normalize_request(AWSPreparedRequest(
+        method=params["method"], url=params["url"], headers=params["headers"],
+        body=params["body"], stream_output=False))
+    status, headers, body = DynamoHandler.dispatch(request, request.raw_url, request.headers)
+    raw = body.encode() if isinstance(body, str) else body
+    http = AWSResponse(params["url"], status, headers, MockRawResponse(raw))
+    parsed = _json_parser().parse({"headers": http.headers, "status_code": status,
+                                   "body": raw, "context": context}, model.output_shape)
+    return http, parsed
+
+
+def dynamodb_direct(on: bool) -> None:
+    hook = ("before-call.dynamodb", _dynamodb_call)
+    if hook not in botocore.handlers.BUILTIN_HANDLERS:  # clients created from now on
+        botocore.handlers.BUILTIN_HANDLERS.append(hook)
+        if boto3.DEFAULT_SESSION is not None:
+            boto3.DEFAULT_SESSION._session.register(*hook)  # noqa: SLF001
+    if on:
+        _dynamodb_direct.set()
+    else:
+        _dynamodb_direct.clear()
 
 
 def install() -> None:

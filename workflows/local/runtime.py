@@ -30,7 +30,7 @@ from lambdas import (
 from workflows import observability, services
 from workflows.api.app import ROUTES
 from workflows.ids import execution_name, new_id
-from workflows.local import engine
+from workflows.local import engine, inline
 from workflows.local.admission import Admission
 from workflows.local.console import LocalConsole
 from workflows.local.durability import Durability
@@ -140,6 +140,7 @@ class LocalRuntime:
         engine.serialize_literal_eval()
         if self.config.optimize_engine:
             engine.speed_up()
+            inline.dynamodb_direct(True)
         engine.set_time_scale(self.config.retry_time_scale)
         function_arns = {placeholder: self.lambdas.register(name, handler)
                          for placeholder, (name, handler) in FUNCTIONS.items()}
@@ -176,6 +177,7 @@ class LocalRuntime:
         if self._state_dir is not None:
             self._state_dir.close()
         self.lambdas.deactivate()
+        inline.dynamodb_direct(False)
         self._mock.stop()
         observability.set_metrics_sink(None)
         services.reset()
