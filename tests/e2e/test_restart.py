@@ -115,3 +115,19 @@ def test_what_was_accepted_survives_a_kill_and_a_clean_stop(tmp_path: Path) -> N
                             subscriptions["retrying"]: "delivered",
                             subscriptions["refusing"]: "failed"}, detail
     assert dead == {(e, subscriptions["refusing"]) for e in accepted}
+
+
+def test_a_second_instance_on_the_same_directory_refuses_to_start(tmp_path: Path) -> None:
+    # Given an instance running on a state directory
+    state = ["--state-dir", str(tmp_path / "state")]
+    first = start_local(*state)
+    try:
+        # When a second one is started on it
+        with pytest.raises(RuntimeError, match="is in use by stepwire local") as refused:
+            start_local(*state)
+        # Then it says why and what to do; the first one still answers
+        assert "pass another --state-dir" in str(refused.value)
+        assert httpx.get(f"{first.api_url}/openapi.json").status_code == 200
+    finally:
+        code, output = stop_local(first)
+    assert code == 0, output
