@@ -1,8 +1,10 @@
 """`stepwire local` on a state directory: stopped cleanly or killed (SIGKILL) in the middle of a
 run of events, restarted on the same directory, nothing accepted is lost."""
 
+import json
 import signal
 import threading
+import time
 from collections import defaultdict
 from contextlib import ExitStack
 from pathlib import Path
@@ -11,7 +13,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import start_local, stop_local
-from tests.e2e.test_api_http import eventually, stepwire_token, subscribe
+from tests.e2e.test_api_http import stepwire_token, subscribe
 from tests.support.receiver import Answer, Received, Receiver
 
 pytestmark = pytest.mark.e2e
@@ -91,8 +93,13 @@ def test_what_was_accepted_survives_a_kill_and_a_clean_stop(tmp_path: Path) -> N
             print("after a clean stop:", local.banner.split("State:", 1)[1].split("\n")[0])
 
             # Then every accepted event ends delivered or dead-lettered
-            for event_id in accepted:
-                eventually(lambda event_id=event_id: terminal(api, event_id), timeout=120)
+            unfinished = set(accepted)
+            deadline = time.monotonic() + 120
+            while unfinished and time.monotonic() < deadline:
+                unfinished = {e for e in unfinished if not terminal(api, e)}
+                time.sleep(0.2)
+            assert not unfinished, json.dumps([api.get(f"/events/{e}").json()
+                                               for e in sorted(unfinished)[:3]])
             details = {e: api.get(f"/events/{e}").json() for e in accepted}
             dead = dead_letters(api)
         finally:
