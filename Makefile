@@ -44,7 +44,7 @@ test-api-fuzz: $(STAMP)
 
 # HTTP ingress: POST /events latency at a fixed offered rate, notifications/s through the API.
 bench-http: $(STAMP)
-	$(BIN)/python -m bench.http_ingress $(if $(RATE),--rate $(RATE),) $(if $(N),--events $(N),)
+	$(BIN)/python -m bench.http_ingress $(if $(RATE),--rate $(RATE),) $(if $(N),--events $(N),) $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check workflows lambdas stacks tests bench

@@ -14,13 +14,16 @@ Prints a readable summary and, last, one JSON line with the figures (for merging
 import argparse
 import json
 import statistics
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
+from bench.cpu_profile import CpuProfile
 from bench.receiver import Arrivals, percentile
+from bench.throughput import rss_mb
 from tests.support.receiver import free_port
 from workflows.auth import issue_token, signing_key
 from workflows.local.runtime import LocalConfig, LocalRuntime
@@ -65,8 +68,10 @@ def offered_rate(api: str, token: str, rate: float, count: int) -> dict:
             "errors": errors}
 
 
-def end_to_end(api: str, token: str, arrivals: Arrivals, count: int, clients: int) -> dict:
+def end_to_end(api: str, token: str, arrivals: Arrivals, count: int, clients: int,
+               breakdown: bool = False) -> dict:
     sent_at: dict[str, float] = {}
+    post_ms: list[float] = []
     lock = threading.Lock()
 
     def publish(indexes: range) -> None:
@@ -78,23 +83,29 @@ def end_to_end(api: str, token: str, arrivals: Arrivals, count: int, clients: in
                 response.raise_for_status()
                 with lock:
                     sent_at[response.json()["id"]] = started
+                    post_ms.append((time.perf_counter() - started) * 1000)
 
-    t0 = time.perf_counter()
-    threads = [threading.Thread(target=publish, args=(range(n, count, clients),))
-               for n in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    published = time.perf_counter() - t0
-    complete = arrivals.wait_for(set(sent_at), timeout=max(120.0, count / 2))
+    rss_before = rss_mb()
+    with CpuProfile(breakdown) as profile:
+        t0 = time.perf_counter()
+        threads = [threading.Thread(target=publish, args=(range(n, count, clients),))
+                   for n in range(clients)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        published = time.perf_counter() - t0
+        complete = arrivals.wait_for(set(sent_at), timeout=max(120.0, count / 2))
     last = max((arrivals.at[i] for i in sent_at if i in arrivals.at), default=t0)
     delays = [(arrivals.at[i] - sent) * 1000 for i, sent in sent_at.items() if i in arrivals.at]
     return {"events": count, "delivered": len(delays), "complete": complete,
             "publish_per_s": round(count / published, 1),
             "notifications_per_s": round(len(delays) / (last - t0), 1),
             "p50_post_to_arrival_ms": round(percentile(delays, 0.50), 1),
-            "p99_post_to_arrival_ms": round(percentile(delays, 0.99), 1)}
+            "p99_post_to_arrival_ms": round(percentile(delays, 0.99), 1),
+            "post_p99_ms": round(percentile(post_ms, 0.99), 1),
+            "rss_growth_mb": round(rss_mb() - rss_before, 1),
+            **profile.report(len(delays))}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -103,10 +114,18 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seconds", type=float, default=10.0, help="how long to offer it")
     parser.add_argument("--events", type=int, default=300, help="events for the e2e figure")
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--ephemeral", action="store_true",
+                        help="keep state in memory only (default: a fresh state directory)")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="split the CPU per notification by component (py-spy)")
+    parser.add_argument("--workers", type=int, default=LocalConfig.workers,
+                        help="executions computing at once (the admission pool)")
     args = parser.parse_args(argv)
 
+    state_dir = None if args.ephemeral else tempfile.mkdtemp(prefix="stepwire-bench-")
     config = LocalConfig(aws_port=free_port(), api_port=free_port(), retry_time_scale=0.01,
-                         api_rate=1_000_000, api_burst=1_000_000, log_format=None)
+                         api_rate=1_000_000, api_burst=1_000_000, log_format=None,
+                         state_dir=state_dir, workers=args.workers)
     arrivals = Arrivals()
     with LocalRuntime(config) as runtime:
         assert runtime.resources is not None
@@ -127,7 +146,7 @@ def main(argv: list[str] | None = None) -> dict:
             if len(arrivals.at) == before:
                 break
             before = len(arrivals.at)
-        e2e = end_to_end(api, token, arrivals, args.events, args.clients)
+        e2e = end_to_end(api, token, arrivals, args.events, args.clients, args.breakdown)
     result = {"http_ingress": latency, "http_end_to_end": e2e}
     print(f"POST /events at {latency['offered_per_s']:g}/s offered for {args.seconds:g} s "
           f"({latency['requests']} requests, {latency['achieved_per_s']}/s achieved): "
@@ -136,7 +155,12 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"End to end through the API: {e2e['delivered']}/{e2e['events']} delivered, "
           f"{e2e['notifications_per_s']} notifications/s (published at "
           f"{e2e['publish_per_s']}/s), POST-to-arrival p50 {e2e['p50_post_to_arrival_ms']} ms, "
-          f"p99 {e2e['p99_post_to_arrival_ms']} ms")
+          f"p99 {e2e['p99_post_to_arrival_ms']} ms; POST /events p99 {e2e['post_p99_ms']} ms; "
+          f"RSS growth {e2e['rss_growth_mb']} MB")
+    print(f"CPU per notification: {e2e['cpu_ms_per_notification']} ms (this process: platform, "
+          f"publishers and receiver)" + "".join(
+              f"\n  {name:20s} {ms:6.1f} ms" for name, ms in e2e["breakdown_ms"].items()))
+    print(f"State: {'in memory' if state_dir is None else 'durable, ' + state_dir}")
     print(json.dumps(result, separators=(",", ":")))
     return result
 

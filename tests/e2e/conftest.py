@@ -40,8 +40,11 @@ class LocalProcess:
         return f"arn:aws:states:us-east-1:123456789012:{kind}:{name}"
 
 
-def start_local(*extra: str) -> LocalProcess:
-    aws_port, api_port = free_port(), free_port()
+def start_local(*extra: str, ports: tuple[int, int] | None = None) -> LocalProcess:
+    """In memory unless `extra` names a --state-dir; `ports` (AWS, API) to restart in place."""
+    aws_port, api_port = ports or (free_port(), free_port())
+    if "--state-dir" not in extra:
+        extra = ("--ephemeral", *extra)
     # stderr to a file: a pipe nobody reads while the tests run would fill and block it.
     log_path = Path(tempfile.mkstemp(prefix="stepwire-local-", suffix=".log")[1])
     process = subprocess.Popen(

@@ -18,6 +18,7 @@ AWS_CLI_ENVIRONMENT = ("AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=local "
 
 def _local(args: argparse.Namespace) -> int:
     from workflows.local.runtime import LocalConfig, LocalRuntime, PortInUse
+    from workflows.local.state_dir import StateDirError
 
     config = LocalConfig(aws_port=args.aws_port, api_port=args.api_port, host=args.host,
                          expose_aws_endpoint=args.expose_aws_endpoint,
@@ -26,7 +27,9 @@ def _local(args: argparse.Namespace) -> int:
                          connect_timeout=args.connect_timeout,
                          request_timeout=args.request_timeout,
                          api_rate=args.api_rate, api_burst=args.api_burst,
-                         log_format=args.log_format)
+                         log_format=args.log_format,
+                         state_dir=None if args.ephemeral else args.state_dir,
+                         workers=args.workers)
     stopped = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopped.set())
@@ -35,6 +38,9 @@ def _local(args: argparse.Namespace) -> int:
     except PortInUse as exc:
         print(f"stepwire local: {exc}", file=sys.stderr)
         return 1
+    except StateDirError as exc:
+        print(f"stepwire local: {exc}", file=sys.stderr)
+        return 2
     targets = ("only public targets (--deny-private-targets)" if args.deny_private_targets
                else "loopback and private targets ALLOWED (pass --deny-private-targets to refuse)")
     exposure = ""
@@ -53,14 +59,29 @@ def _local(args: argparse.Namespace) -> int:
           f"  Retry waits:  x{args.retry_time_scale:g}\n"
           f"  AWS CLI env:  {AWS_CLI_ENVIRONMENT} (the region and dummy keys any AWS "
           "client needs here)\n"
+          f"  State:        {_state_line(runtime)}\n"
+          f"  Workers:      {config.workers} executions at once; the rest queue\n"
           f"{exposure}Ctrl-C to stop.", flush=True)
-    stopped.wait()
+    while not stopped.wait(BACKLOG_REPORT_SECONDS):
+        queued, computing = runtime.admission.status()
+        if queued:
+            print(f"backlog: {queued} executions queued, {computing} computing", flush=True)
     print("stopping...", flush=True)
     runtime.stop()
     print("stopped.", flush=True)
-    # Executions still waiting on retries live only in this process's memory and end with it;
+    # Executions still running resume at the next start (or end here, with --ephemeral);
     # some of moto's worker threads are not daemons and would hold the exit until they finish.
     os._exit(0)
+
+
+BACKLOG_REPORT_SECONDS = 5.0
+
+
+def _state_line(runtime: "LocalRuntime") -> str:  # noqa: F821 - imported lazily above
+    if runtime.durability is None:
+        return "in memory only (--ephemeral): gone when this process ends"
+    resumed = runtime.durability.resumed
+    return f"{runtime.config.state_dir} (resumed {resumed} unfinished executions)"
 
 
 def _resolved(host: str) -> str:
@@ -167,6 +188,13 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--log-format", choices=("human", "json"), default="human",
                        help="the activity lines on stderr (events, attempts, waits, dead "
                             "letters): one sentence each, or one JSON object each")
+    local.add_argument("--state-dir", default=".stepwire",
+                       help="where subscriptions, events, keys and unfinished work survive a "
+                            "restart (default .stepwire); one instance per directory")
+    local.add_argument("--ephemeral", action="store_true",
+                       help="keep everything in memory only (tests)")
+    local.add_argument("--workers", type=int, default=8,
+                       help="executions computing at once; the rest wait in the admission queue")
     local.set_defaults(run=_local)
 
     token = commands.add_parser("token", help="print a JWT the local instance accepts",

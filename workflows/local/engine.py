@@ -25,6 +25,7 @@ import sys
 import threading
 import time as _time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from functools import cache
 from typing import Any
 
@@ -45,6 +46,11 @@ from moto.stepfunctions.parser.asl.utils import boto_client, json_path
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
+from workflows.local import inline
+
+# What an execution's sleep runs inside: the admission queue lends the sleeper's slot out.
+sleeping: Callable[[], AbstractContextManager] = nullcontext
+
 
 class _ScaledClock:
     """Stands in for the `time` module where the interpreter sleeps."""
@@ -52,7 +58,8 @@ class _ScaledClock:
     factor = 1.0
 
     def sleep(self, seconds: float) -> None:
-        _time.sleep(seconds * self.factor)
+        with sleeping():
+            _time.sleep(seconds * self.factor)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(_time, name)
@@ -80,7 +87,8 @@ def _scaled_wait(self: Any, env: Any, wait_seconds: float) -> None:
             pass
     # A stopped execution sets the event and ends the wait early, as in moto's own version.
     if wait_seconds > 0:
-        env.program_state_event.wait(wait_seconds * _clock.factor)
+        with sleeping():
+            env.program_state_event.wait(wait_seconds * _clock.factor)
 
 
 def set_time_scale(factor: float) -> None:
@@ -112,12 +120,13 @@ def fix_sfn_integration() -> None:
     state_task_service_sfn.StateTaskServiceSfn._normalise_parameters = _sfn_parameters_in_api_case
 
 
-_dynamodb_lock = threading.Lock()
+# Reentrant: the durable state journals a write under the same lock (see durability.py).
+state_lock = threading.RLock()
 _dynamodb_call = DynamoHandler.call_action
 
 
 def _serialized_dynamodb_call(self: Any) -> Any:
-    with _dynamodb_lock:
+    with state_lock:
         return _dynamodb_call(self)
 
 
@@ -180,6 +189,7 @@ def speed_up() -> None:
         jsonpath_ng.ext.parse = cache(jsonpath_ng.ext.parse)
         json_path.parse = jsonpath_ng.ext.parse
     ExecutionWorker._get_evaluation_entrypoint = _program_of_own
+    inline.install()
     for name, module in list(sys.modules.items()):
         if name.startswith("moto.stepfunctions") and \
                 getattr(module, "boto_client_for", None) is _new_client:
@@ -214,16 +224,21 @@ def _state_machines() -> list[Any]:
             for backend in account.values() for machine in backend.state_machines]
 
 
+def _running(execution: Any) -> bool:
+    # An execution is listed a moment before moto gives it a status: it is starting.
+    return execution.exec_status is None or execution.exec_status.value == "RUNNING"
+
+
 def running_executions(state_machine_arn: str) -> int:
     return sum(1 for machine in _state_machines() if machine.arn == state_machine_arn
-               for e in machine.executions if e.status == "RUNNING")
+               for e in machine.executions if _running(e))
 
 
 def prune_finished_executions(keep: int) -> int:
     """Keep the newest `keep` finished executions per state machine; returns how many went."""
     removed = 0
     for machine in _state_machines():
-        finished = [e for e in machine.executions if e.status != "RUNNING"]
+        finished = [e for e in machine.executions if not _running(e)]
         # One remove at a time: a start_execution may append concurrently.
         for execution in finished[:max(len(finished) - keep, 0)]:
             machine.executions.remove(execution)

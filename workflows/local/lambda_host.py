@@ -56,9 +56,12 @@ class LambdaHost:
         self._handlers[name] = handler
         return self.arn(name)
 
+    def knows(self, function: str) -> bool:
+        return _function_name(function) in self._handlers
+
     def invoke(self, function: str, payload: bytes) -> tuple[int, dict[str, str], bytes]:
         """Run a handler as Lambda's Invoke API would: (status, headers, body)."""
-        name = unquote(function).rsplit(":function:", 1)[-1].split(":")[0]
+        name = _function_name(function)
         handler = self._handlers.get(name)
         if handler is None:
             body = {"__type": "ResourceNotFoundException",
@@ -112,6 +115,19 @@ class LambdaHost:
 
 
 _active: LambdaHost | None = None
+
+
+def invoke_active(function: str, payload: bytes) -> tuple[int, dict[str, str], bytes] | None:
+    """The active host's answer, or None if there is no active host or it lacks `function`."""
+    host = _active
+    if host is None or not host.knows(function):
+        return None
+    return host.invoke(function, payload)
+
+
+def _function_name(function: str) -> str:
+    """A name, an ARN or a qualified ARN → the function's name."""
+    return unquote(function).rsplit(":function:", 1)[-1].split(":")[0]
 
 
 def botocore_hook(request: Any, **_: Any) -> AWSResponse | None:

@@ -11,7 +11,7 @@ import socket
 import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +31,12 @@ from lambdas import (
 from workflows import activity, observability, services
 from workflows.api.app import ROUTES
 from workflows.ids import execution_name, new_id
-from workflows.local import engine
+from workflows.local import engine, inline
 from workflows.local.activity_log import ActivityPrinter, log_wait
+from workflows.local.admission import Admission
 from workflows.local.aws_endpoint import refuse_unsupported
 from workflows.local.console import LocalConsole
+from workflows.local.durability import Durability
 from workflows.local.gateway import Gateway, RateLimit
 from workflows.local.lambda_host import LambdaHost
 from workflows.local.metrics import MetricsRecorder
@@ -46,6 +48,7 @@ from workflows.local.provision import (
     Resources,
     provision,
 )
+from workflows.local.state_dir import StateDir
 from workflows.observability import logger
 
 REGION = "us-east-1"
@@ -88,6 +91,11 @@ class LocalConfig:
     statemachines_dir: Path = STATEMACHINES_DIR
     # The activity log lines on stderr: "human" or "json"; None prints nothing.
     log_format: str | None = "human"
+    # Where state survives a stop or a crash; None keeps everything in memory (tests).
+    state_dir: str | None = None
+    checkpoint_seconds: float = 30.0
+    # Executions computing at once (the admission queue's pool); the rest wait their turn.
+    workers: int = 8
 
 
 class PortInUse(Exception):
@@ -116,13 +124,16 @@ class LocalRuntime:
         self.resources: Resources | None = None
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._stopping = threading.Event()
-        self._ingress_backlog: deque[str] = deque()
+        self._ingress_backlog: deque[tuple[str, str]] = deque()  # (SQS message id, body)
         self._threads: list[threading.Thread] = []
         self._server: Any = None
         self.gateway: Gateway | None = None
         self._pruner = engine.Pruner(self.config.keep_finished_executions)
         # The handlers' metric records, for the console's Health page (CloudWatch's part).
         self.metrics = MetricsRecorder()
+        self.admission = Admission(self.config.workers)
+        self._state_dir: StateDir | None = None
+        self.durability: Durability | None = None
 
     @property
     def aws_endpoint(self) -> str:
@@ -138,6 +149,8 @@ class LocalRuntime:
 
     def start(self) -> "LocalRuntime":
         """Start everything; PortInUse (before anything started) if a port is taken."""
+        if self.config.state_dir is not None:  # first: a second instance must not bind ports
+            self._state_dir = StateDir(self.config.state_dir).open()
         ensure_free(self._aws_host, self.config.aws_port, "--aws-port")
         ensure_free(self.config.host, self.config.api_port, "--api-port")
         # No X-Ray daemon here: the handlers' tracer stays off (and unimported).
@@ -157,6 +170,7 @@ class LocalRuntime:
         engine.serialize_literal_eval()
         if self.config.optimize_engine:
             engine.speed_up()
+            inline.dynamodb_direct(True)
         engine.set_time_scale(self.config.retry_time_scale)
         function_arns = {placeholder: self.lambdas.register(name, handler)
                          for placeholder, (name, handler) in FUNCTIONS.items()}
@@ -165,12 +179,17 @@ class LocalRuntime:
              ("dynamodb", "sqs", "secretsmanager", "events", "stepfunctions")},
             function_arns, machines=self.config.machines,
             statemachines_dir=self.config.statemachines_dir)
+        if self._state_dir is not None:
+            self._restore(self._state_dir)
+        self.admission.start()
         self._configure_handlers(self.resources)
         self._serve_aws_endpoint()
         self._serve_api()
         self._start_thread("stepwire-ingress", self._poll_ingress)
         self._start_thread("stepwire-ingest-starter", self._start_ingests)
         self._pruner.start()
+        if self.durability is not None:
+            self.durability.resume(self.client("stepfunctions"))
         return self
 
     def stop(self) -> None:
@@ -182,7 +201,13 @@ class LocalRuntime:
             self._server.shutdown()
         for thread in self._threads:
             thread.join(timeout=5)
+        self.admission.stop()
+        if self.durability is not None:
+            self.durability.deactivate()
+        if self._state_dir is not None:
+            self._state_dir.close()
         self.lambdas.deactivate()
+        inline.dynamodb_direct(False)
         self._mock.stop()
         observability.set_metrics_sink(None)
         activity.set_sink(None)
@@ -196,6 +221,19 @@ class LocalRuntime:
         self.stop()
 
     # --- wiring --------------------------------------------------------------------------
+
+    def _restore(self, state_dir: StateDir) -> None:
+        """What the last run left: loaded, replayed, journaled from here on."""
+        assert self.resources is not None
+        self.durability = Durability(state_dir, ACCOUNT_ID, REGION,
+                                     self.resources.ingress_queue_url.rsplit("/", 1)[-1],
+                                     checkpoint_seconds=self.config.checkpoint_seconds)
+        renamed = self.durability.restore()
+        self.resources = replace(self.resources, **{
+            f.name: renamed[value] for f in fields(self.resources)
+            if isinstance(value := getattr(self.resources, f.name), str) and value in renamed})
+        self.durability.activate()
+        self._ingress_backlog.extend(self.durability.open_ingress.items())
 
     def _configure_handlers(self, resources: Resources) -> None:
         """The handlers read their settings from the environment, as in AWS."""
@@ -246,7 +284,7 @@ class LocalRuntime:
             messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10,
                                            WaitTimeSeconds=1).get("Messages", [])
             if messages:
-                self._ingress_backlog.extend(m["Body"] for m in messages)
+                self._ingress_backlog.extend((m["MessageId"], m["Body"]) for m in messages)
                 sqs.delete_message_batch(QueueUrl=queue, Entries=[
                     {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
                     for i, m in enumerate(messages)])
@@ -265,9 +303,10 @@ class LocalRuntime:
                 if not batch:
                     self._stopping.wait(0.02)
                     continue
-                list(pool.map(lambda body: self._start_ingest(sfn, body), batch))
+                list(pool.map(lambda entry: self._start_ingest(sfn, entry), batch))
 
-    def _start_ingest(self, sfn: Any, body: str) -> None:
+    def _start_ingest(self, sfn: Any, entry: tuple[str, str]) -> None:
+        message_id, body = entry
         assert self.resources is not None
         try:
             envelope_id = str(json.loads(body).get("id", ""))
@@ -282,4 +321,7 @@ class LocalRuntime:
             pass
         except Exception:  # noqa: BLE001 - the event must not be lost: try it again later
             logger.exception("could not start the ingest workflow; will retry")
-            self._ingress_backlog.append(body)
+            self._ingress_backlog.append(entry)
+            return
+        if self.durability is not None:
+            self.durability.ingress_started(message_id)
