@@ -157,10 +157,13 @@ def publish_event(tenant: str, request: PublishRequest, idempotency_key: str | N
 
 
 def event_status(statuses: list[str]) -> NotificationStatus:
-    """failed if any failed; delivered if all are (or nothing was to deliver); delivering once
-    any attempt was made or any delivered; pending otherwise."""
+    """failed if any failed; delivered if all are (or nothing was to deliver); parked if any
+    waits behind an open breaker; delivering once any attempt was made or any delivered;
+    pending otherwise."""
     if NotificationStatus.FAILED in statuses:
         return NotificationStatus.FAILED
+    if NotificationStatus.PARKED in statuses:
+        return NotificationStatus.PARKED
     if all(s == NotificationStatus.DELIVERED for s in statuses):
         return NotificationStatus.DELIVERED
     if any(s in (NotificationStatus.DELIVERING, NotificationStatus.DELIVERED) for s in statuses):

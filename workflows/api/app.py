@@ -283,9 +283,9 @@ def list_subscriptions(limit: Limit = DEFAULT_LIMIT,
 
 
 @route("GET", "/subscriptions/<subscription_id>", Permission.READ, responses=_NOT_FOUND)
-def get_subscription(subscription_id: str) -> subscriptions.SubscriptionView:
-    return subscriptions.SubscriptionView.of(subscriptions.get_subscription(
-        principal().tenant, subscription_id, store=services.store()))
+def get_subscription(subscription_id: str) -> subscriptions.SubscriptionDetail:
+    return subscriptions.subscription_detail(principal().tenant, subscription_id,
+                                             store=services.store())
 
 
 @route("PATCH", "/subscriptions/<subscription_id>", Permission.MANAGE_SUBSCRIPTIONS,
