@@ -9,10 +9,11 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.support.receiver import Answer, Received
+from tests.support.receiver import Answer, Received, Receiver
 from tests.workflow.conftest import Workflows
 from workflows import services
 from workflows.breaker import BreakerState
+from workflows.ids import new_id
 from workflows.local import engine
 from workflows.models import NotificationStatus, SubscriptionStatus
 from workflows.settings import get_settings
@@ -121,6 +122,20 @@ def test_a_down_endpoint_parks_its_notifications_then_gets_each_once(
     assert now_running["long-tail"] == 0
     assert flows.dead_letters() == []
     attempts_while_down = len(flows.receiver.requests.get("/hook", []))
+
+    # And another tenant's endpoint, meanwhile, gets its events at the first attempt
+    with Receiver() as other_receiver:
+        other = Workflows(flows.runtime, other_receiver, new_id("tenant"))
+        other_subscription = other.subscribe()
+        other_ids = publish_many(other, 5)
+        eventually(lambda: statuses(other, other_ids) == {"delivered": 5},
+                   what="the other tenant's events delivered")
+        assert all(r.verified for r in other_receiver.wait_for("/hook", 5))
+    for event_id in other_ids:
+        _, [notification] = other.notification(event_id)
+        assert [a.status_code for a in notification.attempts] == [200]
+    assert store.endpoint_health(other.tenant, other_subscription.id).breaker is \
+        BreakerState.CLOSED
 
     # When the endpoint recovers
     switch.up.set()
