@@ -85,7 +85,10 @@ def run(events: int, scale: float, timeout: float, outage_seconds: float = 10.0)
             while not stop.is_set():
                 if phase["name"] in ("burst", "outage"):
                     for name, arn in arns.items():
-                        peak[name] = max(peak[name], engine.running_executions(arn))
+                        try:
+                            peak[name] = max(peak[name], engine.running_executions(arn))
+                        except AttributeError:
+                            pass  # moto: an execution being created has no status yet
                 time.sleep(0.02)
 
         sfn = runtime.client("stepfunctions")
