@@ -60,14 +60,17 @@ def wait_until(check, timeout: float, what: str) -> float:
 
 
 def run(events: int, scale: float, timeout: float, outage_seconds: float = 10.0) -> dict:
-    # Parked notifications must outlive the outage here: the retry window is set out of reach.
-    os.environ["STEPWIRE_RETRY_WINDOW_SECONDS"] = str(10**9)
+    # Parked notifications must outlive the outage here: the retry window and auto-disable are
+    # set out of reach.
+    out_of_reach = {"STEPWIRE_RETRY_WINDOW_SECONDS": str(10**9),
+                    "STEPWIRE_AUTO_DISABLE_AFTER_SECONDS": str(10**9)}
+    os.environ.update(out_of_reach)
     get_settings.cache_clear()
     config = LocalConfig(aws_port=free_port(), api_port=free_port(), retry_time_scale=scale,
                          request_timeout=2.0)
     down = Down()
     with LocalRuntime(config) as runtime, Receiver(down) as dead, Receiver() as healthy:
-        os.environ["STEPWIRE_RETRY_WINDOW_SECONDS"] = str(10**9)
+        os.environ.update(out_of_reach)
         get_settings.cache_clear()
         arns = runtime.resources.state_machine_arns
         bus = runtime.client("events")

@@ -73,13 +73,14 @@ def deliver_notification(request: DeliveryRequest, *, store: Store, config: Deli
     if event is None or subscription is None:
         missing = "event" if event is None else "subscription"
         raise DeliveryPermanent(f"the {missing} no longer exists")
+    if health.is_open and not probe:
+        # Parked, also when the breaker has disabled the subscription: a re-enable delivers it.
+        raise DeliveryBreakerOpen(f"the endpoint's circuit breaker is {health.breaker.value}")
     if subscription.status is SubscriptionStatus.DISABLED:
         raise DeliveryPermanent("the subscription is disabled")
     if subscription.status is SubscriptionStatus.PAUSED:
         # Held, not lost: retried on schedule, then dead-lettered for a redrive after resuming.
         raise DeliveryRetryable("the subscription is paused")
-    if health.is_open and not probe:
-        raise DeliveryBreakerOpen(f"the endpoint's circuit breaker is {health.breaker.value}")
 
     claim = store.claim_attempt(target, request.execution_arn or target.execution_name,
                                 config.lease_seconds)
