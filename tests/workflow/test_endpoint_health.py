@@ -173,7 +173,10 @@ def test_a_down_endpoint_parks_its_notifications_then_gets_each_once(
     assert flows.dead_letters() == []
     # Far fewer attempts than notifications × schedule while it was down.
     assert attempts_while_down < OUTAGE_EVENTS
-    assert peak["long-tail"] == 0 and peak["recovery"] == 1
+    # One recovery; a long tail only for a notification whose second attempt failed before the
+    # breaker opened (it parks at its next attempt: none ran once everything was parked).
+    assert peak["recovery"] == 1
+    assert peak["long-tail"] <= get_settings().breaker_failure_threshold
 
 
 def test_sporadic_failures_do_not_open_the_breaker(flows: Workflows) -> None:
