@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast bench cost lint clean synth cdk-synth test-api-fuzz bench-http
+.PHONY: run test test-fast bench bench-outage cost lint clean synth cdk-synth test-api-fuzz bench-http
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.throughput $(if $(N),--events $(N),)
 	$(BIN)/python -m bench.http_ingress $(if $(RATE),--rate $(RATE),)
+
+# One endpoint down while 1,000 events go to it: executions held, another tenant's latency,
+# the backlog's delivery after recovery (N events, SCALE = --retry-time-scale).
+bench-outage: $(STAMP)
+	$(BIN)/python -m bench.outage $(if $(N),--events $(N),) $(if $(SCALE),--retry-time-scale $(SCALE),)
 
 # $ per million notifications per scenario, today's pipeline beside the previous one, measured
 # on the local runtime at the prices in bench/prices.json; quota ceilings; cold import times.

@@ -30,6 +30,7 @@ from cdk_nag import AwsSolutionsChecks  # noqa: E402
 
 from stacks.constants import (  # noqa: E402
     CONTEXT_ALARM_EMAIL,
+    CONTEXT_ENDPOINT_HEALTH,
     CONTEXT_EVENT_PRODUCERS,
     CONTEXT_TENANT_API_KEYS,
     STACK_ID,
@@ -55,6 +56,7 @@ def build_app(context: dict | None = None, outdir: str | None = None) -> cdk.App
         require_tenant_api_keys=_flag(app.node.try_get_context(CONTEXT_TENANT_API_KEYS)),
         producers=tuple(Producer.of(p) for p in
                         app.node.try_get_context(CONTEXT_EVENT_PRODUCERS) or ()),
+        endpoint_health=app.node.try_get_context(CONTEXT_ENDPOINT_HEALTH) or {},
         env=cdk.Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"),
                             region=os.environ.get("CDK_DEFAULT_REGION")),
     )

@@ -19,6 +19,10 @@ CONTEXT_ALARM_EMAIL = "stepwire:alarmEmail"
 CONTEXT_TENANT_API_KEYS = "stepwire:requireTenantApiKeys"
 # [{"principal": account id or role ARN, "tenants": [...]}]: outside EventBridge producers.
 CONTEXT_EVENT_PRODUCERS = "stepwire:eventProducers"
+# Endpoint-health parameters, e.g. {"breaker_failure_threshold": 20}: Settings field names.
+CONTEXT_ENDPOINT_HEALTH = "stepwire:endpointHealth"
+ENDPOINT_HEALTH_SETTINGS = ("breaker_failure_threshold", "auto_disable_after_seconds",
+                            "retry_window_seconds", "release_rate_per_second")
 
 # Lambda: one runtime and one architecture, matched by the bundled wheels and the layer.
 PYTHON_VERSION = "3.12"
@@ -40,6 +44,7 @@ INGRESS_MAX_EVENT_AGE = Duration.hours(24)
 INGEST_MACHINE = "ingest"
 NOTIFICATION_MACHINE = "notification"
 LONG_TAIL_MACHINE = "long-tail"
+RECOVERY_MACHINE = "recovery"
 
 # API Gateway.
 API_STAGE_NAME = "v1"

@@ -46,8 +46,14 @@ RECORD_FAILURE = FunctionSpec("RecordFailure", "handle_record_failure",
                               "Notification workflow: mark failed, compose the dead letter",
                               Duration.seconds(30))
 HAND_OFF = FunctionSpec("HandOff", "handle_hand_off",
-                        "Notification workflow: send a still-failing one to the long tail",
+                        "Notification workflow: to the long tail, or parked behind a breaker",
                         Duration.seconds(30), memory_size=256)
+PROBE_ENDPOINT = FunctionSpec("ProbeEndpoint", "handle_probe_endpoint",
+                              "Recovery workflow: probe an open endpoint with a parked delivery",
+                              Duration.seconds(30))
+RELEASE_PARKED = FunctionSpec("ReleaseParked", "handle_release_parked",
+                              "Recovery workflow: restart parked notifications at the rate",
+                              Duration.seconds(30), memory_size=256)
 API = FunctionSpec("Api", "handle_api_request", "The REST API (every route)",
                    Duration.seconds(29), memory_size=1024)
 AUTHORIZER = FunctionSpec("Authorizer", "handle_authorize_request",
@@ -59,8 +65,8 @@ ROTATE_JWT_KEY = FunctionSpec("RotateJwtKey", "handle_rotate_jwt_key",
 SEED_SECRET_KEYS = FunctionSpec("SeedSecretKeys", "handle_seed_secret_keys",
                                 "Custom resource: first random keys of the secrets",
                                 Duration.seconds(60), memory_size=256)
-ALL_FUNCTIONS = (INGEST, DELIVER, RECORD_FAILURE, HAND_OFF, API, AUTHORIZER, ROTATE_JWT_KEY,
-                 SEED_SECRET_KEYS)
+ALL_FUNCTIONS = (INGEST, DELIVER, RECORD_FAILURE, HAND_OFF, PROBE_ENDPOINT, RELEASE_PARKED, API,
+                 AUTHORIZER, ROTATE_JWT_KEY, SEED_SECRET_KEYS)
 
 
 def stepwire_environment(values: dict[str, object]) -> dict[str, str]:

@@ -35,13 +35,17 @@ FIVE_MINUTES = Duration.minutes(5)
 class Monitoring(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, ingest: sfn.StateMachine,
                  notification: sfn.StateMachine, long_tail: sfn.StateMachine,
-                 queues: dict[str, sqs.IQueue],
+                 recovery: sfn.StateMachine, queues: dict[str, sqs.IQueue],
                  functions: dict[str, lambda_.IFunction], api: apigw.RestApi,
                  alarm_email: str | None) -> None:
         super().__init__(scope, construct_id)
         self.topic = self._build_topic(alarm_email)
         self.alarms: list[cloudwatch.Alarm] = []
         self._build_workflow_alarms(ingest, notification, long_tail)
+        # The recovery never fails by design (its task errors wait and retry): a failed one is
+        # a bug, and its endpoint's parked notifications wait for an operator.
+        self._alarm("RecoveryExecutionsFailed", recovery.metric_failed(period=FIVE_MINUTES), 1,
+                    "An endpoint recovery execution failed: its parked notifications wait")
         self._build_delivery_alarms()
         for name, queue in queues.items():
             self._build_queue_alarms(name, queue)

@@ -1,5 +1,6 @@
 """The workflows from statemachines/*.asl.json, logged at ALL with execution data, traced,
-explicit grants: ingest and notification are Express (the hot path), the long tail Standard.
+explicit grants: ingest and notification are Express (the hot path), the long tail and the
+endpoint recovery Standard.
 
 Express executions have no history in AWS: their log group is what the console reads to list
 and show them. CDK cannot infer permissions from a definition file, so each role gets exactly
@@ -24,10 +25,23 @@ from stacks.constants import (
     LOG_RETENTION,
     LONG_TAIL_MACHINE,
     NOTIFICATION_MACHINE,
+    RECOVERY_MACHINE,
     STATEMACHINES_DIR,
 )
 
 PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
+
+
+@dataclass(frozen=True)
+class WorkflowFunctions:
+    """The Lambda functions the workflows' Task states invoke."""
+
+    ingest: lambda_.IFunction
+    deliver: lambda_.IFunction
+    record_failure: lambda_.IFunction
+    hand_off: lambda_.IFunction
+    probe_endpoint: lambda_.IFunction
+    release_parked: lambda_.IFunction
 
 
 @dataclass(frozen=True)
@@ -58,36 +72,50 @@ def definition_text(machine: str, substitutions: dict[str, str]) -> str:
 
 class StateMachines(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, ingest: MachineName,
-                 notification: MachineName, long_tail: MachineName,
-                 ingest_function: lambda_.IFunction, deliver_function: lambda_.IFunction,
-                 record_failure_function: lambda_.IFunction,
-                 hand_off_function: lambda_.IFunction, table: dynamodb.ITable,
+                 notification: MachineName, long_tail: MachineName, recovery: MachineName,
+                 functions: "WorkflowFunctions", table: dynamodb.ITable,
                  dead_letter_queue: sqs.IQueue, logs_key: kms.IKey) -> None:
         super().__init__(scope, construct_id)
         self._logs_key = logs_key
-        delivering = {
-            "DeliverFunctionArn": deliver_function.function_arn,
-            "RecordFailureFunctionArn": record_failure_function.function_arn,
-            "TableName": table.table_name,
+        dead_lettering = {
+            "RecordFailureFunctionArn": functions.record_failure.function_arn,
             "DeadLetterQueueUrl": dead_letter_queue.queue_url,
         }
+        delivering = {
+            **dead_lettering,
+            "DeliverFunctionArn": functions.deliver.function_arn,
+            "TableName": table.table_name,
+        }
+        parking = {
+            "HandOffFunctionArn": functions.hand_off.function_arn,
+            "RecoveryStateMachineArn": recovery.arn,
+        }
+        send_dead_letters = iam.PolicyStatement(actions=["sqs:SendMessage"],
+                                                resources=[dead_letter_queue.queue_arn])
         delivering_statements = [
             # MarkDelivered: one UpdateItem on the notification's row.
             iam.PolicyStatement(actions=["dynamodb:UpdateItem"], resources=[table.table_arn]),
-            iam.PolicyStatement(actions=["sqs:SendMessage"],
-                                resources=[dead_letter_queue.queue_arn]),
+            send_dead_letters,
+            # StartRecovery: the endpoint's one recovery execution (fire and forget).
+            iam.PolicyStatement(actions=["states:StartExecution"], resources=[recovery.arn]),
         ]
+        self.recovery = self._build_machine(
+            "Recovery", recovery, RECOVERY_MACHINE, sfn.StateMachineType.STANDARD,
+            substitutions={**dead_lettering,
+                           "ProbeEndpointFunctionArn": functions.probe_endpoint.function_arn,
+                           "ReleaseParkedFunctionArn": functions.release_parked.function_arn},
+            statements=[_invoke(functions.probe_endpoint, functions.release_parked,
+                                functions.record_failure), send_dead_letters])
         self.long_tail = self._build_machine(
             "LongTail", long_tail, LONG_TAIL_MACHINE, sfn.StateMachineType.STANDARD,
-            substitutions=delivering,
-            statements=[_invoke(deliver_function, record_failure_function),
+            substitutions={**delivering, **parking},
+            statements=[_invoke(functions.deliver, functions.record_failure, functions.hand_off),
                         *delivering_statements])
         self.notification = self._build_machine(
             "Notification", notification, NOTIFICATION_MACHINE, sfn.StateMachineType.EXPRESS,
-            substitutions={**delivering, "HandOffFunctionArn": hand_off_function.function_arn,
-                           "LongTailStateMachineArn": long_tail.arn},
+            substitutions={**delivering, **parking, "LongTailStateMachineArn": long_tail.arn},
             statements=[
-                _invoke(deliver_function, record_failure_function, hand_off_function),
+                _invoke(functions.deliver, functions.record_failure, functions.hand_off),
                 *delivering_statements,
                 # StartLongTail: fire and forget (no .sync, which Express does not support).
                 iam.PolicyStatement(actions=["states:StartExecution"],
@@ -96,11 +124,11 @@ class StateMachines(Construct):
         self.ingest = self._build_machine(
             "Ingest", ingest, INGEST_MACHINE, sfn.StateMachineType.EXPRESS,
             substitutions={
-                "IngestFunctionArn": ingest_function.function_arn,
+                "IngestFunctionArn": functions.ingest.function_arn,
                 "NotificationStateMachineArn": notification.arn,
             },
             statements=[
-                _invoke(ingest_function),
+                _invoke(functions.ingest),
                 # StartNotifications: fire-and-forget starts (no .sync, no DescribeExecution).
                 iam.PolicyStatement(actions=["states:StartExecution"],
                                     resources=[notification.arn]),
@@ -108,7 +136,7 @@ class StateMachines(Construct):
 
     @property
     def all(self) -> list[sfn.StateMachine]:
-        return [self.ingest, self.notification, self.long_tail]
+        return [self.ingest, self.notification, self.long_tail, self.recovery]
 
     def _build_machine(self, construct_id: str, name: MachineName, machine: str,
                        machine_type: sfn.StateMachineType, substitutions: dict[str, str],

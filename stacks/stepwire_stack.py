@@ -6,14 +6,20 @@ from constructs import Construct
 
 from stacks import functions as fn
 from stacks.api import Api
-from stacks.constants import INGEST_MACHINE, LONG_TAIL_MACHINE, NOTIFICATION_MACHINE
+from stacks.constants import (
+    ENDPOINT_HEALTH_SETTINGS,
+    INGEST_MACHINE,
+    LONG_TAIL_MACHINE,
+    NOTIFICATION_MACHINE,
+    RECOVERY_MACHINE,
+)
 from stacks.functions import Functions, stepwire_environment
 from stacks.ingress import Ingress, Producer
 from stacks.log_encryption import LogEncryption
 from stacks.monitoring import Monitoring
 from stacks.queues import Queues
 from stacks.secrets import Secrets
-from stacks.state_machines import MachineName, StateMachines
+from stacks.state_machines import MachineName, StateMachines, WorkflowFunctions
 from stacks.storage import Storage
 from stacks.waf import Waf
 
@@ -33,8 +39,14 @@ class StepwireStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *,
                  alarm_email: str | None = None, require_tenant_api_keys: bool = False,
                  producers: tuple[Producer, ...] = (),
+                 endpoint_health: dict[str, object] | None = None,
                  **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        endpoint_health = endpoint_health or {}
+        unknown = sorted(set(endpoint_health) - set(ENDPOINT_HEALTH_SETTINGS))
+        if unknown:
+            raise ValueError(f"stepwire:endpointHealth: unknown {', '.join(unknown)} "
+                             f"(known: {', '.join(ENDPOINT_HEALTH_SETTINGS)})")
         self.storage = Storage(self, "Storage")
         self.queues = Queues(self, "Queues")
         self.secrets = Secrets(self, "Secrets")
@@ -42,6 +54,7 @@ class StepwireStack(Stack):
         ingest = MachineName.of(self, INGEST_MACHINE)
         notification = MachineName.of(self, NOTIFICATION_MACHINE)
         long_tail = MachineName.of(self, LONG_TAIL_MACHINE)
+        recovery = MachineName.of(self, RECOVERY_MACHINE)
         self.functions = Functions(
             self, "Functions",
             environment=stepwire_environment({
@@ -54,13 +67,17 @@ class StepwireStack(Stack):
                 "jwt_secret_id": self.secrets.jwt_signing_key.secret_arn,
                 "require_https": True,
                 "allow_private_targets": False,
+                **endpoint_health,
             }), logs_key=self.log_encryption.key)
         self.state_machines = StateMachines(
             self, "Workflows", ingest=ingest, notification=notification, long_tail=long_tail,
-            ingest_function=self.functions[fn.INGEST],
-            deliver_function=self.functions[fn.DELIVER],
-            record_failure_function=self.functions[fn.RECORD_FAILURE],
-            hand_off_function=self.functions[fn.HAND_OFF],
+            recovery=recovery,
+            functions=WorkflowFunctions(
+                ingest=self.functions[fn.INGEST], deliver=self.functions[fn.DELIVER],
+                record_failure=self.functions[fn.RECORD_FAILURE],
+                hand_off=self.functions[fn.HAND_OFF],
+                probe_endpoint=self.functions[fn.PROBE_ENDPOINT],
+                release_parked=self.functions[fn.RELEASE_PARKED]),
             table=self.storage.table, dead_letter_queue=self.queues.dead_letter_queue,
             logs_key=self.log_encryption.key)
         self._grant_functions(ingest, notification)
@@ -77,7 +94,7 @@ class StepwireStack(Stack):
         self.monitoring = Monitoring(
             self, "Monitoring", ingest=self.state_machines.ingest,
             notification=self.state_machines.notification,
-            long_tail=self.state_machines.long_tail,
+            long_tail=self.state_machines.long_tail, recovery=self.state_machines.recovery,
             queues={"DeadLetterQueue": self.queues.dead_letter_queue,
                     "IngressDeadLetterQueue": self.queues.ingress_dead_letter_queue},
             functions=dict(self.functions.by_name), api=self.api.rest_api,
@@ -103,14 +120,22 @@ class StepwireStack(Stack):
             resources=[table.table_arn, *self.storage.index_arns()])
         data_key = iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"],
                                        resources=[self.secrets.data_key.secret_arn])
-        for spec in (fn.INGEST, fn.DELIVER, fn.RECORD_FAILURE, fn.API):
+        for spec in (fn.INGEST, fn.DELIVER, fn.RECORD_FAILURE, fn.PROBE_ENDPOINT,
+                     fn.RELEASE_PARKED, fn.API):
             self.functions[spec].add_to_role_policy(table_data)
-        # Decrypting signing secrets (deliver), encrypting them and page cursors (api).
-        for spec in (fn.DELIVER, fn.API):
+        # Decrypting signing secrets (deliver, and the probe's delivery), encrypting them and
+        # page cursors (api).
+        for spec in (fn.DELIVER, fn.PROBE_ENDPOINT, fn.API):
             self.functions[spec].add_to_role_policy(data_key)
-        # HandOff records which long-tail execution is in charge: one UpdateItem.
+        # HandOff records which long-tail execution is in charge (UpdateItem), or parks the
+        # notification: it reads the endpoint's health and the event's time (GetItem), then
+        # one transaction (ConditionCheck on the breaker, Update, Put).
         self.functions[fn.HAND_OFF].add_to_role_policy(iam.PolicyStatement(
-            actions=["dynamodb:UpdateItem"], resources=[table.table_arn]))
+            actions=["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem",
+                     "dynamodb:ConditionCheckItem"], resources=[table.table_arn]))
+        # Released parked notifications restart as new fast executions.
+        self.functions[fn.RELEASE_PARKED].add_to_role_policy(iam.PolicyStatement(
+            actions=["states:StartExecution"], resources=[notification.arn]))
         self.functions[fn.AUTHORIZER].add_to_role_policy(iam.PolicyStatement(
             actions=["secretsmanager:GetSecretValue"],
             resources=[self.secrets.jwt_signing_key.secret_arn]))

@@ -5,10 +5,13 @@ prepare (load, check the target again) → call → record the attempt → class
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 
 from workflows import __version__, activity, http_delivery, observability
+from workflows.breaker import BreakerConfig, recovery_name
 from workflows.errors import (
     DeliveryAlreadyDone,
+    DeliveryBreakerOpen,
     DeliveryGone,
     DeliveryHeldElsewhere,
     DeliveryPermanent,
@@ -44,6 +47,7 @@ class DeliveryConfig:
     retry_after_cap: int
     # How long one attempt holds the notification against other executions of it.
     lease_seconds: int
+    breaker: BreakerConfig
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "DeliveryConfig":
@@ -52,20 +56,26 @@ class DeliveryConfig:
                    request_timeout=settings.request_timeout_seconds,
                    retry_after_cap=settings.retry_after_cap_seconds,
                    lease_seconds=int(settings.connect_timeout_seconds
-                                     + settings.request_timeout_seconds) + 15)
+                                     + settings.request_timeout_seconds) + 15,
+                   breaker=BreakerConfig.from_settings(settings))
 
 
-def deliver_notification(request: DeliveryRequest, *, store: Store,
-                         config: DeliveryConfig) -> DeliveryResult:
+def deliver_notification(request: DeliveryRequest, *, store: Store, config: DeliveryConfig,
+                         probe: bool = False) -> DeliveryResult:
     """Deliver once. Returns on 2xx; raises Delivery.Retryable / .Permanent / .Gone otherwise,
-    and Delivery.AlreadyDelivered / .HeldElsewhere when another execution of the same
-    notification has delivered it or is attempting it (Express runs at least once)."""
+    Delivery.AlreadyDelivered / .HeldElsewhere when another execution of the same
+    notification has delivered it or is attempting it (Express runs at least once), and
+    Delivery.BreakerOpen, without an attempt, while the endpoint's breaker is open (unless this
+    is the recovery's `probe`)."""
     target = request.notification
-    event, subscription, secrets = store.get_for_delivery(target.tenant, target.event_id,
-                                                          target.subscription_id)
+    event, subscription, secrets, health = store.get_for_delivery(
+        target.tenant, target.event_id, target.subscription_id)
     if event is None or subscription is None:
         missing = "event" if event is None else "subscription"
         raise DeliveryPermanent(f"the {missing} no longer exists")
+    if health.is_open and not probe:
+        # Parked, also when the breaker has disabled the subscription: a re-enable delivers it.
+        raise DeliveryBreakerOpen(f"the endpoint's circuit breaker is {health.breaker.value}")
     if subscription.status is SubscriptionStatus.DISABLED:
         raise DeliveryPermanent("the subscription is disabled")
     if subscription.status is SubscriptionStatus.PAUSED:
@@ -104,11 +114,14 @@ def deliver_notification(request: DeliveryRequest, *, store: Store,
                                           retry_after_cap=config.retry_after_cap)
     except http_delivery.TransportError as exc:
         _record(store, request, now, None, exc.latency_ms, str(exc))
+        _endpoint_failed(store, config.breaker, request, str(exc), now)
         raise DeliveryRetryable(str(exc)) from None
 
     code = response.status_code
     if 200 <= code < 300:
         _record(store, request, now, code, response.latency_ms, None)
+        if health.failure_streak:
+            store.record_endpoint_success(target.tenant, target.subscription_id)
         observability.notification_delivered(event.created_at)
         return DeliveryResult(status_code=code, latency_ms=response.latency_ms,
                               key=store.notification_key(target))
@@ -120,10 +133,28 @@ def deliver_notification(request: DeliveryRequest, *, store: Store,
         raise DeliveryGone("the receiver answered 410 Gone: the subscription is disabled",
                            status_code=code)
     if code in RETRYABLE_STATUS:
+        _endpoint_failed(store, config.breaker, request, error, now)
         retry_after = response.retry_after_seconds if code in RETRY_AFTER_STATUS else None
         raise DeliveryRetryable(error, status_code=code, retry_after=retry_after)
     raise DeliveryPermanent(f"{error} is not retried (redirects are not followed)"
                             if 300 <= code < 400 else f"{error} is not retried", status_code=code)
+
+
+def _endpoint_failed(store: Store, breaker: BreakerConfig, request: DeliveryRequest,
+                     error: str, at: datetime) -> None:
+    """Record a retryable failure against the endpoint. Only first attempts count in the
+    streak, so the streak counts notifications: one notification on its schedule never opens
+    the breaker, a run of failing notifications does (those that follow are parked)."""
+    target = request.notification
+    health = store.record_endpoint_failure(target.tenant, target.subscription_id, error, at,
+                                           counts=request.attempt == 0)
+    if breaker.should_open(health) and store.open_breaker(
+            target.tenant, target.subscription_id,
+            recovery_name(target.tenant, target.subscription_id), at):
+        observability.breaker_opened()
+        observability.logger.warning("circuit breaker opened", extra={
+            "tenant": target.tenant, "subscription_id": target.subscription_id,
+            "failure_streak": health.failure_streak, "last_error": error})
 
 
 def _record(store: Store, request: DeliveryRequest, at, status_code, latency_ms,

@@ -74,3 +74,9 @@ class DeliveryHeldElsewhere(StepwireError):
 
     error_name = "Delivery.HeldElsewhere"
 
+
+
+class DeliveryBreakerOpen(StepwireError):
+    """The endpoint's circuit breaker is open: no attempt; the notification is parked."""
+
+    error_name = "Delivery.BreakerOpen"

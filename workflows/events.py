@@ -39,6 +39,7 @@ class EventStatus(StrEnum):
     DELIVERING = "delivering"
     DELIVERED = "delivered"
     FAILED = "failed"
+    PARKED = "parked"
     UNMATCHED = "unmatched"
 
 
@@ -169,12 +170,15 @@ def publish_event(tenant: str, request: PublishRequest, idempotency_key: str | N
 
 
 def event_status(statuses: list[str]) -> EventStatus:
-    """unmatched if there is no notification; failed if any failed; delivered if all are;
-    delivering once any attempt was made or any delivered; pending otherwise."""
+    """unmatched if there is no notification; failed if any failed; parked if any waits behind
+    an open breaker; delivered if all are; delivering once any attempt was made or any
+    delivered; pending otherwise."""
     if not statuses:
         return EventStatus.UNMATCHED
     if NotificationStatus.FAILED in statuses:
         return EventStatus.FAILED
+    if NotificationStatus.PARKED in statuses:
+        return EventStatus.PARKED
     if all(s == NotificationStatus.DELIVERED for s in statuses):
         return EventStatus.DELIVERED
     if any(s in (NotificationStatus.DELIVERING, NotificationStatus.DELIVERED) for s in statuses):

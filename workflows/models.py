@@ -41,6 +41,7 @@ class SubscriptionStatus(StrEnum):
 class NotificationStatus(StrEnum):
     PENDING = "pending"
     DELIVERING = "delivering"
+    PARKED = "parked"  # held in the table while the endpoint's breaker is open
     DELIVERED = "delivered"
     FAILED = "failed"
 

@@ -187,3 +187,16 @@ def notification_dead_lettered() -> None:
 
 def event_accepted(source: str) -> None:
     emit({Metric.EVENTS_ACCEPTED: 1}, by={"Source": source}, total_too=True)
+
+
+def breaker_opened() -> None:
+    emit({Metric.BREAKER_OPENED: 1})
+
+
+def breaker_closed() -> None:
+    emit({Metric.BREAKER_CLOSED: 1})
+
+
+def parked_backlog(parked: int) -> None:
+    """A gauge, emitted by the recovery execution of each open endpoint at every probe."""
+    emit({Metric.PARKED_BACKLOG: parked})

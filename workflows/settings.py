@@ -29,6 +29,19 @@ class Settings(BaseSettings):
     request_timeout_seconds: float = Field(default=15.0, gt=0)
     # A receiver's Retry-After is honoured up to this many seconds.
     retry_after_cap_seconds: int = Field(default=3600, ge=1)
+    # Endpoint health (workflows/breaker.py). The breaker opens after this many notifications
+    # in a row failed their first attempt with a retryable error (a 4xx of one payload does not
+    # count, a 2xx resets the run).
+    breaker_failure_threshold: int = Field(default=10, ge=2)
+    # Only failures for this long (the breaker open all along) disables the subscription.
+    auto_disable_after_seconds: int = Field(default=5 * 24 * 3600, ge=1)
+    # A parked notification older than this (since the event was accepted) is dead-lettered:
+    # the default schedule's 27 h 35 m, plus its jitter.
+    retry_window_seconds: int = Field(default=119_166, ge=1)
+    # Parked notifications released per second after an endpoint recovers.
+    release_rate_per_second: int = Field(default=10, ge=1)
+    # Locally, --retry-time-scale: the durations above are multiplied by it (1 in AWS).
+    time_scale: float = Field(default=1.0, gt=0)
     # How long event records are kept (DynamoDB TTL).
     retention_days: int = Field(default=30, ge=1)
     # The HTTP API's tokens: issuer and audience of the HS256 tokens signed with jwt_secret_id

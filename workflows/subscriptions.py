@@ -5,6 +5,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, field_validator
 
+from workflows.breaker import HealthView
 from workflows.cursor import CursorCodec
 from workflows.errors import NotFound, StepwireError
 from workflows.ids import new_id
@@ -102,6 +103,20 @@ class SubscriptionView(BaseModel):
         return cls.model_validate(subscription.model_dump(exclude={"tenant"}))
 
 
+class SubscriptionDetail(SubscriptionView):
+    """GET /subscriptions/{id}: the subscription and its endpoint's health."""
+
+    health: HealthView
+
+
+def subscription_detail(tenant: str, subscription_id: str, *,
+                        store: Store) -> SubscriptionDetail:
+    subscription = get_subscription(tenant, subscription_id, store=store)
+    health = HealthView.of(store.endpoint_health(tenant, subscription_id),
+                           parked=store.parked_count(tenant, subscription_id))
+    return SubscriptionDetail(**SubscriptionView.of(subscription).model_dump(), health=health)
+
+
 class SubscriptionWithSecret(SubscriptionView):
     secret: str
 
@@ -152,6 +167,10 @@ def update_subscription(tenant: str, subscription_id: str, changes: Subscription
     updated = store.update_subscription(tenant, subscription_id, fields)
     if updated is None:
         raise NotFound(f"subscription '{subscription_id}' not found")
+    if fields.get("status") == SubscriptionStatus.ACTIVE.value:
+        # Re-enabled: the breaker closes (and forgets why it disabled the subscription), so
+        # the endpoint's recovery releases what is parked at its next look.
+        store.close_breaker(tenant, subscription_id)
     return updated
 
 

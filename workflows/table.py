@@ -8,6 +8,9 @@ every key with the functions below.
     TENANT#<t>                  DEADLETTER#<e>#<sub id>  dead letter (API view of the DLQ)
     TENANT#<t>                  REVOKED#JTI#<sha256>     a revoked API token (by its jti)
     TENANT#<t>                  REVOKED#SUB#<sha256>     a revoked subject (its tokens until then)
+    TENANT#<t>                  HEALTH#<sub id>          endpoint health (the circuit breaker)
+    TENANT#<t>#PARKED#<sub id>  <accepted_at>#<e>        a notification parked behind an open
+                                                         breaker (oldest event first)
     TENANT#<t>#EVENT#<e>        EVENT                    event
     TENANT#<t>#EVENT#<e>        NOTIF#<sub id>           notification status
     TENANT#<t>#EVENT#<e>        NOTIF#<sub id>#AT#<ts>   one delivery attempt
@@ -70,6 +73,22 @@ def dead_letters_by_time_key(tenant: str) -> str:
 def revocation_key(kind: str, value: str) -> str:
     """A digest, not the value: any jti or subject fits DynamoDB's 1 KiB sort key."""
     return f"REVOKED#{kind.upper()}#{hashlib.sha256(value.encode()).hexdigest()}"
+
+
+HEALTH_PREFIX = "HEALTH#"
+
+
+def endpoint_health_key(subscription_id: str) -> str:
+    return f"{HEALTH_PREFIX}{subscription_id}"
+
+
+def parked_partition(tenant: str, subscription_id: str) -> str:
+    """One partition per endpoint: its parked notifications, read oldest first."""
+    return f"{tenant_key(tenant)}#PARKED#{subscription_id}"
+
+
+def parked_key(accepted_at_iso: str, event_id: str) -> str:
+    return f"{accepted_at_iso}#{event_id}"
 
 
 def create_table_request(table_name: str) -> dict:

@@ -23,7 +23,8 @@ from workflows.storage import Store
 REGION = "us-east-1"
 FUNCTIONS = {name: f"arn:aws:lambda:{REGION}:123456789012:function:{name}"
              for name in ("IngestFunctionArn", "DeliverFunctionArn", "RecordFailureFunctionArn",
-                          "HandOffFunctionArn")}
+                          "HandOffFunctionArn", "ProbeEndpointFunctionArn",
+                          "ReleaseParkedFunctionArn")}
 
 
 @dataclass

@@ -288,6 +288,26 @@ def test_subscription_lifecycle_and_secret_rotation(env: ApiEnv):
     assert env.call("GET", f"/subscriptions/{sub}", token=token).status == 404
 
 
+def test_get_subscription_shows_the_endpoints_health(env: ApiEnv):
+    token = env.token("health", ["reader", "admin"])
+    sub = json_of(env.call("POST", "/subscriptions", token=token, body={
+        "url": "http://127.0.0.1:9/h", "event_types": ["*"]}))["id"]
+    healthy = json_of(env.call("GET", f"/subscriptions/{sub}", token=token))["health"]
+    assert healthy == {"breaker": "closed", "failure_streak": 0, "last_error": None,
+                       "last_failure_at": None, "opened_at": None, "next_probe_at": None,
+                       "parked": 0, "disabled_reason": None, "disabled_at": None}
+
+    now = datetime.now(UTC)
+    env.store.record_endpoint_failure("health", sub, "HTTP 503", now, counts=True)
+    env.store.open_breaker("health", sub, "recovery-h", now)
+
+    health = json_of(env.call("GET", f"/subscriptions/{sub}", token=token))["health"]
+    assert (health["breaker"], health["failure_streak"], health["last_error"]) == (
+        "open", 1, "HTTP 503")
+    assert datetime.fromisoformat(health["opened_at"]) == now
+    assert "recovery" not in health and "failing_since" not in health
+
+
 def test_subscriptions_page_with_a_cursor(env: ApiEnv):
     token = env.token("subpages", ["admin"])
     made = {json_of(env.call("POST", "/subscriptions", token=token, body={

@@ -120,7 +120,9 @@ def placeholder_kind(value: str) -> str:
 
 
 FUNCTION_MODULES = {"Ingest": "handle_ingest_event", "Deliver": "handle_deliver_notification",
-                    "RecordFailure": "handle_record_failure", "HandOff": "handle_hand_off"}
+                    "RecordFailure": "handle_record_failure", "HandOff": "handle_hand_off",
+                    "ProbeEndpoint": "handle_probe_endpoint",
+                    "ReleaseParked": "handle_release_parked"}
 
 
 def task_needs(definition: dict) -> set[tuple[str, str, str]]:

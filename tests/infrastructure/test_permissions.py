@@ -13,12 +13,13 @@ LOG_DELIVERY = {"logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLog
 UNSCOPED_BY_ROLE = {
     # Lambda active tracing.
     **{f"Functions{name}Role": XRAY for name in
-       ("Ingest", "Deliver", "RecordFailure", "HandOff", "Api", "Authorizer", "RotateJwtKey",
-        "SeedSecretKeys")},
+       ("Ingest", "Deliver", "RecordFailure", "HandOff", "ProbeEndpoint", "ReleaseParked", "Api",
+        "Authorizer", "RotateJwtKey", "SeedSecretKeys")},
     # Step Functions logging at level ALL and X-Ray tracing.
     "WorkflowsIngestRole": XRAY | XRAY_SAMPLING | LOG_DELIVERY,
     "WorkflowsNotificationRole": XRAY | XRAY_SAMPLING | LOG_DELIVERY,
     "WorkflowsLongTailRole": XRAY | XRAY_SAMPLING | LOG_DELIVERY,
+    "WorkflowsRecoveryRole": XRAY | XRAY_SAMPLING | LOG_DELIVERY,
 }
 
 
@@ -97,16 +98,22 @@ def test_state_machines_invoke_only_their_own_functions(synthesized):
         "WorkflowsIngestRole": {"handle_ingest_event"},
         "WorkflowsNotificationRole": {"handle_deliver_notification", "handle_record_failure",
                                       "handle_hand_off"},
-        "WorkflowsLongTailRole": {"handle_deliver_notification", "handle_record_failure"},
+        "WorkflowsLongTailRole": {"handle_deliver_notification", "handle_record_failure",
+                                  "handle_hand_off"},
+        "WorkflowsRecoveryRole": {"handle_probe_endpoint", "handle_release_parked",
+                                  "handle_record_failure"},
     }
 
 
 def test_workflow_types_and_who_may_start_what(synthesized):
-    """The hot path is Express; only the fast notification workflow starts the long tail."""
+    """The hot path is Express; only the fast notification workflow starts the long tail;
+    parking (fast path or long tail) starts the endpoint's recovery, whose release restarts
+    notifications."""
     machines = synthesized.resources("AWS::StepFunctions::StateMachine").values()
     types = {m["Properties"]["StateMachineName"].split("-", 1)[1]:
              m["Properties"]["StateMachineType"] for m in machines}
-    assert types == {"ingest": "EXPRESS", "notification": "EXPRESS", "long-tail": "STANDARD"}
+    assert types == {"ingest": "EXPRESS", "notification": "EXPRESS", "long-tail": "STANDARD",
+                     "recovery": "STANDARD"}
     by_ref = {logical_id: m["Properties"]["StateMachineName"].split("-", 1)[1]
               for logical_id, m in synthesized.resources(
                   "AWS::StepFunctions::StateMachine").items()}
@@ -122,7 +129,9 @@ def test_workflow_types_and_who_may_start_what(synthesized):
             starts[_role_name(role)] = {machine(r) for r in as_list(statement["Resource"])}
     assert starts == {
         "WorkflowsIngestRole": {"notification"},
-        "WorkflowsNotificationRole": {"long-tail"},
+        "WorkflowsNotificationRole": {"long-tail", "recovery"},
+        "WorkflowsLongTailRole": {"recovery"},
+        "FunctionsReleaseParkedRole": {"notification"},
         "FunctionsApiRole": {"ingest", "notification"},
         # The EventBridge rule's target role (CDK's SfnStateMachine target).
         "WorkflowsIngestEventsRole": {"ingest"},

@@ -75,7 +75,7 @@ def test_dead_letter_queues_are_encrypted_kept_14_days_and_https_only(synthesize
 
 def test_state_machines_are_logged_at_all_with_data_kept_a_month_and_traced(synthesized):
     machines = synthesized.resources("AWS::StepFunctions::StateMachine")
-    assert len(machines) == 3
+    assert len(machines) == 4
     groups = synthesized.resources("AWS::Logs::LogGroup")
     for machine in machines.values():
         properties = machine["Properties"]

@@ -52,15 +52,29 @@ def resource_kind(service: str, params: dict[str, Any]) -> str:
     return service
 
 
+# A DynamoDB transaction is no IAM action: each of its parts is authorized as its own.
+_TRANSACT_PARTS = {"ConditionCheck": "ConditionCheckItem", "Put": "PutItem",
+                   "Update": "UpdateItem", "Delete": "DeleteItem"}
+
+
+def _authorized_parts(service: str, operation: str,
+                      params: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    if (service, operation) != ("dynamodb", "TransactWriteItems"):
+        return [(operation, params)]
+    return [(_TRANSACT_PARTS[kind], part) for item in params.get("TransactItems", [])
+            for kind, part in item.items()]
+
+
 def _record(make_api_call):  # noqa: ANN001, ANN202
     @functools.wraps(make_api_call)
     def recorded(self, operation_name: str, api_params: dict[str, Any]):  # noqa: ANN202
         handler = _current.get()
         if handler is not None:
             service = self.meta.service_model.service_name
-            action = _IAM_ACTION.get((service, operation_name)) or \
-                f"{_IAM_PREFIX.get(service, service)}:{operation_name}"
-            CALLS.add((handler, action, resource_kind(service, api_params)))
+            for operation, params in _authorized_parts(service, operation_name, api_params):
+                action = _IAM_ACTION.get((service, operation)) or \
+                    f"{_IAM_PREFIX.get(service, service)}:{operation}"
+                CALLS.add((handler, action, resource_kind(service, params)))
         return make_api_call(self, operation_name, api_params)
 
     return recorded

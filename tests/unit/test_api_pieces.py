@@ -43,6 +43,8 @@ def test_a_cursor_round_trips_and_refuses_tampering_tenants_and_filters():
     ([S.PENDING, S.DELIVERED], E.DELIVERING),
     ([S.DELIVERING], E.DELIVERING),
     ([S.PENDING, S.PENDING], E.PENDING),
+    ([S.DELIVERED, S.PARKED], E.PARKED),
+    ([S.PARKED, S.FAILED], E.FAILED),
 ])
 def test_the_event_status_is_derived_from_its_notifications(statuses, expected):
     assert event_status(statuses) is expected

@@ -14,9 +14,12 @@ pytestmark = pytest.mark.unit
 PLACEHOLDERS = {
     "ingest": {"IngestFunctionArn", "NotificationStateMachineArn"},
     "notification": {"DeliverFunctionArn", "RecordFailureFunctionArn", "TableName",
-                     "DeadLetterQueueUrl", "HandOffFunctionArn", "LongTailStateMachineArn"},
+                     "DeadLetterQueueUrl", "HandOffFunctionArn", "LongTailStateMachineArn",
+                     "RecoveryStateMachineArn"},
     "long-tail": {"DeliverFunctionArn", "RecordFailureFunctionArn", "TableName",
-                  "DeadLetterQueueUrl"},
+                  "DeadLetterQueueUrl", "HandOffFunctionArn", "RecoveryStateMachineArn"},
+    "recovery": {"ProbeEndpointFunctionArn", "ReleaseParkedFunctionArn",
+                 "RecordFailureFunctionArn", "DeadLetterQueueUrl"},
 }
 DELIVERING = ("notification", "long-tail")
 SCHEDULE = [5, 300, 1800, 7200, 18000, 36000, 36000]
@@ -89,6 +92,7 @@ def test_retryable_errors_loop_and_everything_else_dead_letters(name: str) -> No
     deliver = load(name)["States"]["Deliver"]
     catches = {tuple(c["ErrorEquals"]): c["Next"] for c in deliver["Catch"]}
     assert catches == {("Delivery.Retryable",): "CountAttempt",
+                       ("Delivery.BreakerOpen",): "Park",
                        ("Delivery.AlreadyDelivered", "Delivery.HeldElsewhere"): "AlreadyHandled",
                        ("States.ALL",): "RecordFailure"}
     lambda_retry = deliver["Retry"][0]
@@ -115,16 +119,18 @@ def test_shared_states_are_identical_in_both_delivering_machines() -> None:
     fast, tail = (load(name)["States"] for name in DELIVERING)
     shared = set(fast) & set(tail)
     assert shared >= {"Deliver", "MarkDelivered", "CountAttempt", "PickBackoff", "WaitBackoff",
-                      "WaitRetryAfter", "RecordFailure", "SendToDeadLetterQueue", "Failed"}
+                      "WaitRetryAfter", "RecordFailure", "SendToDeadLetterQueue", "Failed",
+                      "Park", "ParkRoute", "StartRecovery", "Parked"}
     for state in shared - {"ReadFailure"}:  # ReadFailure's Next differs: fast or long tail
         assert fast[state] == tail[state], state
 
 
-def test_the_hand_off_is_one_decision_then_a_start_of_the_long_tail() -> None:
+def test_the_hand_off_is_one_decision_then_a_start_of_the_long_tail_or_parking() -> None:
     fast = load("notification")["States"]
     assert fast["HandOff"]["Next"] == "Route"
     assert fast["Route"]["Type"] == "Choice"
-    assert {c["Next"] for c in fast["Route"]["Choices"]} == {"StartLongTail"}
+    assert {c["StringEquals"]: c["Next"] for c in fast["Route"]["Choices"]} == {
+        "long_tail": "StartLongTail", "park": "StartRecovery"}
     start = fast["StartLongTail"]
     assert start["Resource"] == "arn:aws:states:::states:startExecution"  # no .sync in Express
     assert start["Parameters"]["StateMachineArn"] == "${LongTailStateMachineArn}"
@@ -132,6 +138,33 @@ def test_the_hand_off_is_one_decision_then_a_start_of_the_long_tail() -> None:
     assert load("long-tail")["StartAt"] == "AttemptsLeft"
 
 
+@pytest.mark.parametrize("name", DELIVERING)
+def test_parking_starts_the_endpoints_one_recovery_with_the_same_input_each_time(
+        name: str) -> None:
+    definition = load(name)["States"]
+    assert definition["ParkRoute"]["Choices"] == [
+        {"Variable": "$.handoff.route", "StringEquals": "park", "Next": "StartRecovery"}]
+    assert definition["ParkRoute"]["Default"] == "Deliver"  # the breaker closed meanwhile
+    start = definition["StartRecovery"]["Parameters"]
+    assert start["StateMachineArn"] == "${RecoveryStateMachineArn}"
+    # A Standard start with a running name is idempotent only with identical input: nothing
+    # execution-specific in it.
+    assert start["Input"] == {"endpoint": {"tenant.$": "$.notification.tenant",
+                                           "subscription_id.$": "$.notification.subscription_id"}}
+    assert definition["StartRecovery"]["Next"] == "Parked"
+
+
+def test_the_recovery_declares_its_probe_schedule_and_releases_once_a_second() -> None:
+    recovery = load("recovery")["States"]
+    waits = recovery["Probe"]["Parameters"]["Payload"]["probe_waits.$"]
+    assert waits == "States.Array(5, 30, 120, 300, 900, 1800, 3600)"
+    assert recovery["WaitRateLimit"]["Seconds"] == 1
+    assert recovery["WaitRateLimit"]["Next"] == "Release"
+    dead_letter = recovery["DeadLetterExpired"]["ItemProcessor"]["States"]
+    assert dead_letter["RecordFailure"]["Next"] == "SendToDeadLetterQueue"
+    assert {c["StringEquals"] for c in recovery["Released"]["Choices"]} == {"more", "done"}
+
+
 def test_files_are_where_the_runtime_and_the_stack_read_them() -> None:
     assert {p.name for p in Path(STATEMACHINES_DIR).glob("*.asl.json")} == {
-        "ingest.asl.json", "notification.asl.json", "long-tail.asl.json"}
+        "ingest.asl.json", "notification.asl.json", "long-tail.asl.json", "recovery.asl.json"}

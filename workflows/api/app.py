@@ -302,11 +302,13 @@ def list_subscriptions(limit: Limit = DEFAULT_LIMIT,
 
 
 @route("GET", "/subscriptions/<subscription_id>", Permission.READ, responses=_NOT_FOUND,
-       summary="One subscription",
-       description="Its endpoint, event types, status and rate limit (never the secret).")
-def get_subscription(subscription_id: str) -> subscriptions.SubscriptionView:
-    return subscriptions.SubscriptionView.of(subscriptions.get_subscription(
-        principal().tenant, subscription_id, store=services.store()))
+       summary="One subscription, with its endpoint's health",
+       description="Its endpoint, event types, status and rate limit (never the secret), and "
+                   "`health`: the breaker's state, failure streak, last error, parked "
+                   "notifications, and why and since when it was disabled.")
+def get_subscription(subscription_id: str) -> subscriptions.SubscriptionDetail:
+    return subscriptions.subscription_detail(principal().tenant, subscription_id,
+                                             store=services.store())
 
 
 @route("PATCH", "/subscriptions/<subscription_id>", Permission.MANAGE_SUBSCRIPTIONS,

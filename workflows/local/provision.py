@@ -34,8 +34,8 @@ class Machine:
 
 
 # In creation order: a machine comes after those it starts. The cloud stack deploys the same.
-MACHINES = (Machine("long-tail", "STANDARD"), Machine("notification", "EXPRESS"),
-            Machine("ingest", "EXPRESS"))
+MACHINES = (Machine("recovery", "STANDARD"), Machine("long-tail", "STANDARD"),
+            Machine("notification", "EXPRESS"), Machine("ingest", "EXPRESS"))
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,10 @@ class Resources:
     @property
     def long_tail_state_machine_arn(self) -> str | None:
         return self.state_machine_arns.get("long-tail")
+
+    @property
+    def recovery_state_machine_arn(self) -> str | None:
+        return self.state_machine_arns.get("recovery")
 
 
 def render_definition(name: str, substitutions: dict[str, str],

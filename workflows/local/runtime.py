@@ -26,7 +26,9 @@ from lambdas import (
     handle_deliver_notification,
     handle_hand_off,
     handle_ingest_event,
+    handle_probe_endpoint,
     handle_record_failure,
+    handle_release_parked,
 )
 from workflows import activity, observability, services
 from workflows.api.app import ROUTES
@@ -57,6 +59,8 @@ FUNCTIONS = {
     "DeliverFunctionArn": ("stepwire-deliver", handle_deliver_notification.lambda_handler),
     "RecordFailureFunctionArn": ("stepwire-record-failure", handle_record_failure.lambda_handler),
     "HandOffFunctionArn": ("stepwire-hand-off", handle_hand_off.lambda_handler),
+    "ProbeEndpointFunctionArn": ("stepwire-probe-endpoint", handle_probe_endpoint.lambda_handler),
+    "ReleaseParkedFunctionArn": ("stepwire-release-parked", handle_release_parked.lambda_handler),
 }
 
 
@@ -249,6 +253,8 @@ class LocalRuntime:
             "STEPWIRE_REQUIRE_HTTPS": "false",
             "STEPWIRE_CONNECT_TIMEOUT_SECONDS": str(self.config.connect_timeout),
             "STEPWIRE_REQUEST_TIMEOUT_SECONDS": str(self.config.request_timeout),
+            # The breaker's own durations (auto-disable, retry window) follow the engine's.
+            "STEPWIRE_TIME_SCALE": str(self.config.retry_time_scale),
         })
         os.environ.pop("STEPWIRE_AWS_ENDPOINT_URL", None)  # in process: moto answers directly
         services.reset()

@@ -4,13 +4,15 @@
 """
 
 from workflows.storage.dead_letters import DeadLetterStore
+from workflows.storage.endpoint_health import EndpointHealthStore
 from workflows.storage.events import EventStore
 from workflows.storage.items import DELIVERED_AT, STATUS
 from workflows.storage.notifications import Claim, NotificationStore
+from workflows.storage.parked import ParkedNotification, ParkedStore
 from workflows.storage.subscriptions import SubscriptionStore
 
-__all__ = ["DELIVERED_AT", "STATUS", "Claim", "Store"]
+__all__ = ["DELIVERED_AT", "STATUS", "Claim", "EndpointHealthStore", "ParkedNotification", "Store"]
 
 
-class Store(SubscriptionStore, EventStore, NotificationStore, DeadLetterStore):
+class Store(SubscriptionStore, EventStore, NotificationStore, DeadLetterStore, ParkedStore):
     """Every read and write of the table."""

@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Any
 
 from workflows import table
+from workflows.breaker import EndpointHealth
 from workflows.models import (
     Attempt,
     Event,
@@ -18,6 +19,7 @@ from workflows.models import (
     Subscription,
     utc_now,
 )
+from workflows.storage.endpoint_health import health_of
 from workflows.storage.events import event_of
 from workflows.storage.items import (
     STATUS,
@@ -42,11 +44,14 @@ class Claim(StrEnum):
 
 class NotificationStore(TableAccess):
     def get_for_delivery(self, tenant: str, event_id: str, subscription_id: str
-                         ) -> tuple[Event | None, Subscription | None, list[str]]:
-        """The event, the subscription and its signing secrets, in one BatchGetItem."""
+                         ) -> tuple[Event | None, Subscription | None, list[str], EndpointHealth]:
+        """The event, the subscription, its signing secrets and its endpoint's health, in one
+        BatchGetItem."""
         subscription_sk = table.subscription_key(subscription_id)
+        health_sk = table.endpoint_health_key(subscription_id)
         request = {self._table: {"Keys": [event_key(tenant, event_id),
-                                          tenant_key(tenant, subscription_sk)],
+                                          tenant_key(tenant, subscription_sk),
+                                          tenant_key(tenant, health_sk)],
                                  "ConsistentRead": True}}
         items: dict[str, dict[str, Any]] = {}
         while request:
@@ -58,7 +63,8 @@ class NotificationStore(TableAccess):
         event_item, subscription_item = items.get(table.EVENT_SORT_KEY), items.get(subscription_sk)
         return (event_of(event_item) if event_item else None,
                 Subscription.model_validate(subscription_item) if subscription_item else None,
-                [s.value for s in active_secrets(self._data_key, subscription_item)])
+                [s.value for s in active_secrets(self._data_key, subscription_item)],
+                health_of(items.get(health_sk)))
 
     def create_notifications(self, targets: Iterable[NotificationTarget]) -> None:
         """One pending row per target, unless it exists: a re-run ingest (Express runs at least

@@ -1,0 +1,20 @@
+"""Recovery workflow, Probe task: one real parked delivery to an endpoint whose breaker is open
+(and the dead letters of what waited past the retry window)."""
+
+from typing import Any
+
+from workflows import services
+from workflows.delivery import DeliveryConfig
+from workflows.observability import annotate, logger, traced_handler
+from workflows.recovery import ProbeRequest, probe_endpoint
+from workflows.settings import get_settings
+
+
+@logger.inject_lambda_context(correlation_id_path="endpoint.subscription_id")
+@traced_handler
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    request = ProbeRequest.model_validate(event)
+    annotate(tenant=request.endpoint.tenant, subscription_id=request.endpoint.subscription_id)
+    result = probe_endpoint(request, store=services.store(),
+                            config=DeliveryConfig.from_settings(get_settings()))
+    return result.model_dump(mode="json")

@@ -1,0 +1,20 @@
+"""Recovery workflow, Release task: restart one second's worth of parked notifications."""
+
+from typing import Any
+
+from workflows import aws, services
+from workflows.observability import annotate, logger, traced_handler
+from workflows.recovery import ReleaseRequest, release_parked
+from workflows.settings import get_settings
+
+
+@logger.inject_lambda_context(correlation_id_path="endpoint.subscription_id")
+@traced_handler
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    request = ReleaseRequest.model_validate(event)
+    annotate(tenant=request.endpoint.tenant, subscription_id=request.endpoint.subscription_id)
+    settings = get_settings()
+    result = release_parked(request, store=services.store(), sfn=aws.client("stepfunctions"),
+                            notification_state_machine_arn=settings.notification_state_machine_arn,
+                            rate=settings.release_rate_per_second)
+    return result.model_dump(mode="json")

@@ -1,0 +1,98 @@
+"""The endpoint-health and parked-notification records against emulated DynamoDB: every
+breaker transition is one conditional write, and parking holds only under an open breaker."""
+
+from datetime import timedelta
+
+import pytest
+
+from workflows.breaker import BreakerState
+from workflows.ids import execution_name, new_id, webhook_id
+from workflows.models import NotificationStatus, NotificationTarget, utc_now
+from workflows.storage import Store
+
+pytestmark = pytest.mark.functional
+
+
+def target(tenant: str, subscription_id: str) -> NotificationTarget:
+    event_id = new_id("evt")
+    return NotificationTarget(tenant=tenant, event_id=event_id, subscription_id=subscription_id,
+                              webhook_id=webhook_id(tenant, event_id, subscription_id),
+                              execution_name=execution_name(event_id, subscription_id))
+
+
+def test_only_counted_failures_extend_the_streak_and_a_success_ends_it(store: Store) -> None:
+    now = utc_now()
+    store.record_endpoint_failure("acme", "sub_a", "HTTP 503", now, counts=True)
+    health = store.record_endpoint_failure("acme", "sub_a", "HTTP 500", now, counts=False)
+    assert (health.failure_streak, health.last_error, health.breaker) == (
+        1, "HTTP 500", BreakerState.CLOSED)
+    assert health.failing_since == now
+
+    store.record_endpoint_success("acme", "sub_a")
+
+    health = store.endpoint_health("acme", "sub_a")
+    assert health.failure_streak == 0 and health.failing_since is None
+    assert health.last_error == "HTTP 500"  # kept for the tenant to see
+
+
+def test_the_breaker_opens_once_and_keeps_the_running_recovery(store: Store) -> None:
+    now = utc_now()
+    store.record_endpoint_failure("acme", "sub_b", "HTTP 503", now, counts=True)
+
+    first = store.open_breaker("acme", "sub_b", "recovery-1", now)
+    second = store.open_breaker("acme", "sub_b", "recovery-2", now)
+
+    assert first is not None and first.breaker is BreakerState.OPEN
+    assert first.recovery == "recovery-1"
+    assert second is None, "only one delivery opens it"
+    # A recovery that has not ended yet is kept when the breaker opens again.
+    assert store.close_breaker("acme", "sub_b")
+    reopened = store.open_breaker("acme", "sub_b", "recovery-3", now)
+    assert reopened is not None and reopened.recovery == "recovery-1"
+
+
+def test_parking_needs_the_open_breaker_of_that_recovery(store: Store) -> None:
+    now = utc_now()
+    parked, late = target("acme", "sub_c"), target("acme", "sub_c")
+    store.create_notifications([parked, late])
+    store.record_endpoint_failure("acme", "sub_c", "HTTP 503", now, counts=True)
+    store.open_breaker("acme", "sub_c", "recovery-c", now)
+
+    assert not store.park(parked, "another-recovery", now), "not under another recovery"
+    assert store.park(parked, "recovery-c", now - timedelta(seconds=1))
+    assert store.close_breaker("acme", "sub_c")
+    assert not store.park(late, "recovery-c", now), "never after the breaker closed"
+
+    assert store.parked_count("acme", "sub_c") == 1
+    [(_, found)] = store.oldest_parked("acme", "sub_c", limit=10)
+    assert found.notification == parked
+    assert store.get_notification("acme", parked.event_id, "sub_c")["status"] == \
+        NotificationStatus.PARKED.value
+    assert store.get_notification("acme", late.event_id, "sub_c")["status"] == \
+        NotificationStatus.PENDING.value
+
+
+def test_parked_notifications_come_back_oldest_event_first(store: Store) -> None:
+    now = utc_now()
+    store.record_endpoint_failure("acme", "sub_d", "HTTP 503", now, counts=True)
+    store.open_breaker("acme", "sub_d", "recovery-d", now)
+    targets = [target("acme", "sub_d") for _ in range(3)]
+    store.create_notifications(targets)
+    for age, item in zip((1, 3, 2), targets, strict=True):
+        store.park(item, "recovery-d", now - timedelta(minutes=age))
+
+    oldest = [p.notification for _, p in store.oldest_parked("acme", "sub_d", limit=2)]
+
+    assert oldest == [targets[1], targets[2]]
+
+
+def test_a_recovery_ends_only_while_the_breaker_is_closed(store: Store) -> None:
+    now = utc_now()
+    store.record_endpoint_failure("acme", "sub_e", "HTTP 503", now, counts=True)
+    store.open_breaker("acme", "sub_e", "recovery-e", now)
+
+    assert not store.finish_recovery("acme", "sub_e", "recovery-e")
+    store.close_breaker("acme", "sub_e")
+    assert not store.finish_recovery("acme", "sub_e", "someone-else")
+    assert store.finish_recovery("acme", "sub_e", "recovery-e")
+    assert store.endpoint_health("acme", "sub_e").recovery is None
