@@ -83,7 +83,7 @@ def dead_lettered(target: NotificationTarget, *, error: str, cause: str | None) 
 
 
 def breaker_changed(*, subscription_id: str, state: str, reason: str | None = None) -> None:
-    """For the endpoint-health work: an endpoint's breaker opened, half-opened or closed."""
+    """An endpoint's breaker opened or closed."""
     _emit("breaker.changed",
           f"breaker of {subscription_id} is {state}" + (f": {reason}" if reason else ""),
           subscription_id=subscription_id, state=state, reason=reason)

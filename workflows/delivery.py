@@ -152,9 +152,9 @@ def _endpoint_failed(store: Store, breaker: BreakerConfig, request: DeliveryRequ
             target.tenant, target.subscription_id,
             recovery_name(target.tenant, target.subscription_id), at):
         observability.breaker_opened()
-        observability.logger.warning("circuit breaker opened", extra={
-            "tenant": target.tenant, "subscription_id": target.subscription_id,
-            "failure_streak": health.failure_streak, "last_error": error})
+        activity.breaker_changed(subscription_id=target.subscription_id, state="open",
+                                 reason=f"{health.failure_streak} notifications failed in a "
+                                        f"row; last error: {error}")
 
 
 def _record(store: Store, request: DeliveryRequest, at, status_code, latency_ms,

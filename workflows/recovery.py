@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from workflows import observability
+from workflows import activity, observability
 from workflows.breaker import BreakerConfig, BreakerState
 from workflows.delivery import DeliveryConfig, deliver_notification
 from workflows.errors import (
@@ -141,6 +141,8 @@ def _closed(store: Store, endpoint: Endpoint, wait: int,
             dead_letters: list[DeadLetterOrder]) -> ProbeResult:
     if store.close_breaker(endpoint.tenant, endpoint.subscription_id):
         observability.breaker_closed()
+        activity.breaker_changed(subscription_id=endpoint.subscription_id, state="closed",
+                                 reason="the probe was delivered")
     return ProbeResult(outcome=Outcome.CLOSED, wait_seconds=wait, dead_letters=dead_letters)
 
 

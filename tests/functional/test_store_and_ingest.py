@@ -107,8 +107,10 @@ def test_attempts_are_rows_read_back_in_order_and_failure_composes_the_dead_lett
     subscription = subscribe(store, "acme", "*")
     [target] = ingest_event({"tenant": "acme", "type": "a.b", "data": {}, "id": "e4"}, "x",
                             store=store).notifications
-    for code in (503, 500, 400):
-        store.record_attempt(target, Attempt(at=utc_now(), status_code=code, latency_ms=3,
+    start = utc_now()
+    for index, code in enumerate((503, 500, 400)):
+        store.record_attempt(target, Attempt(at=start + timedelta(milliseconds=index),
+                                             status_code=code, latency_ms=3,
                                              error=f"HTTP {code}", execution_arn="arn:exec"))
 
     cause = json.dumps({"errorMessage": json.dumps({"detail": "HTTP 400"})})

@@ -11,7 +11,7 @@ import pytest
 
 from tests.support.receiver import Answer, Received, Receiver
 from tests.workflow.conftest import Workflows
-from workflows import services
+from workflows import activity, services
 from workflows.breaker import BreakerState
 from workflows.ids import new_id
 from workflows.local import engine
@@ -91,7 +91,9 @@ def publish_many(flows: Workflows, count: int) -> list[str]:
 
 
 def test_a_down_endpoint_parks_its_notifications_then_gets_each_once(
-        flows: Workflows, settings) -> None:
+        flows: Workflows, settings, monkeypatch) -> None:
+    lines: list[dict] = []
+    monkeypatch.setattr(activity, "_sink", lines.append)
     # Given an endpoint that answers 503, and a retry window longer than the test
     settings(retry_window_seconds=10**9, auto_disable_after_seconds=10**9)
     switch = Switch(Answer(status=503))
@@ -169,6 +171,10 @@ def test_a_down_endpoint_parks_its_notifications_then_gets_each_once(
             assert len(timeouts) >= count - 1, f"{webhook} accepted {count} times"
     assert store.endpoint_health(flows.tenant, subscription.id).breaker is BreakerState.CLOSED
     assert store.parked_count(flows.tenant, subscription.id) == 0
+    # and the runtime said so, once each way
+    changes = [line["state"] for line in lines if line["activity"] == "breaker.changed"
+               and line["subscription_id"] == subscription.id]
+    assert changes == ["open", "closed"]
     eventually(lambda: running(flows)["recovery"] == 0, what="the recovery ended")
     assert flows.dead_letters() == []
     # Far fewer attempts than notifications × schedule while it was down.
