@@ -22,7 +22,8 @@ PINNED = {
                 "lambda_invocations": {DELIVER: 2, INGEST: 1},
                 "write_units": 10.0, "read_units": 6.0, "sqs_messages": 0},
     # Two fast attempts, the hand-off, six in the long tail, then the dead letter (its cause
-    # reads the attempt log: one query). One notification never opens the breaker; each failure updates the endpoint's health.
+    # reads the attempt log: one query). One notification never opens the breaker; each
+    # failure updates the endpoint's health.
     "exhausted": {"standard_transitions": 40, "standard_starts": 1, "express_requests": 2,
                   "lambda_invocations": {DELIVER: 8, HAND_OFF: 1, INGEST: 1,
                                          RECORD_FAILURE: 1},
