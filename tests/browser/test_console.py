@@ -2,6 +2,7 @@
 
 import httpx
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as seen
@@ -17,7 +18,9 @@ WAIT = 30
 
 
 def until(driver: WebDriver, condition, timeout: float = WAIT):
-    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition)
+    # The page re-renders as deliveries happen: an element found a moment ago may be replaced.
+    return WebDriverWait(driver, timeout, poll_frequency=0.1,
+                         ignored_exceptions=[StaleElementReferenceException]).until(condition)
 
 
 def css(driver: WebDriver, selector: str):
@@ -69,17 +72,22 @@ def test_an_event_shows_its_attempts_and_path_and_replays(browser, local, tokens
     sign_in(browser, local, tokens["admin"])
     # When its page is opened from the list
     css(browser, f'tr[data-event="{event_id}"] a').click()
-    card = css(browser, f'section[data-subscription="{orders}"]')
+    selector = f'section[data-subscription="{orders}"]'
+    css(browser, selector)
+
+    def card(d):  # found afresh each time: the page re-renders the card as it updates
+        return d.find_element(By.CSS_SELECTOR, selector)
+
     # Then the story shows the attempt and the path marks the states it went through
-    until(browser, lambda d: "HTTP 200" in card.find_element(By.CSS_SELECTOR, "ol.story").text)
-    until(browser, lambda d: card.find_elements(
+    until(browser, lambda d: "HTTP 200" in card(d).find_element(By.CSS_SELECTOR, "ol.story").text)
+    until(browser, lambda d: card(d).find_elements(
         By.CSS_SELECTOR, 'g.visited[data-state="MarkDelivered"]'))
-    visited = {g.get_attribute("data-state")
-               for g in card.find_elements(By.CSS_SELECTOR, "g.visited")}
+    visited = until(browser, lambda d: {g.get_attribute("data-state") for g in
+                                        card(d).find_elements(By.CSS_SELECTOR, "g.visited")})
     assert {"Deliver", "MarkDelivered"} <= visited and "RecordFailure" not in visited
     screenshot(browser, "event")
     # When Replay is pressed, the page shows the second delivery as it happens
-    card.find_element(By.CSS_SELECTOR, "button.replay").click()
+    until(browser, lambda d: card(d).find_element(By.CSS_SELECTOR, "button.replay")).click()
     until(browser, lambda d: d.find_element(
         By.CSS_SELECTOR, f'section[data-subscription="{orders}"] ol.story').text
         .count("HTTP 200") == 2)
