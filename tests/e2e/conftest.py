@@ -5,9 +5,10 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import boto3
@@ -28,6 +29,15 @@ class LocalProcess:
     api_url: str
     banner: str
     log_path: Path  # the activity lines (stderr)
+    # stdout after the banner, read as it comes: a full pipe would block the process.
+    output: list[str] = field(default_factory=list)
+    output_reader: threading.Thread | None = None
+
+    def read_output(self) -> "LocalProcess":
+        self.output_reader = threading.Thread(target=self.output.extend, args=(self.process.stdout,),
+                                        daemon=True)
+        self.output_reader.start()
+        return self
 
     def log(self) -> str:
         return self.log_path.read_text()
@@ -62,15 +72,18 @@ def start_local(*extra: str, ports: tuple[int, int] | None = None) -> LocalProce
         banner.append(line)
         if "Ctrl-C to stop" in line:
             return LocalProcess(process, f"http://127.0.0.1:{aws_port}",
-                                f"http://127.0.0.1:{api_port}", "".join(banner), log_path)
+                                f"http://127.0.0.1:{api_port}", "".join(banner),
+                                log_path).read_output()
     process.kill()
     raise RuntimeError("stepwire local did not start in 60 s:\n" + "".join(banner))
 
 
 def stop_local(local: LocalProcess) -> tuple[int, str]:
     local.process.send_signal(signal.SIGTERM)
-    output, _ = local.process.communicate(timeout=30)
-    return local.process.returncode, output + local.log()
+    local.process.wait(timeout=30)
+    if local.output_reader is not None:
+        local.output_reader.join(timeout=5)
+    return local.process.returncode, "".join(local.output) + local.log()
 
 
 @pytest.fixture(scope="module")

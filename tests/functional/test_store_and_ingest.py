@@ -143,6 +143,24 @@ def test_a_rerun_ingest_leaves_a_delivered_notification_delivered(store: Store) 
     assert store.claim_attempt(target, "arn:second", lease_seconds=60) is Claim.DELIVERED
 
 
+def test_a_hand_off_ends_the_lease_so_a_rerun_can_attempt_if_the_tail_never_started(
+        store: Store) -> None:
+    # Given a fast execution that attempted and handed the notification to its long tail
+    subscribe(store, "handoff", "*")
+    [target] = ingest_event({"tenant": "handoff", "type": "a.b", "data": {}, "id": "e7"}, "x",
+                            store=store).notifications
+    assert store.claim_attempt(target, "arn:fast", lease_seconds=60) is Claim.CLAIMED
+    store.set_notification_status(target, NotificationStatus.DELIVERING,
+                                  execution_arn="arn:fast--tail")
+    # When the fast execution runs again before the tail ever started (a process killed
+    # between the two, resumed; or Express running it twice)
+    again = store.claim_attempt(target, "arn:fast", lease_seconds=60)
+    # Then it may attempt (and hand off again), instead of waiting on a tail that is not there
+    assert again is Claim.CLAIMED
+    # And while it holds its new lease, the tail does not attempt alongside it
+    assert store.claim_attempt(target, "arn:fast--tail", lease_seconds=60) is Claim.HELD
+
+
 def test_one_execution_at_a_time_holds_an_attempt_until_its_lease_ends(store: Store) -> None:
     subscribe(store, "lease", "*")
     [target] = ingest_event({"tenant": "lease", "type": "a.b", "data": {}, "id": "e6"}, "x",

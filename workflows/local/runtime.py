@@ -8,6 +8,7 @@ for any AWS client, LocalStack-style.
 import json
 import os
 import socket
+import sys
 import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -166,6 +167,9 @@ class LocalRuntime:
             engine.on_wait(log_wait)
         # Handlers log every invocation at INFO in AWS; locally only warnings, unless asked.
         logger.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"))
+        # Their lines (CloudWatch Logs in AWS) join the activity lines on stderr: stdout is the
+        # banner alone, and whoever reads it may stop reading (a full pipe blocks every writer).
+        logger.registered_handler.setStream(sys.stderr)
         self._mock.start()
         self.lambdas.activate()
         engine.quiet_logging()

@@ -134,14 +134,17 @@ class NotificationStore(TableAccess):
     def set_notification_status(self, target: NotificationTarget, status: NotificationStatus,
                                 execution_arn: str | None = None) -> None:
         """Set the status (and the execution now in charge). Back to `pending` (a replay, a
-        redrive) also ends any attempt lease, so the new execution may attempt at once."""
+        redrive) or to another execution in charge (a hand-off) also ends any attempt lease:
+        the new execution may attempt at once, and so may a repeated or resumed run of the one
+        that handed off, should the new one never have started (it then hands off again, to
+        the same derived name)."""
         values = {":s": status.value, ":now": utc_now().isoformat()}
         update = "SET #s = :s, updated_at = :now"
         if execution_arn:
             update += ", execution_arn = :arn"
             values[":arn"] = execution_arn
         names = {"#s": STATUS}
-        if status is NotificationStatus.PENDING:
+        if status is NotificationStatus.PENDING or execution_arn:
             update += " REMOVE #lease"
             names["#lease"] = LEASE_UNTIL
         self._db.update_item(TableName=self._table, Key=self.notification_key(target),
