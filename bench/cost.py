@@ -96,7 +96,7 @@ def import_times(runs: int = 5) -> dict[str, float]:
 def measure(machines: tuple[Machine, ...], statemachines_dir: Path | None,
             scale: float) -> dict[str, Counts]:
     config = LocalConfig(aws_port=0, api_port=0, retry_time_scale=scale, machines=machines,
-                         keep_finished_executions=10_000, request_timeout=2.0)
+                         keep_finished_executions=10_000, request_timeout=2.0, log_format=None)
     if statemachines_dir is not None:
         config.statemachines_dir = statemachines_dir
     receiver = Arrivals()

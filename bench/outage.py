@@ -67,7 +67,7 @@ def run(events: int, scale: float, timeout: float, outage_seconds: float = 10.0)
     os.environ.update(out_of_reach)
     get_settings.cache_clear()
     config = LocalConfig(aws_port=free_port(), api_port=free_port(), retry_time_scale=scale,
-                         request_timeout=2.0)
+                         request_timeout=2.0, log_format=None)
     down = Down()
     with LocalRuntime(config) as runtime, Receiver(down) as dead, Receiver() as healthy:
         os.environ.update(out_of_reach)

@@ -7,6 +7,7 @@ gets a clear 4xx (never a 500, never a 202 for an event that cannot be stored).
 
 import base64
 import binascii
+from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -57,7 +58,7 @@ def _content_type_refusal(event: dict[str, Any], has_body: bool) -> Response | N
     """A body must be sent as JSON (any case, `+json` too); a Content-Type that is not JSON is
     refused even on an empty body. The router matches the media type case-sensitively, so an
     accepted one is handed on as plain `application/json`."""
-    content_type = _header(event, "content-type")
+    content_type = header_value(event.get("headers"), "content-type")
     if content_type is None and not has_body:
         return None
     media_type = (content_type or "").split(";")[0].strip().lower()
@@ -72,6 +73,6 @@ def _content_type_refusal(event: dict[str, Any], has_body: bool) -> Response | N
     return None
 
 
-def _header(event: dict[str, Any], name: str) -> str | None:
-    headers = event.get("headers") or {}
-    return next((v for k, v in headers.items() if k.lower() == name), None)
+def header_value(headers: Mapping[str, str] | None, name: str) -> str | None:
+    """A header's value by its lower-case name (HTTP header names ignore case)."""
+    return next((v for k, v in (headers or {}).items() if k.lower() == name), None)

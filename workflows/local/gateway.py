@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 
 import waitress
 
+from workflows.api.request_body import header_value
 from workflows.api.routes import RouteTable
 from workflows.limits import MAX_REQUEST_BYTES
 from workflows.local.lambda_host import LambdaContext
@@ -130,7 +131,7 @@ class Gateway:
         request_id = str(uuid.uuid4())
         authorizer_context: dict[str, Any] | None = None
         if not public:
-            token = _header(headers, "authorization")
+            token = header_value(headers, "authorization")
             if not token:
                 return _problem(401, "missing Authorization header", authenticate=True)
             allowed, authorizer_context = self._authorize(token, method, path)
@@ -205,7 +206,7 @@ class Gateway:
             "extendedRequestId": request_id, "domainName": headers.get("Host", "localhost"),
             "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
             "requestTimeEpoch": int(now * 1000),
-            "identity": {"sourceIp": source_ip, "userAgent": _header(headers, "user-agent")},
+            "identity": {"sourceIp": source_ip, "userAgent": header_value(headers, "user-agent")},
         }
         if authorizer is not None:
             context["authorizer"] = authorizer
@@ -306,7 +307,7 @@ def _path_and_query(target: str) -> tuple[str, str]:
 def _body_length(headers: Any, limit: int) -> tuple[int, GatewayResponse | None]:
     """The body's length from Content-Length, or the answer that refuses the request. (The
     server dechunks a chunked body within its own limit and passes its length here.)"""
-    value = (_header(headers, "content-length") or "0").strip()
+    value = (header_value(headers, "content-length") or "0").strip()
     if not value.isdigit():  # negative, signed or not a number: never read "until close"
         return 0, _problem(400, f"invalid Content-Length: {value!r}")
     length = int(value)
@@ -314,10 +315,6 @@ def _body_length(headers: Any, limit: int) -> tuple[int, GatewayResponse | None]
         return 0, _problem(413, f"the request body is {length} bytes; the limit is "
                                 f"{limit} bytes")
     return length, None
-
-
-def _header(headers: Any, name: str) -> str | None:
-    return next((v for k, v in headers.items() if k.lower() == name), None)
 
 
 def _function_arn(name: str) -> str:
