@@ -21,7 +21,9 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                                 event_type=result.type, source=source,
                                 notifications=len(result.notifications))
     elif result.outcome is Outcome.REJECTED:
-        activity.event_refused(reason=result.reason or "invalid event", source=source)
+        received_id = published.get("id") if isinstance(published, dict) else None
+        activity.event_refused(reason=result.reason or "invalid event", source=source,
+                               received_id=str(received_id) if received_id else None)
     else:
         logger.info("duplicate event ignored", extra={"event_id": result.event_id})
     return result.model_dump(mode="json")

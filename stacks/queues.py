@@ -1,4 +1,5 @@
-"""Dead-letter queues: failed notifications, and EventBridge events the ingest target refused."""
+"""Dead-letter queues: failed notifications, and the ingress's: events the ingest workflow refused
+(with the reason) or the bus could not hand to it."""
 
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -17,7 +18,8 @@ class Queues(Construct):
         super().__init__(scope, construct_id)
         # What the notification workflow dead-letters; the API lists and redrives it.
         self.dead_letter_queue = _dead_letter_queue(self, "DeadLetterQueue")
-        # Events the bus could not hand to the ingest workflow; kept apart so the API's
+        # Events the bus could not hand to the ingest workflow (the rule target's DLQ) and
+        # events the ingest refused (its RejectEvent state); kept apart so the API's
         # dead-letter view holds notifications only.
         self.ingress_dead_letter_queue = _dead_letter_queue(self, "IngressDeadLetterQueue")
 

@@ -74,7 +74,8 @@ class StateMachines(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, ingest: MachineName,
                  notification: MachineName, long_tail: MachineName, recovery: MachineName,
                  functions: "WorkflowFunctions", table: dynamodb.ITable,
-                 dead_letter_queue: sqs.IQueue, logs_key: kms.IKey) -> None:
+                 dead_letter_queue: sqs.IQueue, ingress_dead_letter_queue: sqs.IQueue,
+                 logs_key: kms.IKey) -> None:
         super().__init__(scope, construct_id)
         self._logs_key = logs_key
         dead_lettering = {
@@ -126,12 +127,16 @@ class StateMachines(Construct):
             substitutions={
                 "IngestFunctionArn": functions.ingest.function_arn,
                 "NotificationStateMachineArn": notification.arn,
+                "IngressDeadLetterQueueUrl": ingress_dead_letter_queue.queue_url,
             },
             statements=[
                 _invoke(functions.ingest),
                 # StartNotifications: fire-and-forget starts (no .sync, no DescribeExecution).
                 iam.PolicyStatement(actions=["states:StartExecution"],
                                     resources=[notification.arn]),
+                # RejectEvent: a refused event and its reason, to the ingress DLQ.
+                iam.PolicyStatement(actions=["sqs:SendMessage"],
+                                    resources=[ingress_dead_letter_queue.queue_arn]),
             ])
 
     @property

@@ -79,6 +79,7 @@ class StepwireStack(Stack):
                 probe_endpoint=self.functions[fn.PROBE_ENDPOINT],
                 release_parked=self.functions[fn.RELEASE_PARKED]),
             table=self.storage.table, dead_letter_queue=self.queues.dead_letter_queue,
+            ingress_dead_letter_queue=self.queues.ingress_dead_letter_queue,
             logs_key=self.log_encryption.key)
         self._grant_functions(ingest, notification)
         seed = self.secrets.seed_keys(self.functions[fn.SEED_SECRET_KEYS])
@@ -108,6 +109,8 @@ class StepwireStack(Stack):
             ("EventBusName", self.ingress.bus.event_bus_name, "PutEvents here to publish"),
             ("DeadLetterQueueUrl", self.queues.dead_letter_queue.queue_url,
              "Failed notifications"),
+            ("IngressDeadLetterQueueUrl", self.queues.ingress_dead_letter_queue.queue_url,
+             "Events the ingest refused (with the reason) or the bus could not hand over"),
             ("AlarmTopicArn", self.monitoring.topic.topic_arn, "Subscribe to get the alarms"),
             ("TableName", self.storage.table.table_name, "Events, subscriptions, attempts"),
         ):

@@ -53,9 +53,13 @@ def event_accepted(*, tenant: str, event_id: str, event_type: str, source: str,
           notifications=notifications)
 
 
-def event_refused(*, reason: str, source: str) -> None:
-    _emit("event.refused", f"event from {source} refused: {reason}", source=source,
-          reason=reason)
+def event_refused(*, reason: str, source: str, received_id: str | None = None) -> None:
+    """The ingest refused an event; its workflow sends it, with the reason, to the ingress
+    dead-letter queue. `received_id`: the id it came with (EventBridge's EventId)."""
+    which = f"event {received_id} from {source}" if received_id else f"event from {source}"
+    _emit("event.refused", f"{which} refused: {reason} (the ingest workflow sends it to the "
+                           "ingress dead-letter queue with this reason)",
+          source=source, received_id=received_id, reason=reason)
 
 
 def attempt(target: NotificationTarget, *, number: int, status_code: int | None,

@@ -48,14 +48,31 @@ def parse_published(raw: Any) -> PublishedEvent:
                 detail.get("tenant") != source.removeprefix(TENANT_SOURCE_PREFIX):
             raise InvalidEvent(f"the source '{source}' may publish only for tenant "
                                f"'{source.removeprefix(TENANT_SOURCE_PREFIX)}'")
-        raw = {"tenant": detail.get("tenant"), "type": raw.get("detail-type"),
-               "data": detail.get("data"), "id": detail.get("id") or raw.get("id")}
+        fields = {"tenant": detail.get("tenant"), "type": raw.get("detail-type"),
+                  "data": detail.get("data"), "id": detail.get("id") or raw.get("id")}
+        # Absent, not null: a missing tenant reads "Field required".
+        raw = {name: value for name, value in fields.items() if value is not None}
+        where = _ENVELOPE_FIELDS
+    else:
+        where = {}
     try:
         return PublishedEvent.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'event'}: {e['msg']}"
+        problems = "; ".join(f"{_field_name(e['loc'], where)}: {e['msg']}"
                              for e in exc.errors())
         raise InvalidEvent(f"invalid event: {problems}") from None
+
+
+# An EventBridge event's fields, named as the producer wrote them.
+_ENVELOPE_FIELDS = {"tenant": "detail.tenant", "type": "detail-type", "data": "detail.data",
+                    "id": "detail.id"}
+
+
+def _field_name(location: tuple, where: dict[str, str]) -> str:
+    parts = [str(part) for part in location]
+    if parts and parts[0] in where:
+        parts[0] = where[parts[0]]
+    return ".".join(parts) or "event"
 
 
 def ingest_event(raw: Any, ingest_execution: str, *, store: Store) -> IngestResult:

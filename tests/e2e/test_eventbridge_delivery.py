@@ -71,3 +71,32 @@ def test_the_lambda_invoke_api_serves_other_processes(local: LocalProcess) -> No
     result = json.loads(response["Payload"].read())
     assert result["outcome"] == "rejected"
     assert "tenant: Field required" in result["reason"]
+
+
+def test_an_event_without_tenant_is_printed_and_kept_in_the_ingress_dead_letter_queue(
+        local: LocalProcess) -> None:
+    # Given the ingress dead-letter queue the banner names
+    [queue] = [line.split()[2] for line in local.banner.splitlines()
+               if line.strip().startswith("Ingress DLQ:")]
+    sqs = local.client("sqs")
+
+    # When an event without a tenant is put on the bus through the AWS endpoint
+    entry = local.client("events").put_events(Entries=[{
+        "EventBusName": "stepwire", "Source": "shop", "DetailType": "order.created",
+        "Detail": json.dumps({"data": {"order": 42}})}])["Entries"][0]
+
+    # Then the runtime prints a line naming the event and the reason
+    line = wait_until(lambda: next((line for line in local.log().splitlines()
+                                    if entry["EventId"] in line), None))
+    assert "event.refused" in line
+    assert "detail.tenant: Field required" in line
+    assert "ingress dead-letter queue" in line
+    # ... and the queue holds the event as received, with the reason
+    letters = wait_until(lambda: sqs.receive_message(
+        QueueUrl=queue, MaxNumberOfMessages=10, MessageAttributeNames=["All"],
+        WaitTimeSeconds=1).get("Messages"))
+    [letter] = [json.loads(m["Body"]) for m in letters
+                if json.loads(m["Body"])["event"].get("id") == entry["EventId"]]
+    assert letter["error"] == "Event.Invalid"
+    assert letter["cause"] == "invalid event: detail.tenant: Field required"
+    assert letter["event"]["detail"] == {"data": {"order": 42}}

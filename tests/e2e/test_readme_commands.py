@@ -26,10 +26,11 @@ def documented_environment() -> dict[str, str]:
     return dict(pair.split("=", 1) for pair in line.split())
 
 
-def documented_commands() -> tuple[str, list[dict]]:
+def documented_commands() -> tuple[str, list[dict], str]:
     arn = re.search(r"--state-machine-arn (\S+)", README)[1]
     entries = re.search(r"put-events --entries \\\n\s*'(.*?)'", README, re.DOTALL)[1]
-    return arn, json.loads(entries)
+    queue = re.search(r"sqs receive-message .*?--queue-url (\S+)", README, re.DOTALL)[1]
+    return arn, json.loads(entries), queue
 
 
 def run_as_a_newcomer(local: LocalProcess, script: str, tmp_path: Path) -> dict:
@@ -49,8 +50,8 @@ def run_as_a_newcomer(local: LocalProcess, script: str, tmp_path: Path) -> dict:
 
 
 def test_the_documented_aws_commands_work_as_copied(local: LocalProcess, tmp_path: Path):
-    # Given only the README's environment line, and the README's two commands
-    arn, entries = documented_commands()
+    # Given only the README's environment line, and the README's three commands
+    arn, entries, refused_queue = documented_commands()
     tenantless = [{**entries[0], "Detail": json.dumps({"data": {"order": 43}})}]
     # When their SDK equivalents run (and redrive-execution, which is not supported locally)
     result = run_as_a_newcomer(local, f"""
@@ -59,6 +60,13 @@ def test_the_documented_aws_commands_work_as_copied(local: LocalProcess, tmp_pat
         listed = sfn.list_executions(stateMachineArn={arn!r})
         put = events.put_events(Entries={entries!r})
         refused = events.put_events(Entries={tenantless!r})
+        sqs = boto3.client("sqs", endpoint_url=ENDPOINT)
+        letters = []
+        for _ in range(30):
+            letters += sqs.receive_message(QueueUrl={refused_queue!r}, MaxNumberOfMessages=10,
+                                           WaitTimeSeconds=1).get("Messages", [])
+            if letters:
+                break
         try:
             sfn.redrive_execution(executionArn={arn!r}.replace("stateMachine", "execution")
                                   + ":x")
@@ -67,17 +75,23 @@ def test_the_documented_aws_commands_work_as_copied(local: LocalProcess, tmp_pat
             redrive = exc.response["Error"]
         print(json.dumps({{"listed": "executions" in listed,
                           "failed": put["FailedEntryCount"] + refused["FailedEntryCount"],
-                          "redrive": redrive}}))
+                          "redrive": redrive,
+                          "refused": [json.loads(m["Body"]) for m in letters]}}))
     """, tmp_path)
-    # Then both commands succeed
+    # Then the commands succeed
     assert result["listed"] and result["failed"] == 0
+    # And the tenantless event is in the ingress dead-letter queue with the reason
+    [letter] = result["refused"]
+    assert letter["cause"] == "invalid event: detail.tenant: Field required"
+    assert letter["event"]["detail"] == {"data": {"order": 43}}
     # And redrive-execution is an AWS error saying what to use instead
     assert result["redrive"]["Code"] == "ExecutionNotRedrivable"
     assert "POST /dead-letters/redrive" in result["redrive"]["Message"]
     # And the runtime says what it did with both events: one accepted, one refused with why
     log = eventually(lambda: (text := local.log()) and "accepted from eventbridge" in text
                      and "event.refused" in text and text)
-    assert re.search(r"event from eventbridge refused: .*tenant", log)
+    assert re.search(r"event \S+ from eventbridge refused: .*tenant.*ingress dead-letter queue",
+                     log)
 
 
 def test_the_banner_gives_the_same_environment_and_the_root_leads_to_the_console(

@@ -111,6 +111,8 @@ def placeholder_kind(value: str) -> str:
         return "table"
     if name == "DeadLetterQueueUrl":
         return "dead-letter-queue"
+    if name == "IngressDeadLetterQueueUrl":
+        return "ingress-dead-letter-queue"
     if name.endswith("StateMachineArn"):
         stem = re.sub(r"(?<!^)(?=[A-Z])", "-", re.sub(r"StateMachineArn$", "", name))
         return f"{stem.lower()}-machine"

@@ -12,7 +12,7 @@ from workflows.local.provision import STATEMACHINES_DIR, render_definition
 pytestmark = pytest.mark.unit
 
 PLACEHOLDERS = {
-    "ingest": {"IngestFunctionArn", "NotificationStateMachineArn"},
+    "ingest": {"IngestFunctionArn", "NotificationStateMachineArn", "IngressDeadLetterQueueUrl"},
     "notification": {"DeliverFunctionArn", "RecordFailureFunctionArn", "TableName",
                      "DeadLetterQueueUrl", "HandOffFunctionArn", "LongTailStateMachineArn",
                      "RecoveryStateMachineArn"},
@@ -168,3 +168,18 @@ def test_the_recovery_declares_its_probe_schedule_and_releases_once_a_second() -
 def test_files_are_where_the_runtime_and_the_stack_read_them() -> None:
     assert {p.name for p in Path(STATEMACHINES_DIR).glob("*.asl.json")} == {
         "ingest.asl.json", "notification.asl.json", "long-tail.asl.json", "recovery.asl.json"}
+
+
+def test_a_refused_event_goes_to_the_ingress_dead_letter_queue_then_the_run_ends() -> None:
+    ingest = load("ingest")["States"]
+    assert ingest["Verdict"]["Default"] == "RejectEvent"
+    reject = ingest["RejectEvent"]
+    assert reject["Resource"] == "arn:aws:states:::sqs:sendMessage"
+    assert reject["Parameters"]["QueueUrl"] == "${IngressDeadLetterQueueUrl}"
+    body = reject["Parameters"]["MessageBody"]
+    assert body["event.$"] == "$$.Execution.Input"  # as received, not as parsed
+    assert {"error", "cause.$", "refused_at.$", "execution_arn.$"} <= set(body)
+    assert ingest[reject["Next"]]["Type"] == "Succeed"
+    [catch] = reject["Catch"]
+    assert ingest[catch["Next"]] == {**ingest[catch["Next"]], "Type": "Fail",
+                                     "Error": "Event.Invalid", "CausePath": "$.reason"}

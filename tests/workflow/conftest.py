@@ -130,6 +130,23 @@ class Workflows:
                 self.sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
         return [letter for letter in letters if letter["tenant"] == self.tenant]
 
+    def refused(self) -> list[dict[str, Any]]:
+        """Drain the ingress dead-letter queue: each message's body, with its attributes under
+        `attributes` (tests run one at a time)."""
+        resources = self.runtime.resources
+        assert resources is not None
+        queue = resources.ingress_dead_letter_queue_url
+        letters = []
+        while messages := self.sqs.receive_message(
+                QueueUrl=queue, MaxNumberOfMessages=10,
+                MessageAttributeNames=["All"]).get("Messages"):
+            for message in messages:
+                attributes = {name: value["StringValue"]
+                              for name, value in message.get("MessageAttributes", {}).items()}
+                letters.append({**json.loads(message["Body"]), "attributes": attributes})
+                self.sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+        return letters
+
     def notification(self, event_id: str):
         found = services.store().get_event_with_notifications(self.tenant, event_id)
         assert found is not None, f"event {event_id} not stored"

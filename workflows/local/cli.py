@@ -8,6 +8,7 @@ import signal
 import socket
 import sys
 import threading
+from urllib.parse import urlsplit
 
 from workflows import __version__
 
@@ -59,6 +60,8 @@ def _local(args: argparse.Namespace) -> int:
           f"  Retry waits:  x{args.retry_time_scale:g}\n"
           f"  AWS CLI env:  {AWS_CLI_ENVIRONMENT} (the region and dummy keys any AWS "
           "client needs here)\n"
+          f"  Ingress DLQ:  {_ingress_dead_letters(runtime)}"
+          "  (events refused by the ingest, with the reason)\n"
           f"  State:        {_state_line(runtime)}\n"
           f"  Workers:      {config.workers} executions at once; the rest queue\n"
           f"{exposure}Ctrl-C to stop.", flush=True)
@@ -82,6 +85,11 @@ def _state_line(runtime: "LocalRuntime") -> str:  # noqa: F821 - imported lazily
         return "in memory only (--ephemeral): gone when this process ends"
     resumed = runtime.durability.resumed
     return f"{runtime.config.state_dir} (resumed {resumed} unfinished executions)"
+
+
+def _ingress_dead_letters(runtime: "LocalRuntime") -> str:  # noqa: F821
+    """The ingress dead-letter queue's URL on the AWS endpoint, as AWS clients use it."""
+    return runtime.aws_endpoint + urlsplit(runtime.resources.ingress_dead_letter_queue_url).path
 
 
 def _resolved(host: str) -> str:

@@ -44,6 +44,8 @@ class Resources:
     idempotency_table_name: str
     dead_letter_queue_url: str
     ingress_queue_url: str
+    # What the ingest refused, and what the bus could not hand over (the rule target's DLQ).
+    ingress_dead_letter_queue_url: str
     jwt_secret_id: str
     data_key_secret_id: str
     state_machine_arns: dict[str, str]
@@ -92,11 +94,9 @@ def provision(clients: dict[str, Any], function_arns: dict[str, str],
     dynamodb.update_time_to_live(TableName=idempotency_table, TimeToLiveSpecification={
         "Enabled": True, "AttributeName": table.IDEMPOTENCY_TTL_ATTRIBUTE})
 
-    dlq_url = sqs.create_queue(QueueName=f"{prefix}-dead-letters", Attributes={
-        "MessageRetentionPeriod": str(14 * 24 * 3600)})["QueueUrl"]
+    dlq_url = _dead_letter_queue(sqs, f"{prefix}-dead-letters")
+    ingress_dlq_url = _dead_letter_queue(sqs, f"{prefix}-ingress-dead-letters")
     ingress_url = sqs.create_queue(QueueName=f"{prefix}-ingress")["QueueUrl"]
-    ingress_arn = sqs.get_queue_attributes(QueueUrl=ingress_url, AttributeNames=["QueueArn"])[
-        "Attributes"]["QueueArn"]
 
     jwt_secret = secrets.create_secret(Name=f"{prefix}/jwt-signing-key",
                                        SecretString=new_data_key())["ARN"]
@@ -107,12 +107,15 @@ def provision(clients: dict[str, Any], function_arns: dict[str, str],
     events.create_event_bus(Name=BUS_NAME)
     events.put_rule(Name=f"{prefix}-ingest", EventBusName=BUS_NAME,
                     EventPattern=json.dumps({"detail-type": [{"exists": True}]}))
-    events.put_targets(Rule=f"{prefix}-ingest", EventBusName=BUS_NAME,
-                       Targets=[{"Id": "ingress-queue", "Arn": ingress_arn}])
+    # The target's dead-letter queue is the cloud's: the ingress dead-letter queue.
+    events.put_targets(Rule=f"{prefix}-ingest", EventBusName=BUS_NAME, Targets=[{
+        "Id": "ingress-queue", "Arn": _queue_arn(sqs, ingress_url),
+        "DeadLetterConfig": {"Arn": _queue_arn(sqs, ingress_dlq_url)}}])
 
     # Every file gets the values it names: the functions, the table, the queue, and the ARNs
     # of the machines created before it.
-    values = {**function_arns, "TableName": table_name, "DeadLetterQueueUrl": dlq_url}
+    values = {**function_arns, "TableName": table_name, "DeadLetterQueueUrl": dlq_url,
+              "IngressDeadLetterQueueUrl": ingress_dlq_url}
     arns: dict[str, str] = {}
     for machine in machines:
         arns[machine.name] = values[machine.placeholder] = sfn.create_state_machine(
@@ -121,5 +124,17 @@ def provision(clients: dict[str, Any], function_arns: dict[str, str],
         )["stateMachineArn"]
     return Resources(table_name=table_name, idempotency_table_name=idempotency_table,
                      dead_letter_queue_url=dlq_url, ingress_queue_url=ingress_url,
+                     ingress_dead_letter_queue_url=ingress_dlq_url,
                      jwt_secret_id=jwt_secret, data_key_secret_id=data_key,
                      state_machine_arns=arns)
+
+
+def _dead_letter_queue(sqs: Any, name: str) -> str:
+    """A queue kept 14 days, as the cloud's dead-letter queues (stacks/queues.py)."""
+    return sqs.create_queue(QueueName=name, Attributes={
+        "MessageRetentionPeriod": str(14 * 24 * 3600)})["QueueUrl"]
+
+
+def _queue_arn(sqs: Any, url: str) -> str:
+    return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+        "Attributes"]["QueueArn"]
