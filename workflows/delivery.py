@@ -66,7 +66,17 @@ def deliver_notification(request: DeliveryRequest, *, store: Store, config: Deli
     Delivery.AlreadyDelivered / .HeldElsewhere when another execution of the same
     notification has delivered it or is attempting it (Express runs at least once), and
     Delivery.BreakerOpen, without an attempt, while the endpoint's breaker is open (unless this
-    is the recovery's `probe`)."""
+    is the recovery's `probe`). A Delivery.Retryable report carries the notification's `key`:
+    the workflow records on that row when the next attempt is due."""
+    try:
+        return _deliver(request, store=store, config=config, probe=probe)
+    except DeliveryRetryable as exc:
+        exc.details["key"] = store.notification_key(request.notification)
+        raise
+
+
+def _deliver(request: DeliveryRequest, *, store: Store, config: DeliveryConfig,
+             probe: bool) -> DeliveryResult:
     target = request.notification
     event, subscription, secrets, health = store.get_for_delivery(
         target.tenant, target.event_id, target.subscription_id)

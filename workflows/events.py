@@ -20,10 +20,13 @@ from workflows.models import (
     EVENT_TYPE_PATTERN,
     ID_PATTERN,
     Attempt,
+    Notification,
     NotificationStatus,
+    WaitReason,
     utc_iso,
     utc_now,
 )
+from workflows.next_attempt import next_attempt
 from workflows.storage import Store
 
 IDEMPOTENCY_KEY_MAX = 255
@@ -89,6 +92,14 @@ class NotificationView(BaseModel):
     status: NotificationStatus
     attempts: list[Attempt]
     execution_arn: str | None
+    next_attempt_at: datetime | None = Field(
+        default=None, description="While it waits: when its next attempt is due (null when "
+        "parked without a probe scheduled, or disabled until an admin re-enables it).")
+    next_attempt_reason: WaitReason | None = Field(
+        default=None, description="Why it waits: `backoff` (the retry schedule), "
+        "`retry_after` (the receiver's Retry-After), `parked` (its endpoint's breaker is open: "
+        "not before the next probe) or `disabled` (parked, the subscription disabled after "
+        "sustained failure); null when it does not wait.")
 
 
 class EventDetail(BaseModel):
@@ -210,7 +221,8 @@ def list_events(tenant: str, filters: EventFilters, limit: int, cursor: str | No
     return EventPage(items=items, next_cursor=next_cursor)
 
 
-def get_event(tenant: str, event_id: str, *, store: Store) -> EventDetail:
+def get_event(tenant: str, event_id: str, *, store: Store,
+              time_scale: float = 1.0) -> EventDetail:
     found = store.get_event_with_notifications(tenant, event_id)
     if found is None:
         raise NotFound(f"event '{event_id}' not found")
@@ -218,9 +230,17 @@ def get_event(tenant: str, event_id: str, *, store: Store) -> EventDetail:
     return EventDetail(
         id=event.id, type=event.type, data=event.data, created_at=event.created_at,
         status=event_status([n.status for n in notifications]),
-        notifications=[NotificationView(subscription_id=n.subscription_id, status=n.status,
-                                        attempts=n.attempts, execution_arn=n.execution_arn)
-                       for n in notifications])
+        notifications=[_view(n, store, time_scale) for n in notifications])
+
+
+def _view(notification: Notification, store: Store, time_scale: float) -> NotificationView:
+    waiting = next_attempt(notification, time_scale=time_scale,
+                           endpoint_health=lambda: store.endpoint_health(
+                               notification.tenant, notification.subscription_id))
+    return NotificationView(
+        subscription_id=notification.subscription_id, status=notification.status,
+        attempts=notification.attempts, execution_arn=notification.execution_arn,
+        next_attempt_at=waiting and waiting.at, next_attempt_reason=waiting and waiting.reason)
 
 
 def replay_event(tenant: str, event_id: str, request: ReplayRequest, *, store: Store, sfn: Any,

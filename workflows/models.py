@@ -81,6 +81,24 @@ class Attempt(BaseModel):
     execution_arn: str | None = None
 
 
+class WaitReason(StrEnum):
+    """Why a notification waits for its next attempt."""
+
+    BACKOFF = "backoff"  # the retry schedule's next step (jitter included)
+    RETRY_AFTER = "retry_after"  # the receiver's Retry-After
+    PARKED = "parked"  # its endpoint's breaker is open: not before the endpoint's next probe
+    DISABLED = "disabled"  # parked, and the breaker disabled the subscription: until re-enabled
+
+
+class RecordedWait(BaseModel):
+    """A wait before the next attempt, as the workflow recorded it when it decided it: the
+    seconds the workflow declares (locally, `--retry-time-scale` shortens them)."""
+
+    decided_at: datetime
+    wait_seconds: float
+    reason: WaitReason
+
+
 class Notification(BaseModel):
     tenant: str
     event_id: str
@@ -90,6 +108,7 @@ class Notification(BaseModel):
     execution_arn: str | None = None
     updated_at: datetime
     attempts: list[Attempt] = []
+    next_attempt: RecordedWait | None = None
 
 
 class NotificationTarget(BaseModel):

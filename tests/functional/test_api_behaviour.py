@@ -16,12 +16,14 @@ from workflows.api.app import ROUTES
 from workflows.delivery import record_failure
 from workflows.ids import execution_name, webhook_id
 from workflows.local.gateway import Gateway, RateLimit
+from workflows.local.provision import STATEMACHINES_DIR
 from workflows.models import (
     Event,
     FailureReport,
     NotificationStatus,
     NotificationTarget,
 )
+from workflows.settings import get_settings
 
 pytestmark = pytest.mark.functional
 
@@ -260,7 +262,48 @@ def test_get_event_shows_notifications_and_attempts(env: ApiEnv, paged):
     assert detail["status"] == "failed"
     assert detail["data"] == {"n": 1}
     assert detail["notifications"] == [{"subscription_id": "sub_1", "status": "failed",
-                                        "attempts": [], "execution_arn": None}]
+                                        "attempts": [], "execution_arn": None,
+                                        "next_attempt_at": None, "next_attempt_reason": None}]
+
+
+def test_a_waiting_notification_shows_when_its_next_attempt_is_due(
+        env: ApiEnv, monkeypatch: pytest.MonkeyPatch):
+    # Given a notification whose workflow recorded a 312 s backoff (its RecordBackoff state's
+    # own write, from the ASL file), on a runtime whose waits are 100 times shorter
+    monkeypatch.setenv("STEPWIRE_TIME_SCALE", "0.01")
+    get_settings.cache_clear()
+    event = Event(id="evt_waiting", tenant="waits", type="a.one", data={}, created_at=BASE)
+    env.store.put_event_if_new(event, "arn:ingest")
+    target = _target("waits", event.id, "sub_1")
+    env.store.create_notifications([target])
+    env.store.claim_attempt(target, "arn:fast", lease_seconds=35)
+    record = json.loads((STATEMACHINES_DIR / "notification.asl.json").read_text())[
+        "States"]["RecordBackoff"]["Parameters"]
+    written = record["ExpressionAttributeValues"][":next"]["M"]
+    decided = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
+    env.client("dynamodb").update_item(
+        TableName=env.resources.table_name, Key=env.store.notification_key(target),
+        UpdateExpression=record["UpdateExpression"],
+        ExpressionAttributeValues={":next": {"M": {
+            **written, "decided_at": {"S": decided.isoformat()}, "wait_seconds": {"N": "312"}}}})
+    token = env.token("waits", ["reader"])
+
+    # When it is traced
+    try:
+        detail = json_of(env.call("GET", f"/events/{event.id}", token=token))
+    finally:
+        get_settings.cache_clear()
+
+    # Then the trace says when the next attempt is due (scaled as the waits are) and why
+    [notification] = detail["notifications"]
+    assert notification["status"] == "delivering"
+    assert datetime.fromisoformat(notification["next_attempt_at"]) == decided + timedelta(
+        seconds=3.12)
+    assert notification["next_attempt_reason"] == "backoff"
+    # And the attempt it waits for clears it
+    env.store.claim_attempt(target, "arn:fast", lease_seconds=35)
+    [again] = json_of(env.call("GET", f"/events/{event.id}", token=token))["notifications"]
+    assert (again["next_attempt_at"], again["next_attempt_reason"]) == (None, None)
 
 
 # --- subscriptions --------------------------------------------------------------------------

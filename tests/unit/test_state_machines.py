@@ -8,6 +8,7 @@ import pytest
 
 from workflows import storage as store
 from workflows.local.provision import STATEMACHINES_DIR, render_definition
+from workflows.models import RecordedWait, WaitReason
 
 pytestmark = pytest.mark.unit
 
@@ -183,3 +184,31 @@ def test_a_refused_event_goes_to_the_ingress_dead_letter_queue_then_the_run_ends
     [catch] = reject["Catch"]
     assert ingest[catch["Next"]] == {**ingest[catch["Next"]], "Type": "Fail",
                                      "Error": "Event.Invalid", "CausePath": "$.reason"}
+
+
+def _nexts(state: dict) -> set[str]:
+    found = {state.get("Next"), state.get("Default")}
+    found |= {c.get("Next") for c in state.get("Choices", []) + state.get("Catch", [])}
+    return found - {None}
+
+
+@pytest.mark.parametrize("name", DELIVERING)
+def test_each_retry_wait_first_records_when_the_next_attempt_is_due(name: str) -> None:
+    definition = load(name)["States"]
+    for record, wait, reason in (("RecordBackoff", "WaitBackoff", "backoff"),
+                                 ("RecordRetryAfter", "WaitRetryAfter", "retry_after")):
+        state = definition[record]
+        # Informative only: a failed write never holds the wait back
+        assert state["Next"] == wait and [c["Next"] for c in state["Catch"]] == [wait]
+        parameters = state["Parameters"]
+        assert parameters["Key.$"] == "$.report.key"  # the Deliver task's, as MarkDelivered's
+        assert parameters["UpdateExpression"] == f"SET {store.NEXT_ATTEMPT} = :next"
+        written = parameters["ExpressionAttributeValues"][":next"]["M"]
+        assert set(written) == set(RecordedWait.model_fields)
+        assert written["reason"] == {"S": WaitReason(reason).value}
+        assert written["decided_at"] == {"S.$": "$$.State.EnteredTime"}
+        # Exactly the seconds the Wait then waits
+        assert written["wait_seconds"] == {
+            "N.$": f"States.Format('{{}}', {definition[wait]['SecondsPath']})"}
+        # Nothing reaches the wait without passing through its record
+        assert {other for other, s in definition.items() if wait in _nexts(s)} == {record}

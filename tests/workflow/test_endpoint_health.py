@@ -13,6 +13,7 @@ from tests.support.receiver import Answer, Received, Receiver
 from tests.workflow.conftest import Workflows
 from workflows import activity, services
 from workflows.breaker import BreakerState
+from workflows.events import get_event
 from workflows.ids import new_id
 from workflows.local import engine
 from workflows.models import NotificationStatus, SubscriptionStatus
@@ -120,13 +121,19 @@ def test_a_down_endpoint_parks_its_notifications_then_gets_each_once(
     eventually(lambda: store.parked_count(flows.tenant, subscription.id) == OUTAGE_EVENTS,
                what="every notification parked",
                progress=lambda: store.parked_count(flows.tenant, subscription.id))
-    assert statuses(flows, event_ids) == {"parked": OUTAGE_EVENTS}
+    found = statuses(flows, event_ids)
+    # (the recovery's probe holds the oldest one `delivering` while it attempts it)
+    assert found["parked"] + found["delivering"] == OUTAGE_EVENTS and found["delivering"] <= 1
 
     # Then every one is parked, none dead-lettered, and only the recovery execution runs
     health = store.endpoint_health(flows.tenant, subscription.id)
     assert health.breaker in (BreakerState.OPEN, BreakerState.HALF_OPEN)
     assert health.failure_streak >= get_settings().breaker_failure_threshold
     assert health.last_error == "HTTP 503"
+    # And the trace says when the next attempt is due: not before the endpoint's next probe
+    [view] = get_event(flows.tenant, event_ids[-1], store=store).notifications
+    assert view.next_attempt_reason == "parked"
+    assert view.next_attempt_at is not None and view.next_attempt_at > health.opened_at
     eventually(lambda: running(flows)["notification"] == 0, what="fast executions ended")
     now_running = running(flows)
     assert now_running["recovery"] == 1
@@ -266,6 +273,9 @@ def test_sustained_failure_disables_and_a_re_enable_delivers_what_was_parked(
     eventually(lambda: store.parked_count(flows.tenant, subscription.id) == 6,
                what="every notification parked")
     assert flows.dead_letters() == []
+    # ... with no due time: they wait for a re-enable
+    [view] = get_event(flows.tenant, event_ids[-1], store=store).notifications
+    assert (view.next_attempt_at, view.next_attempt_reason) == (None, "disabled")
     attempts_while_down = len(flows.receiver.requests.get("/hook", []))
 
     # When the endpoint is back and an admin re-enables the subscription

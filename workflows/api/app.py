@@ -391,9 +391,11 @@ def list_events(
 @route("GET", "/events/<event_id>", Permission.READ, responses=_NOT_FOUND,
        summary="Trace an event: did it arrive?",
        description="Per subscription: the status, every attempt (time, status code, latency, "
-                   "error) and the Step Functions execution ARN.")
+                   "error), the Step Functions execution ARN and, while it waits, when its "
+                   "next attempt is due and why (backoff, Retry-After, parked).")
 def get_event(event_id: str) -> events.EventDetail:
-    return events.get_event(principal().tenant, event_id, store=services.store())
+    return events.get_event(principal().tenant, event_id, store=services.store(),
+                            time_scale=get_settings().time_scale)
 
 
 @route("POST", "/events/<event_id>/replay", Permission.REPLAY, status_code=202,

@@ -7,11 +7,12 @@ from workflows.storage.dead_letters import DeadLetterStore
 from workflows.storage.endpoint_health import EndpointHealthStore
 from workflows.storage.events import EventStore
 from workflows.storage.items import DELIVERED_AT, STATUS
-from workflows.storage.notifications import Claim, NotificationStore
+from workflows.storage.notifications import NEXT_ATTEMPT, Claim, NotificationStore
 from workflows.storage.parked import ParkedNotification, ParkedStore
 from workflows.storage.subscriptions import SubscriptionStore
 
-__all__ = ["DELIVERED_AT", "STATUS", "Claim", "EndpointHealthStore", "ParkedNotification", "Store"]
+__all__ = ["DELIVERED_AT", "NEXT_ATTEMPT", "STATUS", "Claim", "EndpointHealthStore",
+           "ParkedNotification", "Store"]
 
 
 class Store(SubscriptionStore, EventStore, NotificationStore, DeadLetterStore, ParkedStore):

@@ -32,6 +32,9 @@ from workflows.storage.items import (
 from workflows.storage.subscriptions import active_secrets
 
 LEASE_UNTIL = "lease_until"
+# When the next attempt is due and why, as the workflows' Record* states write it (the ASL
+# names it too: a unit test ties the two).
+NEXT_ATTEMPT = "next_attempt"
 
 
 class Claim(StrEnum):
@@ -96,8 +99,9 @@ class NotificationStore(TableAccess):
         try:
             self._db.update_item(
                 TableName=self._table, Key=self.notification_key(target),
+                # The attempt starts: the wait recorded before it is over.
                 UpdateExpression="SET #s = :delivering, execution_arn = :me, #lease = :until, "
-                                 "updated_at = :now_iso",
+                                 f"updated_at = :now_iso REMOVE {NEXT_ATTEMPT}",
                 ConditionExpression="(attribute_not_exists(#s) OR #s <> :delivered) AND "
                                     "(attribute_not_exists(#lease) OR #lease < :now "
                                     "OR execution_arn = :me)",
@@ -144,8 +148,9 @@ class NotificationStore(TableAccess):
             update += ", execution_arn = :arn"
             values[":arn"] = execution_arn
         names = {"#s": STATUS}
+        update += f" REMOVE {NEXT_ATTEMPT}"  # whatever comes next, that wait is not it
         if status is NotificationStatus.PENDING or execution_arn:
-            update += " REMOVE #lease"
+            update += ", #lease"
             names["#lease"] = LEASE_UNTIL
         self._db.update_item(TableName=self._table, Key=self.notification_key(target),
                              UpdateExpression=update, ExpressionAttributeNames=names,
