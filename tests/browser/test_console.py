@@ -11,7 +11,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from tests.browser.conftest import screenshot
 from tests.e2e.conftest import LocalProcess
 from tests.e2e.test_api_http import stepwire_token, subscribe
-from tests.support.receiver import Receiver
+from tests.support.receiver import Answer, Receiver
 
 pytestmark = pytest.mark.browser
 WAIT = 30
@@ -163,3 +163,20 @@ def test_an_expired_token_goes_back_to_sign_in(browser, local):
         (By.CSS_SELECTOR, "main.narrow .error")), timeout=15)
     assert "expired" in alert.text
     assert browser.find_element(By.CSS_SELECTOR, "form.sign-in")
+
+
+def test_a_waiting_delivery_shows_when_its_next_attempt_is_due(browser, local, tokens, api):
+    # Given an endpoint that asks for an hour each time (3.6 s at this runtime's time scale)
+    with Receiver(lambda _request: Answer(status=503, headers={"Retry-After": "3600"})) as busy:
+        subscription = subscribe(api, busy, "/busy", ["report.*"])
+        event_id = publish(api, "report.ready", {"report": 1})
+        busy.wait_for("/busy", 1)
+        sign_in(browser, local, tokens["admin"])
+        # When its page is opened while it waits
+        browser.get(f"{local.api_url}/console/#/events/{event_id}")
+        story = f'section[data-subscription="{subscription}"] ol.story'
+        # Then its story ends with when the next attempt is due, and why
+        said = until(browser, lambda d: next((li.text for li in d.find_elements(
+            By.CSS_SELECTOR, f"{story} li.next")), None))
+        assert "Next attempt due" in said and "the receiver's Retry-After" in said
+        screenshot(browser, "next-attempt")

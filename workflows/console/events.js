@@ -158,7 +158,8 @@ export function eventPage(root, eventId) {
 
   function notificationCard(n, canReplay) {
     const path = paths.get(n.execution_arn);
-    const known = new Set(["subscription_id", "status", "attempts", "execution_arn"]);
+    const known = new Set(["subscription_id", "status", "attempts", "execution_arn",
+      "next_attempt_at", "next_attempt_reason"]);
     const extra = Object.entries(n).filter(([key, value]) => !known.has(key) && value !== null);
     return h("section", { class: "notification", "data-subscription": n.subscription_id },
       h("header", {}, h("h3", {}, "Subscription ", h("code", {}, n.subscription_id)), " ",
@@ -204,9 +205,28 @@ function story(n, path, deadLetter) {
       text: `Dead-lettered: ${deadLetter.error}${deadLetter.cause ? ` · ${deadLetter.cause}` : ""}` });
   }
   entries.sort((a, b) => new Date(a.at) - new Date(b.at));
+  const next = nextAttempt(n);
+  if (next) entries.push(next);  // last: it has not happened yet
   if (!entries.length) return [h("li", { class: "pending" }, "No attempt yet.")];
   return entries.map((entry) => h("li", { class: entry.kind },
-    h("time", { datetime: entry.at }, when(entry.at)), " ", entry.text));
+    entry.at ? h("time", { datetime: entry.at }, when(entry.at)) : null, " ", entry.text));
+}
+
+const WAITING_FOR = {
+  backoff: "backoff: the retry schedule's next step",
+  retry_after: "the receiver's Retry-After",
+  parked: "parked behind an open circuit breaker: not before the endpoint's next probe",
+  disabled: "parked: the subscription was disabled after sustained failure; re-enabling it delivers",
+};
+
+/** While it waits (from the API): when the next attempt is due, and why. */
+function nextAttempt(n) {
+  if (!n.next_attempt_reason) return null;
+  const why = WAITING_FOR[n.next_attempt_reason] || n.next_attempt_reason;
+  if (!n.next_attempt_at) return { at: null, kind: "next", text: `Next attempt not scheduled · ${why}` };
+  const left = new Date(n.next_attempt_at) - Date.now();
+  return { at: n.next_attempt_at, kind: "next",
+    text: `Next attempt due ${left > 0 ? `in ${duration(left)}` : "now"} · ${why}` };
 }
 
 function waitReason(name, state) {
