@@ -3,13 +3,17 @@ its errors, and the AWS error for what the local endpoint cannot do."""
 
 import io
 import json
+import re
 import socket
+import subprocess
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from werkzeug.test import Client
 
 from workflows import activity
+from workflows.api.app import ROUTES
 from workflows.delivery import duration_text, gave_up
 from workflows.local import cli
 from workflows.local.activity_log import ActivityPrinter, log_wait
@@ -198,3 +202,38 @@ def test_the_bare_root_leads_to_the_console():
     assert answer is not None and (answer.status, answer.headers["Location"]) == (302,
                                                                                   "/console/")
     assert console("POST", "/", {}, lambda token: None) is None  # the API answers that
+
+
+def test_a_refused_event_is_named_with_the_reason_and_where_it_went(printed):
+    out = printed("human")
+    activity.event_refused(reason="invalid event: detail.tenant: Field required",
+                           source="eventbridge", received_id="6f1c-77")
+    [line] = out.getvalue().splitlines()
+    assert line.endswith("event 6f1c-77 from eventbridge refused: invalid event: detail.tenant: "
+                         "Field required (the ingest workflow sends it to the ingress "
+                         "dead-letter queue with this reason)")
+
+
+ROOT = Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text()
+
+
+def test_make_run_passes_its_options_to_stepwire_local():
+    shown = subprocess.run(["make", "-n", "run", "ARGS=--retry-time-scale 0.01 --workers 2"],
+                           cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert re.search(r"stepwire local --retry-time-scale 0\.01 --workers 2$", shown, re.MULTILINE)
+    assert 'make run ARGS="--retry-time-scale' in README
+
+
+def test_the_readme_tours_every_route_with_an_example():
+    tour = README.split("### The routes, one example each", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for row in re.findall(r"^\| (`[A-Z]+ /.*?) \| (.*?) \| (.*?) \|$", tour, re.MULTILINE):
+        for route in re.findall(r"`([A-Z]+ /[^`]*)`", row[0]):
+            rows[route] = row[2]
+    for route in ROUTES:
+        if route.public and route.path != "/health":
+            continue  # /docs and /openapi.json: named above the table
+        documented = f"{route.method} {re.sub(r'{[^}]+}', '{id}', route.path)}"
+        assert documented in rows, f"{documented} is not in the README's tour"
+        assert "$API" in rows[documented] or rows[documented].startswith("`-"), documented
