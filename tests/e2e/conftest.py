@@ -34,8 +34,8 @@ class LocalProcess:
     output_reader: threading.Thread | None = None
 
     def read_output(self) -> "LocalProcess":
-        self.output_reader = threading.Thread(target=self.output.extend, args=(self.process.stdout,),
-                                        daemon=True)
+        self.output_reader = threading.Thread(target=self.output.extend,
+                                              args=(self.process.stdout,), daemon=True)
         self.output_reader.start()
         return self
 
