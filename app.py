@@ -33,11 +33,13 @@ from stacks.constants import (  # noqa: E402
     CONTEXT_ENDPOINT_HEALTH,
     CONTEXT_EVENT_PRODUCERS,
     CONTEXT_TENANT_API_KEYS,
+    CONTEXT_TENANTS,
     STACK_ID,
 )
 from stacks.ingress import Producer  # noqa: E402
 from stacks.nag import acknowledge_findings  # noqa: E402
 from stacks.stepwire_stack import StepwireStack  # noqa: E402
+from stacks.tenant_limits import tenant_limits  # noqa: E402
 
 CDK_JSON = Path(__file__).resolve().parent / "cdk.json"
 
@@ -53,7 +55,8 @@ def build_app(context: dict | None = None, outdir: str | None = None) -> cdk.App
         app, STACK_ID,
         description="Stepwire: webhook notifications on AWS Step Functions",
         alarm_email=app.node.try_get_context(CONTEXT_ALARM_EMAIL) or None,
-        require_tenant_api_keys=_flag(app.node.try_get_context(CONTEXT_TENANT_API_KEYS)),
+        require_tenant_api_keys=_on_unless_false(app.node.try_get_context(CONTEXT_TENANT_API_KEYS)),
+        tenants=tenant_limits(app.node.try_get_context(CONTEXT_TENANTS) or []),
         producers=tuple(Producer.of(p) for p in
                         app.node.try_get_context(CONTEXT_EVENT_PRODUCERS) or ()),
         endpoint_health=app.node.try_get_context(CONTEXT_ENDPOINT_HEALTH) or {},
@@ -65,8 +68,9 @@ def build_app(context: dict | None = None, outdir: str | None = None) -> cdk.App
     return app
 
 
-def _flag(value: object) -> bool:
-    return str(value).lower() == "true"
+def _on_unless_false(value: object) -> bool:
+    """On unless set to false: per-tenant API limits are the default."""
+    return str(value).lower() != "false"
 
 
 if __name__ == "__main__":

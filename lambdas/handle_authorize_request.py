@@ -1,8 +1,9 @@
 """API Gateway Lambda authorizer (TOKEN): verify the bearer JWT, hand the principal on.
 
 An invalid token raises `Unauthorized`, which API Gateway answers with 401; a valid one gets
-an Allow policy for the whole API (the decision is cached per token, whatever the route) and
-the context {tenant, roles, sub} that the API reads.
+an Allow policy for the whole API (the decision is cached per token, whatever the route), the
+context {tenant, roles, sub} that the API reads, and the tenant's API key as
+`usageIdentifierKey`: API Gateway throttles the request in that key's usage plan.
 """
 
 from typing import Any
@@ -10,6 +11,8 @@ from typing import Any
 from workflows import services
 from workflows.auth import Unauthorized, bearer_token
 from workflows.observability import annotate, logger, traced_handler
+from workflows.settings import get_settings
+from workflows.usage_keys import tenant_usage_key
 
 
 @logger.inject_lambda_context
@@ -27,6 +30,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "Action": "execute-api:Invoke", "Effect": "Allow",
             "Resource": _whole_api(event.get("methodArn", "*"))}]},
         "context": principal.to_context(),
+        "usageIdentifierKey": tenant_usage_key(get_settings().api_usage_key_namespace,
+                                               principal.tenant),
     }
 
 

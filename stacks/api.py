@@ -22,9 +22,6 @@ from stacks.constants import (
     LOG_RETENTION,
     STAGE_BURST_LIMIT,
     STAGE_RATE_LIMIT,
-    TENANT_BURST_LIMIT,
-    TENANT_MONTHLY_QUOTA,
-    TENANT_RATE_LIMIT,
 )
 from workflows.api.app import ROUTES as API_ROUTES
 from workflows.api.routes import ApiRoute
@@ -46,6 +43,11 @@ _PROBLEMS = {
                                         "$context.error.messageString"),
     apigw.ResponseType.REQUEST_TOO_LARGE: ("413", "Content Too Large",
                                            "$context.error.messageString"),
+    # The authorizer's usageIdentifierKey names no key of a usage plan: the tenant was not
+    # provisioned (stepwire:tenants), so it is refused rather than served unthrottled.
+    apigw.ResponseType.INVALID_API_KEY: (
+        "403", "Forbidden",
+        '"this tenant has no API usage plan: the operator must add it to stepwire:tenants"'),
     apigw.ResponseType.DEFAULT_5_XX: ("502", "Bad Gateway", "$context.error.messageString"),
 }
 
@@ -79,7 +81,6 @@ class Api(Construct):
         integration = apigw.LambdaIntegration(handler, proxy=True, allow_test_invoke=False)
         for route in ROUTES:
             self._build_route(route, integration, require_tenant_api_keys)
-        self.usage_plan = self._build_usage_plan()
 
     @staticmethod
     def is_public(method: str, path: str) -> bool:
@@ -90,7 +91,8 @@ class Api(Construct):
             self, "RestApi",
             description="Stepwire webhook notifications",
             endpoint_types=[apigw.EndpointType.REGIONAL],
-            # API keys, one per tenant, come from the authorizer's usageIdentifierKey.
+            # API keys, one per tenant (stacks/tenant_limits.py), come from the authorizer's
+            # usageIdentifierKey; a client's x-api-key header is ignored.
             api_key_source_type=apigw.ApiKeySourceType.AUTHORIZER,
             cloud_watch_role=True,
             cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
@@ -133,16 +135,6 @@ class Api(Construct):
                            authorization_type=apigw.AuthorizationType.CUSTOM,
                            api_key_required=require_tenant_api_keys)
         return resource.add_method(route.method, integration, **options)
-
-    def _build_usage_plan(self) -> apigw.UsagePlan:
-        plan = self.rest_api.add_usage_plan(
-            "TenantPlan", name=f"{self.rest_api.rest_api_name}-tenant",
-            description="Per-tenant limits: every tenant's API key is added to this plan",
-            throttle=apigw.ThrottleSettings(rate_limit=TENANT_RATE_LIMIT,
-                                            burst_limit=TENANT_BURST_LIMIT),
-            quota=apigw.QuotaSettings(limit=TENANT_MONTHLY_QUOTA, period=apigw.Period.MONTH))
-        plan.add_api_stage(stage=self.stage)
-        return plan
 
 
 def json_schema(schema: dict, top: bool = True) -> apigw.JsonSchema:

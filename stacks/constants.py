@@ -16,7 +16,10 @@ EVENT_BUS_NAME = "stepwire"
 
 # Context values (cdk.json or `cdk synth -c key=value`).
 CONTEXT_ALARM_EMAIL = "stepwire:alarmEmail"
+# "false" turns the per-tenant API limits off (the stage-wide throttle alone applies).
 CONTEXT_TENANT_API_KEYS = "stepwire:requireTenantApiKeys"
+# ["acme", {"tenant": "bigco", "rate": 200, "burst": 400}]: tenants with an API key and limits.
+CONTEXT_TENANTS = "stepwire:tenants"
 # [{"principal": account id or role ARN, "tenants": [...]}]: outside EventBridge producers.
 CONTEXT_EVENT_PRODUCERS = "stepwire:eventProducers"
 # Endpoint-health parameters, e.g. {"breaker_failure_threshold": 20}: Settings field names.
@@ -50,7 +53,8 @@ RECOVERY_MACHINE = "recovery"
 API_STAGE_NAME = "v1"
 STAGE_RATE_LIMIT = 100  # requests per second, whole stage
 STAGE_BURST_LIMIT = 200
-TENANT_RATE_LIMIT = 20  # requests per second, per tenant API key
+# Per tenant API key (stacks/tenant_limits.py), unless stepwire:tenants gives it more.
+TENANT_RATE_LIMIT = 20  # requests per second
 TENANT_BURST_LIMIT = 40
 TENANT_MONTHLY_QUOTA = 1_000_000
 # The authorizer's Allow covers the whole API, so a decision is cached per token.

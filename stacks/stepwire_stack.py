@@ -21,6 +21,7 @@ from stacks.queues import Queues
 from stacks.secrets import Secrets
 from stacks.state_machines import MachineName, StateMachines, WorkflowFunctions
 from stacks.storage import Storage
+from stacks.tenant_limits import TenantApiLimits, TenantLimit
 from stacks.waf import Waf
 
 # What the Store does on the table (workflows/storage/). TransactWriteItems is no IAM action:
@@ -37,7 +38,8 @@ IDEMPOTENCY_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateI
 
 class StepwireStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *,
-                 alarm_email: str | None = None, require_tenant_api_keys: bool = False,
+                 alarm_email: str | None = None, require_tenant_api_keys: bool = True,
+                 tenants: tuple[TenantLimit, ...] = (),
                  producers: tuple[Producer, ...] = (),
                  endpoint_health: dict[str, object] | None = None,
                  **kwargs) -> None:
@@ -65,6 +67,7 @@ class StepwireStack(Stack):
                 "notification_state_machine_arn": notification.arn,
                 "data_key_secret_id": self.secrets.data_key.secret_arn,
                 "jwt_secret_id": self.secrets.jwt_signing_key.secret_arn,
+                "api_usage_key_namespace": self.stack_name,
                 "require_https": True,
                 "allow_private_targets": False,
                 **endpoint_health,
@@ -88,6 +91,8 @@ class StepwireStack(Stack):
                        authorizer=self.functions[fn.AUTHORIZER],
                        require_tenant_api_keys=require_tenant_api_keys,
                        logs_key=self.log_encryption.key)
+        self.tenant_limits = TenantApiLimits(self, "TenantLimits", api=self.api.rest_api,
+                                             namespace=self.stack_name, tenants=tenants)
         self.waf = Waf(self, "Waf", stage_arn=self.api.stage.stage_arn)
         self.ingress = Ingress(self, "Ingress", ingest_machine=self.state_machines.ingest,
                                dead_letter_queue=self.queues.ingress_dead_letter_queue,

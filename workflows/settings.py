@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     # Clock skew tolerated on `exp`, `iat` (and `nbf`): a token expired this many seconds ago
     # still passes. Small, so that an expired token stops working soon after.
     jwt_leeway_seconds: int = Field(default=LEEWAY_SECONDS, ge=0, le=MAX_LEEWAY_SECONDS)
+    # The namespace of the tenants' API keys (workflows/usage_keys.py): the stack's name in AWS.
+    api_usage_key_namespace: str = Field(default="stepwire", min_length=1)
     # The largest `data` of a published event (serialized JSON, bytes); above it the API says 413.
     max_event_data_bytes: int = Field(default=128 * 1024, ge=64 * 1024)
     # Empty in AWS; the local runtime's endpoint for AWS clients in other processes.

@@ -9,6 +9,10 @@ import pytest
 
 from app import build_app
 
+# Two provisioned tenants, one with more than the default limits: every check of the session's
+# template (cdk-nag, cfn-lint, grants) sees their API keys and both usage plans.
+TENANTS = ["acme", {"tenant": "bigco", "rate": 200, "burst": 400, "monthly_quota": 0}]
+
 
 @dataclass(frozen=True)
 class Synthesized:
@@ -34,7 +38,8 @@ class Synthesized:
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     outdir = tmp_path_factory.mktemp("cdk.out")
     # cdk-nag runs as a validation plugin: any unacknowledged finding makes synth() raise.
-    build_app(context={"aws:cdk:bundling-stacks": []}, outdir=str(outdir)).synth()
+    build_app(context={"aws:cdk:bundling-stacks": [], "stepwire:tenants": TENANTS},
+              outdir=str(outdir)).synth()
     return Synthesized(
         outdir=outdir,
         template=json.loads((outdir / "Stepwire.template.json").read_text()),

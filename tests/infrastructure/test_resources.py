@@ -185,12 +185,14 @@ def test_api_stage_logs_traces_and_throttles(synthesized):
     assert validator["ValidateRequestParameters"] is True
 
 
-def test_usage_plan_throttles_per_tenant_key(synthesized):
-    plan = synthesized.only("AWS::ApiGateway::UsagePlan")
-    assert plan["Throttle"]["RateLimit"] > 0 and plan["Throttle"]["BurstLimit"] > 0
-    assert plan["Quota"]["Period"] == "MONTH"
-    assert len(plan["ApiStages"]) == 1
+def test_every_tenant_route_needs_the_tenants_key_from_the_authorizer(synthesized):
     assert synthesized.only("AWS::ApiGateway::RestApi")["ApiKeySourceType"] == "AUTHORIZER"
+    methods = [m["Properties"] for m in synthesized.resources("AWS::ApiGateway::Method").values()
+               if m["Properties"]["HttpMethod"] != "OPTIONS"]
+    guarded = [m for m in methods if m["AuthorizationType"] == "CUSTOM"]
+    assert len(guarded) == len([r for r in ROUTES if not r.public])
+    assert all(m["ApiKeyRequired"] is True for m in guarded)
+    assert not any(m.get("ApiKeyRequired") for m in methods if m["AuthorizationType"] == "NONE")
 
 
 def test_gateway_errors_are_problem_json(synthesized):

@@ -28,6 +28,7 @@ from workflows.auth import (
 )
 from workflows.models import utc_now
 from workflows.settings import Settings
+from workflows.usage_keys import tenant_usage_key
 
 pytestmark = pytest.mark.unit
 
@@ -414,3 +415,12 @@ def test_a_revoked_subject_loses_the_tokens_issued_until_then_only():
     with pytest.raises(Unauthorized, match="revoked"):
         verifier.verify(hs256(claims(iat=now - timedelta(minutes=2))))
     assert verifier.verify(hs256(claims(iat=now))).sub == "user-1"
+
+
+def test_a_tenants_api_key_is_stable_distinct_and_acceptable_to_api_gateway():
+    key = tenant_usage_key("Stepwire", "acme")
+    assert key == tenant_usage_key("Stepwire", "acme")
+    assert len({key, tenant_usage_key("Stepwire", "acme2"), tenant_usage_key("Other", "acme"),
+                tenant_usage_key("Stepwire", "Acme")}) == 4
+    # API Gateway: an API key value has at least 20 characters (and at most 128).
+    assert 20 <= len(key) <= 128 and key.isascii() and key.replace("-", "").isalnum()
