@@ -5,6 +5,7 @@ from typing import Any
 from workflows import aws, services
 from workflows.observability import annotate, logger, traced_handler
 from workflows.recovery import ReleaseRequest, release_parked
+from workflows.recovery_handover import continue_as_new_if_due
 from workflows.settings import get_settings
 
 
@@ -17,4 +18,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     result = release_parked(request, store=services.store(), sfn=aws.client("stepfunctions"),
                             notification_state_machine_arn=settings.notification_state_machine_arn,
                             rate=settings.release_rate_per_second)
+    result = continue_as_new_if_due(
+        request, result, store=services.store(),
+        batches_per_execution=settings.recovery_batches_per_execution)
     return result.model_dump(mode="json")

@@ -25,7 +25,8 @@ CONTEXT_EVENT_PRODUCERS = "stepwire:eventProducers"
 # Endpoint-health parameters, e.g. {"breaker_failure_threshold": 20}: Settings field names.
 CONTEXT_ENDPOINT_HEALTH = "stepwire:endpointHealth"
 ENDPOINT_HEALTH_SETTINGS = ("breaker_failure_threshold", "auto_disable_after_seconds",
-                            "retry_window_seconds", "release_rate_per_second")
+                            "retry_window_seconds", "release_rate_per_second",
+                            "recovery_batches_per_execution")
 
 # Lambda: one runtime and one architecture, matched by the bundled wheels and the layer.
 PYTHON_VERSION = "3.12"

@@ -50,6 +50,8 @@ class MachineName:
 
     name: str
     arn: str
+    # Its executions (names are made at run time).
+    executions_arn: str
 
     @classmethod
     def of(cls, stack: Stack, machine: str) -> "MachineName":
@@ -57,7 +59,10 @@ class MachineName:
         return cls(
             name=name,
             arn=stack.format_arn(service="states", resource="stateMachine", resource_name=name,
-                                 arn_format=ArnFormat.COLON_RESOURCE_NAME))
+                                 arn_format=ArnFormat.COLON_RESOURCE_NAME),
+            executions_arn=stack.format_arn(service="states", resource="execution",
+                                            resource_name=f"{name}:*",
+                                            arn_format=ArnFormat.COLON_RESOURCE_NAME))
 
 
 def definition_text(machine: str, substitutions: dict[str, str]) -> str:
@@ -106,7 +111,10 @@ class StateMachines(Construct):
                            "ProbeEndpointFunctionArn": functions.probe_endpoint.function_arn,
                            "ReleaseParkedFunctionArn": functions.release_parked.function_arn},
             statements=[_invoke(functions.probe_endpoint, functions.release_parked,
-                                functions.record_failure), send_dead_letters])
+                                functions.record_failure), send_dead_letters,
+                        # HandOver: a fresh execution of itself (continue-as-new, superseded).
+                        iam.PolicyStatement(actions=["states:StartExecution"],
+                                            resources=[recovery.arn])])
         self.long_tail = self._build_machine(
             "LongTail", long_tail, LONG_TAIL_MACHINE, sfn.StateMachineType.STANDARD,
             substitutions={**delivering, **parking},

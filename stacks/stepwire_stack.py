@@ -65,6 +65,7 @@ class StepwireStack(Stack):
                 "dead_letter_queue_url": self.queues.dead_letter_queue.queue_url,
                 "ingest_state_machine_arn": ingest.arn,
                 "notification_state_machine_arn": notification.arn,
+                "recovery_state_machine_arn": recovery.arn,
                 "data_key_secret_id": self.secrets.data_key.secret_arn,
                 "jwt_secret_id": self.secrets.jwt_signing_key.secret_arn,
                 "api_usage_key_namespace": self.stack_name,
@@ -84,7 +85,7 @@ class StepwireStack(Stack):
             table=self.storage.table, dead_letter_queue=self.queues.dead_letter_queue,
             ingress_dead_letter_queue=self.queues.ingress_dead_letter_queue,
             logs_key=self.log_encryption.key)
-        self._grant_functions(ingest, notification)
+        self._grant_functions(ingest, notification, recovery)
         seed = self.secrets.seed_keys(self.functions[fn.SEED_SECRET_KEYS])
         self.secrets.rotate_jwt_signing_key(self.functions[fn.ROTATE_JWT_KEY], after=seed)
         self.api = Api(self, "Api", handler=self.functions[fn.API],
@@ -121,7 +122,8 @@ class StepwireStack(Stack):
         ):
             CfnOutput(self, name, value=value, description=description)
 
-    def _grant_functions(self, ingest: MachineName, notification: MachineName) -> None:
+    def _grant_functions(self, ingest: MachineName, notification: MachineName,
+                         recovery: MachineName) -> None:
         table = self.storage.table
         table_data = iam.PolicyStatement(
             actions=TABLE_DATA_ACTIONS,
@@ -154,6 +156,11 @@ class StepwireStack(Stack):
         # POST /events starts an ingest execution; replay and redrive start notifications.
         api.add_to_role_policy(iam.PolicyStatement(
             actions=["states:StartExecution"], resources=[ingest.arn, notification.arn]))
+        # A re-enable starts a new recovery of the endpoint and stops the one it replaces.
+        api.add_to_role_policy(iam.PolicyStatement(
+            actions=["states:StartExecution"], resources=[recovery.arn]))
+        api.add_to_role_policy(iam.PolicyStatement(
+            actions=["states:StopExecution"], resources=[recovery.executions_arn]))
         api.add_to_role_policy(iam.PolicyStatement(
             actions=IDEMPOTENCY_ACTIONS,
             resources=[self.storage.idempotency_table.table_arn]))

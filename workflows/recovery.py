@@ -5,6 +5,9 @@ sustained failure, else attempt the oldest parked notification (a real delivery)
 closes the breaker, a retryable failure keeps it open until the next probe (the schedule is
 declared in the workflow). Release: restart the parked notifications, oldest first, a batch
 per second at the release rate, then end the recovery, unless the breaker opened again.
+
+Only the recovery that the endpoint's health item names acts: one that finds another name
+there was superseded (workflows/recovery_handover.py) and hands over to it without a step.
 """
 
 from datetime import datetime
@@ -44,7 +47,9 @@ class Outcome(StrEnum):
     DISABLED = "disabled"  # the subscription is disabled: wait for a re-enable or the window
     CLOSED = "closed"  # the endpoint answered: release what is parked
     MORE = "more"  # (release) a batch was released, more are parked
-    DONE = "done"  # (release) nothing parked and the breaker closed: the recovery ends
+    DONE = "done"  # nothing parked and the breaker closed, or no recovery named: it ends
+    SUPERSEDED = "superseded"  # another execution is the endpoint's recovery: start it, end
+    CONTINUE = "continue"  # (release) a fresh execution carries on: start it, end
 
 
 class Endpoint(BaseModel):
@@ -59,6 +64,10 @@ class ProbeRequest(BaseModel):
     probe_waits: list[int] = Field(min_length=1)
     execution_arn: str
 
+    @property
+    def recovery_name(self) -> str:
+        return self.execution_arn.rsplit(":", 1)[-1]
+
 
 class DeadLetterOrder(BaseModel):
     """One parked notification for the workflow's RecordFailure → DLQ."""
@@ -72,6 +81,8 @@ class ProbeResult(BaseModel):
     outcome: Outcome
     wait_seconds: int
     dead_letters: list[DeadLetterOrder]
+    # SUPERSEDED: the execution to hand over to.
+    successor: str | None = None
 
 
 def probe_endpoint(request: ProbeRequest, *, store: Store, config: DeliveryConfig) -> ProbeResult:
@@ -79,6 +90,9 @@ def probe_endpoint(request: ProbeRequest, *, store: Store, config: DeliveryConfi
     breaker = config.breaker
     now = utc_now()
     wait = request.probe_waits[min(request.probes, len(request.probe_waits) - 1)]
+    health = store.endpoint_health(tenant, subscription_id)
+    if health.recovery != request.recovery_name:
+        return _superseded(health.recovery, wait)
     dead_letters = _past_window(store, request.endpoint, now, breaker)
     if len(dead_letters) == EXPIRED_PER_PROBE:
         return ProbeResult(outcome=Outcome.EXPIRING, wait_seconds=0, dead_letters=dead_letters)
@@ -90,7 +104,6 @@ def probe_endpoint(request: ProbeRequest, *, store: Store, config: DeliveryConfi
             observability.parked_backlog(store.parked_count(tenant, subscription_id))
         return ProbeResult(outcome=outcome, wait_seconds=wait, dead_letters=dead_letters)
 
-    health = store.endpoint_health(tenant, subscription_id)
     subscription = store.get_subscription(tenant, subscription_id)
     if not health.is_open or subscription is None:
         # Re-enabled by an admin, or deleted (its released notifications then dead-letter).
@@ -146,6 +159,12 @@ def _closed(store: Store, endpoint: Endpoint, wait: int,
     return ProbeResult(outcome=Outcome.CLOSED, wait_seconds=wait, dead_letters=dead_letters)
 
 
+def _superseded(successor: str | None, wait: int) -> ProbeResult:
+    """Not the endpoint's recovery (any more): hand over to the one named, or just end."""
+    return ProbeResult(outcome=Outcome.SUPERSEDED if successor else Outcome.DONE,
+                       wait_seconds=wait, dead_letters=[], successor=successor)
+
+
 def _past_window(store: Store, endpoint: Endpoint, now: datetime,
                  breaker: BreakerConfig) -> list[DeadLetterOrder]:
     """Parked notifications accepted longer than the retry window ago (the oldest come first),
@@ -166,10 +185,14 @@ def _past_window(store: Store, endpoint: Endpoint, now: datetime,
 class ReleaseRequest(BaseModel):
     endpoint: Endpoint
     recovery_name: str
+    # Batches this execution released before this one (continue-as-new counts them).
+    batches: int = Field(default=0, ge=0)
 
 
 class ReleaseResult(BaseModel):
     outcome: Outcome
+    # SUPERSEDED or CONTINUE: the execution to hand over to.
+    successor: str | None = None
 
 
 def release_parked(request: ReleaseRequest, *, store: Store, sfn: Any,
@@ -178,7 +201,11 @@ def release_parked(request: ReleaseRequest, *, store: Store, sfn: Any,
     fast execution each, the same webhook-id). MORE while some remain; DONE when
     none remain and the recovery has ended; OPEN if the breaker opened again."""
     tenant, subscription_id = request.endpoint.tenant, request.endpoint.subscription_id
-    if store.endpoint_health(tenant, subscription_id).is_open:
+    health = store.endpoint_health(tenant, subscription_id)
+    if health.recovery != request.recovery_name:
+        return ReleaseResult(outcome=Outcome.SUPERSEDED if health.recovery else Outcome.DONE,
+                             successor=health.recovery)
+    if health.is_open:
         return ReleaseResult(outcome=Outcome.OPEN)
     batch = store.oldest_parked(tenant, subscription_id, limit=rate)
     for parked_key, parked in batch:

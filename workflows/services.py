@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from workflows.auth import SecretsManagerKeys, TokenVerifier
     from workflows.cursor import CursorCodec
     from workflows.idempotency import Idempotency
+    from workflows.recovery_handover import RecoveryExecutions
     from workflows.revocations import TokenRevocations
 
 
@@ -36,6 +37,13 @@ def publish_idempotency() -> Idempotency:
     from workflows.idempotency import Idempotency
 
     return Idempotency(aws.client("dynamodb"), get_settings().idempotency_table_name)
+
+
+def recovery_executions() -> RecoveryExecutions:
+    from workflows.recovery_handover import RecoveryExecutions
+
+    return RecoveryExecutions(aws.client("stepfunctions"),
+                              get_settings().recovery_state_machine_arn)
 
 
 def target_policy(settings: Settings | None = None) -> TargetPolicy:

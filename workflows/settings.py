@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     dead_letter_queue_url: str
     ingest_state_machine_arn: str
     notification_state_machine_arn: str
+    # The endpoint recovery workflow: a re-enable starts it (workflows/recovery_handover.py).
+    recovery_state_machine_arn: str
     # Symmetric key that encrypts subscription signing secrets at rest.
     data_key_secret_id: str
     jwt_secret_id: str
@@ -40,6 +42,9 @@ class Settings(BaseSettings):
     retry_window_seconds: int = Field(default=119_166, ge=1)
     # Parked notifications released per second after an endpoint recovers.
     release_rate_per_second: int = Field(default=10, ge=1)
+    # Continue-as-new: a recovery hands over to a fresh execution after this many release
+    # batches (about 11 history events each; a Standard history holds 25,000).
+    recovery_batches_per_execution: int = Field(default=1000, ge=1, le=2000)
     # Locally, --retry-time-scale: the durations above are multiplied by it (1 in AWS).
     time_scale: float = Field(default=1.0, gt=0)
     # How long event records are kept (DynamoDB TTL).

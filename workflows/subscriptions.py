@@ -18,6 +18,7 @@ from workflows.models import (
     matches,
     utc_now,
 )
+from workflows.recovery_handover import RecoveryExecutions, release_now
 from workflows.signing import new_signing_secret
 from workflows.storage import Store
 from workflows.target_guard import TargetPolicy, resolve_target
@@ -158,7 +159,8 @@ def list_subscriptions(tenant: str, limit: int, cursor: str | None, *, store: St
 
 
 def update_subscription(tenant: str, subscription_id: str, changes: SubscriptionChanges, *,
-                        store: Store, policy: TargetPolicy) -> Subscription:
+                        store: Store, policy: TargetPolicy,
+                        recoveries: RecoveryExecutions) -> Subscription:
     fields = changes.model_dump(mode="json", exclude_unset=True)
     if fields.get("url"):
         resolve_target(fields["url"], policy)
@@ -168,9 +170,9 @@ def update_subscription(tenant: str, subscription_id: str, changes: Subscription
     if updated is None:
         raise NotFound(f"subscription '{subscription_id}' not found")
     if fields.get("status") == SubscriptionStatus.ACTIVE.value:
-        # Re-enabled: the breaker closes (and forgets why it disabled the subscription), so
-        # the endpoint's recovery releases what is parked at its next look.
-        store.close_breaker(tenant, subscription_id)
+        # Re-enabled: the breaker closes (and forgets why it disabled the subscription) and a
+        # new recovery releases what is parked, now rather than at the old one's next probe.
+        release_now(tenant, subscription_id, store=store, recoveries=recoveries)
     return updated
 
 

@@ -104,6 +104,7 @@ def local() -> Iterator[LocalProcess]:
         "STEPWIRE_INGEST_STATE_MACHINE_ARN": running.arn("stateMachine", "stepwire-ingest"),
         "STEPWIRE_NOTIFICATION_STATE_MACHINE_ARN": running.arn("stateMachine",
                                                                "stepwire-notification"),
+        "STEPWIRE_RECOVERY_STATE_MACHINE_ARN": running.arn("stateMachine", "stepwire-recovery"),
         "STEPWIRE_ALLOW_PRIVATE_TARGETS": "true", "STEPWIRE_REQUIRE_HTTPS": "false",
     })
     services.reset()

@@ -80,6 +80,7 @@ def api_env(rate_limit: RateLimit | None = None) -> Iterator[ApiEnv]:
             "STEPWIRE_DEAD_LETTER_QUEUE_URL": resources.dead_letter_queue_url,
             "STEPWIRE_INGEST_STATE_MACHINE_ARN": resources.ingest_state_machine_arn,
             "STEPWIRE_NOTIFICATION_STATE_MACHINE_ARN": resources.notification_state_machine_arn,
+            "STEPWIRE_RECOVERY_STATE_MACHINE_ARN": resources.state_machine_arns["recovery"],
             "STEPWIRE_DATA_KEY_SECRET_ID": resources.data_key_secret_id,
             "STEPWIRE_JWT_SECRET_ID": resources.jwt_secret_id,
             "STEPWIRE_ALLOW_PRIVATE_TARGETS": "true", "STEPWIRE_REQUIRE_HTTPS": "false",

@@ -29,6 +29,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
             "STEPWIRE_DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/dlq",
             "STEPWIRE_INGEST_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:1:stateMachine:i",
             "STEPWIRE_NOTIFICATION_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:1:stateMachine:n",
+            "STEPWIRE_RECOVERY_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:1:stateMachine:r",
             "STEPWIRE_DATA_KEY_SECRET_ID": data_key,
             "STEPWIRE_JWT_SECRET_ID": "jwt",
         }

@@ -6,8 +6,20 @@ from datetime import timedelta
 import pytest
 
 from workflows.breaker import BreakerState
+from workflows.delivery import DeliveryConfig
 from workflows.ids import execution_name, new_id, webhook_id
 from workflows.models import NotificationStatus, NotificationTarget, utc_now
+from workflows.recovery import (
+    Endpoint,
+    Outcome,
+    ProbeRequest,
+    ReleaseRequest,
+    ReleaseResult,
+    probe_endpoint,
+    release_parked,
+)
+from workflows.recovery_handover import continue_as_new_if_due
+from workflows.settings import get_settings
 from workflows.storage import Store
 
 pytestmark = pytest.mark.functional
@@ -96,3 +108,52 @@ def test_a_recovery_ends_only_while_the_breaker_is_closed(store: Store) -> None:
     assert not store.finish_recovery("acme", "sub_e", "someone-else")
     assert store.finish_recovery("acme", "sub_e", "recovery-e")
     assert store.endpoint_health("acme", "sub_e").recovery is None
+
+
+def test_only_the_named_recovery_acts_a_superseded_one_hands_over(store: Store) -> None:
+    # Given an endpoint whose open breaker names recovery "r1", then a re-enable naming "r2"
+    now = utc_now()
+    store.record_endpoint_failure("acme", "sub_h", "HTTP 503", now, counts=True)
+    store.open_breaker("acme", "sub_h", "r1", now)
+    assert store.close_breaker_for_release("acme", "sub_h", "r2") == "r1"
+    endpoint = Endpoint(tenant="acme", subscription_id="sub_h")
+
+    # Then r1, waking, neither probes nor releases: it hands over to r2
+    probe = probe_endpoint(ProbeRequest(
+        endpoint=endpoint, probes=3, probe_waits=[5, 30],
+        execution_arn="arn:aws:states:us-east-1:1:execution:recovery:r1"),
+        store=store, config=DeliveryConfig.from_settings(get_settings()))
+    assert (probe.outcome, probe.successor, probe.dead_letters) == (
+        Outcome.SUPERSEDED, "r2", [])
+    release = release_parked(ReleaseRequest(endpoint=endpoint, recovery_name="r1"),
+                             store=store, sfn=None, notification_state_machine_arn="n", rate=10)
+    assert (release.outcome, release.successor) == (Outcome.SUPERSEDED, "r2")
+    # and a second re-enable of a closed breaker names nobody new
+    assert store.close_breaker_for_release("acme", "sub_h", "r3") is None
+    # and once r2 has finished, r1 just ends
+    assert store.finish_recovery("acme", "sub_h", "r2")
+    ended = release_parked(ReleaseRequest(endpoint=endpoint, recovery_name="r1"),
+                           store=store, sfn=None, notification_state_machine_arn="n", rate=10)
+    assert (ended.outcome, ended.successor) == (Outcome.DONE, None)
+
+
+def test_continue_as_new_names_a_successor_after_n_batches(store: Store) -> None:
+    # Given the running recovery "r1" of a closed breaker, releasing
+    now = utc_now()
+    store.record_endpoint_failure("acme", "sub_c", "HTTP 503", now, counts=True)
+    store.open_breaker("acme", "sub_c", "r1", now)
+    store.close_breaker("acme", "sub_c")
+    endpoint = Endpoint(tenant="acme", subscription_id="sub_c")
+    more = ReleaseResult(outcome=Outcome.MORE)
+
+    # When its first of 3 batches leaves more parked: it carries on
+    first = ReleaseRequest(endpoint=endpoint, recovery_name="r1", batches=0)
+    assert continue_as_new_if_due(first, more, store=store, batches_per_execution=3) == more
+    # When its third does: it names a successor and hands over
+    third = ReleaseRequest(endpoint=endpoint, recovery_name="r1", batches=2)
+    handed = continue_as_new_if_due(third, more, store=store, batches_per_execution=3)
+    assert handed.outcome is Outcome.CONTINUE
+    assert store.endpoint_health("acme", "sub_c").recovery == handed.successor != "r1"
+    # When the last batch emptied the backlog: it ends as it would have
+    done = ReleaseResult(outcome=Outcome.DONE)
+    assert continue_as_new_if_due(third, done, store=store, batches_per_execution=3) == done

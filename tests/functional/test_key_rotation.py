@@ -76,7 +76,8 @@ def rotation_function(monkeypatch: pytest.MonkeyPatch) -> RotationFunction:
 def secrets(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     for name in ("TABLE_NAME", "IDEMPOTENCY_TABLE_NAME", "DEAD_LETTER_QUEUE_URL",
                  "INGEST_STATE_MACHINE_ARN",
-                 "NOTIFICATION_STATE_MACHINE_ARN", "DATA_KEY_SECRET_ID", "JWT_SECRET_ID"):
+                 "NOTIFICATION_STATE_MACHINE_ARN", "RECOVERY_STATE_MACHINE_ARN",
+                 "DATA_KEY_SECRET_ID", "JWT_SECRET_ID"):
         monkeypatch.setenv(f"STEPWIRE_{name}", "unused")
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     with mock_aws():

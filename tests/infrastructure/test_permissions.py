@@ -108,7 +108,7 @@ def test_state_machines_invoke_only_their_own_functions(synthesized):
 def test_workflow_types_and_who_may_start_what(synthesized):
     """The hot path is Express; only the fast notification workflow starts the long tail;
     parking (fast path or long tail) starts the endpoint's recovery, whose release restarts
-    notifications."""
+    notifications; a recovery starts its successor, a re-enable a new recovery."""
     machines = synthesized.resources("AWS::StepFunctions::StateMachine").values()
     types = {m["Properties"]["StateMachineName"].split("-", 1)[1]:
              m["Properties"]["StateMachineType"] for m in machines}
@@ -126,13 +126,17 @@ def test_workflow_types_and_who_may_start_what(synthesized):
     starts = {}
     for role, statement in identity_statements(synthesized):
         if "states:StartExecution" in as_list(statement["Action"]):
-            starts[_role_name(role)] = {machine(r) for r in as_list(statement["Resource"])}
+            starts.setdefault(_role_name(role), set()).update(
+                machine(r) for r in as_list(statement["Resource"]))
     assert starts == {
         "WorkflowsIngestRole": {"notification"},
         "WorkflowsNotificationRole": {"long-tail", "recovery"},
         "WorkflowsLongTailRole": {"recovery"},
         "FunctionsReleaseParkedRole": {"notification"},
-        "FunctionsApiRole": {"ingest", "notification"},
+        # A re-enable starts the endpoint's new recovery (and stops the one it replaces).
+        "FunctionsApiRole": {"ingest", "notification", "recovery"},
+        # Continue-as-new and a superseded recovery start a new execution of it.
+        "WorkflowsRecoveryRole": {"recovery"},
         # The EventBridge rule's target role (CDK's SfnStateMachine target).
         "WorkflowsIngestEventsRole": {"ingest"},
     }

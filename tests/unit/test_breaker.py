@@ -44,6 +44,7 @@ def test_a_disabled_or_healthy_endpoint_is_not_disabled_again() -> None:
 def test_the_local_time_scale_shortens_every_duration() -> None:
     settings = Settings(table_name="t", idempotency_table_name="i", dead_letter_queue_url="q",
                         ingest_state_machine_arn="a", notification_state_machine_arn="n",
+                        recovery_state_machine_arn="r",
                         data_key_secret_id="d", jwt_secret_id="j", time_scale=0.01)
     config = BreakerConfig.from_settings(settings)
     assert config.auto_disable_after == timedelta(days=5) / 100

@@ -163,7 +163,39 @@ def test_the_recovery_declares_its_probe_schedule_and_releases_once_a_second() -
     assert recovery["WaitRateLimit"]["Next"] == "Release"
     dead_letter = recovery["DeadLetterExpired"]["ItemProcessor"]["States"]
     assert dead_letter["RecordFailure"]["Next"] == "SendToDeadLetterQueue"
-    assert {c["StringEquals"] for c in recovery["Released"]["Choices"]} == {"more", "done"}
+    assert [c.get("StringEquals") for c in recovery["Released"]["Choices"]] == [
+        "more", "done", None]
+    assert recovery["Released"]["Choices"][0]["Next"] == "CountBatch"
+    assert recovery["CountBatch"]["Next"] == "WaitRateLimit"
+
+
+def test_the_recovery_hands_over_to_a_fresh_execution_of_itself() -> None:
+    recovery = load("recovery")["States"]
+    # Continue-as-new (after N release batches) and a superseded recovery both end by
+    # starting the execution named in the health item, of this same state machine.
+    handing_over = {c["Or"][0]["StringEquals"]: c["Next"] for c in
+                    recovery["Released"]["Choices"] if "Or" in c}
+    assert handing_over == {"continue": "ContinueAsNew"}
+    assert {c["StringEquals"] for c in recovery["Released"]["Choices"][2]["Or"]} == {
+        "continue", "superseded"}
+    after_probe = {c["StringEquals"]: c["Next"] for c in recovery["AfterProbe"]["Choices"]}
+    assert after_probe["superseded"] == "Superseded"
+    assert after_probe["done"] == "Recovered"
+    assert recovery["ContinueAsNew"]["Next"] == recovery["Superseded"]["Next"] == "HandOver"
+    start = recovery["HandOver"]["Parameters"]
+    assert start["StateMachineArn.$"] == "$$.StateMachine.Id"
+    assert start["Name.$"] == "$.successor"
+    # The same input as every other start of a recovery: a repeat start of a running one is a
+    # no-op.
+    assert start["Input"] == {"endpoint": {"tenant.$": "$.endpoint.tenant",
+                                           "subscription_id.$": "$.endpoint.subscription_id"}}
+    assert recovery["HandOver"]["Next"] == "HandedOver"
+    assert recovery["HandedOver"]["Type"] == "Succeed"
+    # The batch count survives every rebuild of the state.
+    for state in ("Init", "CountProbe", "ProbeAgain", "CountBatch"):
+        assert "batches" in recovery[state]["Parameters"] or \
+            "batches.$" in recovery[state]["Parameters"], state
+    assert recovery["Release"]["Parameters"]["Payload"]["batches.$"] == "$.batches"
 
 
 def test_files_are_where_the_runtime_and_the_stack_read_them() -> None:

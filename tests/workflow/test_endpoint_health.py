@@ -282,7 +282,8 @@ def test_sustained_failure_disables_and_a_re_enable_delivers_what_was_parked(
     switch.up.set()
     update_subscription(flows.tenant, subscription.id,
                         SubscriptionChanges(status=SubscriptionStatus.ACTIVE), store=store,
-                        policy=services.target_policy())
+                        policy=services.target_policy(),
+                        recoveries=services.recovery_executions())
 
     # Then what was parked is delivered, once each, and the health is clean again
     eventually(lambda: statuses(flows, event_ids) == {"delivered": 6},

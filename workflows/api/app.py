@@ -322,7 +322,7 @@ def update_subscription(
 ) -> subscriptions.SubscriptionView:
     return subscriptions.SubscriptionView.of(subscriptions.update_subscription(
         principal().tenant, subscription_id, changes, store=services.store(),
-        policy=services.target_policy()))
+        policy=services.target_policy(), recoveries=services.recovery_executions()))
 
 
 @route("DELETE", "/subscriptions/<subscription_id>", Permission.MANAGE_SUBSCRIPTIONS,

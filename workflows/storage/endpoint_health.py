@@ -98,6 +98,34 @@ class EndpointHealthStore(TableAccess):
             {":closed": _CLOSED, ":name": recovery_name},
             condition="#b = :closed AND recovery = :name") is not None
 
+    def hand_over_recovery(self, tenant: str, subscription_id: str, from_name: str,
+                           to_name: str) -> bool:
+        """The running recovery `from_name` names its successor (continue-as-new); False if
+        it is no longer the endpoint's recovery."""
+        return self._update_health(
+            tenant, subscription_id, "SET recovery = :to", {":from": from_name, ":to": to_name},
+            condition="recovery = :from") is not None
+
+    def close_breaker_for_release(self, tenant: str, subscription_id: str,
+                                  new_recovery: str) -> str | None:
+        """An admin's re-enable: → closed (as `close_breaker`) and `new_recovery` named as the
+        endpoint's recovery, to release at once. The recovery it replaces, or None if the
+        breaker was not open (nothing parked waits on a probe)."""
+        try:
+            old = self._db.update_item(
+                TableName=self._table, Key=self.health_key(tenant, subscription_id),
+                UpdateExpression="SET #b = :closed, failure_streak = :zero, recovery = :new "
+                                 "REMOVE failing_since, opened_at, next_probe_at, "
+                                 "disabled_reason, disabled_at",
+                ConditionExpression="#b <> :closed AND attribute_exists(recovery)",
+                ExpressionAttributeNames={"#b": "breaker"},
+                ExpressionAttributeValues=to_item({":closed": _CLOSED, ":zero": 0,
+                                                   ":new": new_recovery}),
+                ReturnValues="UPDATED_OLD")["Attributes"]
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return None
+        return from_item(old)["recovery"]
+
     def mark_endpoint_disabled(self, tenant: str, subscription_id: str, reason: str,
                                at: datetime) -> None:
         self._update_health(tenant, subscription_id,
