@@ -18,7 +18,12 @@ from workflows.ids import new_id
 from workflows.local import engine
 from workflows.models import NotificationStatus, SubscriptionStatus
 from workflows.settings import get_settings
-from workflows.subscriptions import SubscriptionChanges, subscription_detail, update_subscription
+from workflows.subscriptions import (
+    CreatedSubscription,
+    SubscriptionChanges,
+    subscription_detail,
+    update_subscription,
+)
 
 pytestmark = pytest.mark.workflow
 
@@ -249,20 +254,28 @@ def test_parked_past_the_retry_window_ends_in_the_dead_letter_queue(
     assert services.store().parked_count(flows.tenant, subscription.id) == 0
 
 
-def test_sustained_failure_disables_and_a_re_enable_delivers_what_was_parked(
-        flows: Workflows, settings) -> None:
-    # Given an endpoint down longer than the auto-disable window (100,000 s: 1 s scaled)
+def disabled_after_sustained_failure(flows: Workflows, settings: Callable[..., None],
+                                     events: int) -> tuple[Switch, CreatedSubscription,
+                                                           list[str]]:
+    """An endpoint down (502) longer than the auto-disable window (100,000 s: 1 s scaled)
+    while `events` events are published to it, until its subscription is disabled."""
     settings(retry_window_seconds=10**9, auto_disable_after_seconds=100_000,
              breaker_failure_threshold=3)
     switch = Switch(Answer(status=502))
     flows.receiver.script = switch
     subscription = flows.subscribe()
-    store = services.store()
-
-    # When events keep failing to it
-    event_ids = publish_many(flows, 6)
-    eventually(lambda: store.get_subscription(flows.tenant, subscription.id).status
+    event_ids = publish_many(flows, events)
+    eventually(lambda: services.store().get_subscription(flows.tenant, subscription.id).status
                is SubscriptionStatus.DISABLED, what="the subscription disabled")
+    return switch, subscription, event_ids
+
+
+def test_sustained_failure_disables_and_a_re_enable_delivers_what_was_parked(
+        flows: Workflows, settings) -> None:
+    # Given an endpoint down longer than the auto-disable window
+    # When events keep failing to it
+    switch, subscription, event_ids = disabled_after_sustained_failure(flows, settings, 6)
+    store = services.store()
 
     # Then it is disabled with a reason and a time, and its notifications stay parked
     detail = subscription_detail(flows.tenant, subscription.id, store=store)

@@ -13,6 +13,7 @@ from tests.support.receiver import Answer
 from tests.workflow.conftest import TIME_SCALE, Workflows
 from tests.workflow.test_endpoint_health import (  # noqa: F401 - `settings` is a fixture
     Switch,
+    disabled_after_sustained_failure,
     eventually,
     publish_many,
     settings,
@@ -57,15 +58,8 @@ def recoveries_of(flows: Workflows, subscription_id: str) -> list[dict]:
 def test_a_re_enable_releases_what_was_parked_before_the_next_probe(
         flows: Workflows, settings, slow_waits) -> None:  # noqa: F811
     # Given a subscription disabled after sustained failure, its notifications parked
-    settings(retry_window_seconds=10**9, auto_disable_after_seconds=100_000,
-             breaker_failure_threshold=3)
-    switch = Switch(Answer(status=502))
-    flows.receiver.script = switch
-    subscription = flows.subscribe()
+    switch, subscription, event_ids = disabled_after_sustained_failure(flows, settings, 6)
     store = services.store()
-    event_ids = publish_many(flows, 6)
-    eventually(lambda: store.get_subscription(flows.tenant, subscription.id).status
-               is SubscriptionStatus.DISABLED, what="the subscription disabled")
     eventually(lambda: store.parked_count(flows.tenant, subscription.id) == 6,
                what="every notification parked")
     # and its recovery asleep until a probe at least 1,000 workflow seconds away
