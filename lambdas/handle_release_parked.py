@@ -17,7 +17,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = get_settings()
     result = release_parked(request, store=services.store(), sfn=aws.client("stepfunctions"),
                             notification_state_machine_arn=settings.notification_state_machine_arn,
-                            rate=settings.release_rate_per_second)
+                            default_rate=settings.release_rate_per_second)
     result = continue_as_new_if_due(
         request, result, store=services.store(),
         batches_per_execution=settings.recovery_batches_per_execution)

@@ -4,6 +4,7 @@ prepare (load, check the target again) → call → record the attempt → class
 """
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,6 +16,7 @@ from workflows.errors import (
     DeliveryGone,
     DeliveryHeldElsewhere,
     DeliveryPermanent,
+    DeliveryRateLimited,
     DeliveryRetryable,
     InvalidTarget,
 )
@@ -25,9 +27,11 @@ from workflows.models import (
     DeliveryResult,
     FailureReport,
     NotificationStatus,
+    Subscription,
     SubscriptionStatus,
     utc_now,
 )
+from workflows.rate_limit import Window, wait_seconds
 from workflows.services import target_policy
 from workflows.settings import Settings
 from workflows.signing import signature_header
@@ -48,6 +52,8 @@ class DeliveryConfig:
     # How long one attempt holds the notification against other executions of it.
     lease_seconds: int
     breaker: BreakerConfig
+    # Locally, --retry-time-scale: the rate limit's second is that much shorter (1 in AWS).
+    time_scale: float
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "DeliveryConfig":
@@ -57,7 +63,8 @@ class DeliveryConfig:
                    retry_after_cap=settings.retry_after_cap_seconds,
                    lease_seconds=int(settings.connect_timeout_seconds
                                      + settings.request_timeout_seconds) + 15,
-                   breaker=BreakerConfig.from_settings(settings))
+                   breaker=BreakerConfig.from_settings(settings),
+                   time_scale=settings.time_scale)
 
 
 def deliver_notification(request: DeliveryRequest, *, store: Store, config: DeliveryConfig,
@@ -66,8 +73,10 @@ def deliver_notification(request: DeliveryRequest, *, store: Store, config: Deli
     Delivery.AlreadyDelivered / .HeldElsewhere when another execution of the same
     notification has delivered it or is attempting it (Express runs at least once), and
     Delivery.BreakerOpen, without an attempt, while the endpoint's breaker is open (unless this
-    is the recovery's `probe`). A Delivery.Retryable report carries the notification's `key`:
-    the workflow records on that row when the next attempt is due."""
+    is the recovery's `probe`), and Delivery.RateLimited, without an attempt, while the
+    endpoint's rate limit is used up (the probe, alone while the breaker is open, skips it).
+    A Delivery.Retryable report carries the notification's `key`: the workflow records on
+    that row when the next attempt is due."""
     try:
         return _deliver(request, store=store, config=config, probe=probe)
     except DeliveryRetryable as exc:
@@ -91,6 +100,8 @@ def _deliver(request: DeliveryRequest, *, store: Store, config: DeliveryConfig,
     if subscription.status is SubscriptionStatus.PAUSED:
         # Held, not lost: retried on schedule, then dead-lettered for a redrive after resuming.
         raise DeliveryRetryable("the subscription is paused")
+    if subscription.rate_limit and not probe:
+        _take_rate_token(store, config, request, subscription)
 
     claim = store.claim_attempt(target, request.execution_arn or target.execution_name,
                                 config.lease_seconds)
@@ -148,6 +159,29 @@ def _deliver(request: DeliveryRequest, *, store: Store, config: DeliveryConfig,
         raise DeliveryRetryable(error, status_code=code, retry_after=retry_after)
     raise DeliveryPermanent(f"{error} is not retried (redirects are not followed)"
                             if 300 <= code < 400 else f"{error} is not retried", status_code=code)
+
+
+def _take_rate_token(store: Store, config: DeliveryConfig, request: DeliveryRequest,
+                     subscription: Subscription) -> None:
+    """Count this delivery in the endpoint's current second, or raise Delivery.RateLimited
+    with the whole seconds to wait and when, counted from the execution's start, the wait
+    ends (the fast path hands a wait it cannot afford to the long tail)."""
+    assert subscription.rate_limit is not None
+    now = utc_now()
+    target = request.notification
+    window = Window.at(now, config.time_scale)
+    taken = store.take_delivery_token(target.tenant, target.subscription_id, window)
+    wait = wait_seconds(taken, subscription.rate_limit)
+    if not wait:
+        return
+    started = request.execution_started_at or now
+    elapsed = max(0.0, (now - started).total_seconds()) / config.time_scale
+    why = (f"rate limited: the endpoint takes {subscription.rate_limit} deliveries/s, "
+           f"{taken - subscription.rate_limit} are waiting for them")
+    observability.rate_limited_wait()
+    activity.waiting(target, seconds=wait, why=why)
+    raise DeliveryRateLimited(why, wait_seconds=wait,
+                              ends_after_seconds=math.ceil(elapsed) + wait)
 
 
 def _endpoint_failed(store: Store, breaker: BreakerConfig, request: DeliveryRequest,

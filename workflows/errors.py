@@ -75,8 +75,14 @@ class DeliveryHeldElsewhere(StepwireError):
     error_name = "Delivery.HeldElsewhere"
 
 
-
 class DeliveryBreakerOpen(StepwireError):
     """The endpoint's circuit breaker is open: no attempt; the notification is parked."""
 
     error_name = "Delivery.BreakerOpen"
+
+
+class DeliveryRateLimited(StepwireError):
+    """The endpoint's rate limit is used up for now: no attempt; wait `wait_seconds`, then
+    deliver (not a failed attempt: the retry schedule and the breaker do not count it)."""
+
+    error_name = "Delivery.RateLimited"

@@ -53,6 +53,8 @@ class Subscription(BaseModel):
     event_types: list[str]
     description: str | None = None
     status: SubscriptionStatus = SubscriptionStatus.ACTIVE
+    # Deliveries per second to this endpoint (None: no limit), see workflows/rate_limit.py.
+    rate_limit: int | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -129,6 +131,9 @@ class DeliveryRequest(BaseModel):
     notification: NotificationTarget
     attempt: int = Field(ge=0)
     execution_arn: str | None = None
+    # When the execution started: a rate-limited wait says when it would end, so the fast
+    # path can tell whether it still fits in its Express window.
+    execution_started_at: datetime | None = None
 
 
 class DeliveryResult(BaseModel):

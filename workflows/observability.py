@@ -200,3 +200,8 @@ def breaker_closed() -> None:
 def parked_backlog(parked: int) -> None:
     """A gauge, emitted by the recovery execution of each open endpoint at every probe."""
     emit({Metric.PARKED_BACKLOG: parked})
+
+
+def rate_limited_wait() -> None:
+    """A delivery waits for its endpoint's rate limit (no attempt made)."""
+    emit({Metric.RATE_LIMITED_WAITS: 1})

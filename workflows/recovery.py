@@ -196,10 +196,11 @@ class ReleaseResult(BaseModel):
 
 
 def release_parked(request: ReleaseRequest, *, store: Store, sfn: Any,
-                   notification_state_machine_arn: str, rate: int) -> ReleaseResult:
-    """One second's worth: restart up to `rate` parked notifications, oldest first (a new
-    fast execution each, the same webhook-id). MORE while some remain; DONE when
-    none remain and the recovery has ended; OPEN if the breaker opened again."""
+                   notification_state_machine_arn: str, default_rate: int) -> ReleaseResult:
+    """One second's worth: restart up to the endpoint's rate limit (without one, `default_rate`)
+    of parked notifications, oldest first (a new fast execution each, the same webhook-id).
+    MORE while some remain; DONE when none remain and the recovery has ended; OPEN if the
+    breaker opened again."""
     tenant, subscription_id = request.endpoint.tenant, request.endpoint.subscription_id
     health = store.endpoint_health(tenant, subscription_id)
     if health.recovery != request.recovery_name:
@@ -207,6 +208,9 @@ def release_parked(request: ReleaseRequest, *, store: Store, sfn: Any,
                              successor=health.recovery)
     if health.is_open:
         return ReleaseResult(outcome=Outcome.OPEN)
+    subscription = store.get_subscription(tenant, subscription_id)
+    rate = (subscription.rate_limit if subscription is not None and subscription.rate_limit
+            else default_rate)
     batch = store.oldest_parked(tenant, subscription_id, limit=rate)
     for parked_key, parked in batch:
         target = parked.notification

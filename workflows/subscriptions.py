@@ -3,7 +3,7 @@
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, StrictInt, field_validator
 
 from workflows.breaker import HealthView
 from workflows.cursor import CursorCodec
@@ -18,6 +18,7 @@ from workflows.models import (
     matches,
     utc_now,
 )
+from workflows.rate_limit import MAX_RATE_LIMIT
 from workflows.recovery_handover import RecoveryExecutions, release_now
 from workflows.signing import new_signing_secret
 from workflows.storage import Store
@@ -33,6 +34,10 @@ class InvalidSubscription(StepwireError):
 EventTypeFilter = Annotated[str, Field(pattern=EVENT_TYPE_FILTER_PATTERN, max_length=128,
                                        examples=["order.created", "order.*", "*"])]
 URL_PATTERN = r"^https?://"
+RateLimit = Annotated[StrictInt | None, Field(
+    ge=1, le=MAX_RATE_LIMIT, examples=[5],
+    description="Deliveries per second to this endpoint, at most; null (the default) for no "
+                "limit. Deliveries above it wait their turn: they are not failed attempts.")]
 
 
 class NewSubscription(BaseModel):
@@ -40,6 +45,7 @@ class NewSubscription(BaseModel):
                      description="Must resolve to an allowed (public) address")
     event_types: list[EventTypeFilter] = Field(min_length=1, max_length=50)
     description: str | None = Field(default=None, max_length=500)
+    rate_limit: RateLimit = None
 
     @field_validator("event_types")
     @classmethod
@@ -66,7 +72,8 @@ def create_subscription(tenant: str, request: NewSubscription, *, store: Store,
     now = utc_now()
     subscription = Subscription(id=new_id("sub"), tenant=tenant, url=request.url,
                                 event_types=request.event_types, description=request.description,
-                                status=SubscriptionStatus.ACTIVE, created_at=now, updated_at=now)
+                                rate_limit=request.rate_limit, status=SubscriptionStatus.ACTIVE,
+                                created_at=now, updated_at=now)
     secret = new_signing_secret()
     store.put_subscription(subscription, [SigningSecret(value=secret)])
     return CreatedSubscription(**subscription.model_dump(), secret=secret)
@@ -95,6 +102,7 @@ class SubscriptionView(BaseModel):
     url: str
     event_types: list[str]
     description: str | None
+    rate_limit: int | None
     status: SubscriptionStatus
     created_at: datetime
     updated_at: datetime
@@ -130,8 +138,8 @@ class SubscriptionPage(BaseModel):
 class SubscriptionChanges(NewSubscription):
     """PATCH: only the fields sent change."""
 
-    # Optional but not nullable (only `description` can be cleared with null): the default
-    # marks "not sent", an explicit null is refused by validation.
+    # Optional but not nullable (only `description` and `rate_limit` can be cleared with
+    # null): the default marks "not sent", an explicit null is refused by validation.
     url: str = Field(default=None, max_length=2048,  # type: ignore[assignment]
                      pattern=URL_PATTERN)
     event_types: list[EventTypeFilter] = Field(default=None,  # type: ignore[assignment]

@@ -11,6 +11,8 @@ every key with the functions below.
     TENANT#<t>                  HEALTH#<sub id>          endpoint health (the circuit breaker)
     TENANT#<t>#PARKED#<sub id>  <accepted_at>#<e>        a notification parked behind an open
                                                          breaker (oldest event first)
+    TENANT#<t>#RATE#<sub id>    <second>                 deliveries started in that second
+                                                         (the endpoint's rate limit)
     TENANT#<t>#EVENT#<e>        EVENT                    event
     TENANT#<t>#EVENT#<e>        NOTIF#<sub id>           notification status
     TENANT#<t>#EVENT#<e>        NOTIF#<sub id>#AT#<ts>   one delivery attempt
@@ -89,6 +91,12 @@ def parked_partition(tenant: str, subscription_id: str) -> str:
 
 def parked_key(accepted_at_iso: str, event_id: str) -> str:
     return f"{accepted_at_iso}#{event_id}"
+
+
+def rate_window_partition(tenant: str, subscription_id: str) -> str:
+    """One partition per rate-limited endpoint: a counter per second, in its own partition key
+    so that its writes never share one with the tenant's other items."""
+    return f"{tenant_key(tenant)}#RATE#{subscription_id}"
 
 
 def create_table_request(table_name: str) -> dict:

@@ -331,6 +331,43 @@ def test_subscription_lifecycle_and_secret_rotation(env: ApiEnv):
     assert env.call("GET", f"/subscriptions/{sub}", token=token).status == 404
 
 
+def test_a_rate_limit_is_set_on_create_changed_cleared_and_shown(env: ApiEnv):
+    token = env.token("rates", ["admin"])
+    # Given a subscription created with a rate limit, and one without
+    limited = json_of(env.call("POST", "/subscriptions", token=token, body={
+        "url": "http://127.0.0.1:9/r", "event_types": ["*"], "rate_limit": 5}))
+    unlimited = json_of(env.call("POST", "/subscriptions", token=token, body={
+        "url": "http://127.0.0.1:9/u", "event_types": ["*"]}))
+    assert (limited["rate_limit"], unlimited["rate_limit"]) == (5, None)
+
+    def shown(sub: str) -> dict:
+        return json_of(env.call("GET", f"/subscriptions/{sub}", token=token))
+
+    assert shown(limited["id"])["rate_limit"] == 5 and shown(unlimited["id"])["rate_limit"] is None
+    listed = json_of(env.call("GET", "/subscriptions", token=token))["items"]
+    assert {s["id"]: s["rate_limit"] for s in listed} == {limited["id"]: 5,
+                                                          unlimited["id"]: None}
+    # When PATCH changes it, leaves it alone, or clears it with null
+    changed = json_of(env.call("PATCH", f"/subscriptions/{limited['id']}", token=token,
+                               body={"rate_limit": 20}))
+    assert changed["rate_limit"] == 20
+    kept = json_of(env.call("PATCH", f"/subscriptions/{limited['id']}", token=token,
+                            body={"description": "throttled"}))
+    assert kept["rate_limit"] == 20
+    cleared = json_of(env.call("PATCH", f"/subscriptions/{limited['id']}", token=token,
+                               body={"rate_limit": None}))
+    assert cleared["rate_limit"] is None and shown(limited["id"])["rate_limit"] is None
+    # Then a bad value is a 422 that names the field, on create and on PATCH
+    for bad in (0, 1001, 2.5, "5", True):
+        refused = env.call("POST", "/subscriptions", token=token, body={
+            "url": "http://127.0.0.1:9/x", "event_types": ["*"], "rate_limit": bad})
+        assert refused.status == 422, bad
+        problem = json_of(refused)
+        assert "rate_limit" in json.dumps(problem) and problem["detail"]
+        assert env.call("PATCH", f"/subscriptions/{limited['id']}", token=token,
+                        body={"rate_limit": bad}).status == 422
+
+
 def test_get_subscription_shows_the_endpoints_health(env: ApiEnv):
     token = env.token("health", ["reader", "admin"])
     sub = json_of(env.call("POST", "/subscriptions", token=token, body={

@@ -8,7 +8,8 @@ import pytest
 from workflows.breaker import BreakerState
 from workflows.delivery import DeliveryConfig
 from workflows.ids import execution_name, new_id, webhook_id
-from workflows.models import NotificationStatus, NotificationTarget, utc_now
+from workflows.models import NotificationStatus, NotificationTarget, Subscription, utc_now
+from workflows.rate_limit import Window, wait_seconds
 from workflows.recovery import (
     Endpoint,
     Outcome,
@@ -126,14 +127,16 @@ def test_only_the_named_recovery_acts_a_superseded_one_hands_over(store: Store) 
     assert (probe.outcome, probe.successor, probe.dead_letters) == (
         Outcome.SUPERSEDED, "r2", [])
     release = release_parked(ReleaseRequest(endpoint=endpoint, recovery_name="r1"),
-                             store=store, sfn=None, notification_state_machine_arn="n", rate=10)
+                             store=store, sfn=None, notification_state_machine_arn="n",
+                             default_rate=10)
     assert (release.outcome, release.successor) == (Outcome.SUPERSEDED, "r2")
     # and a second re-enable of a closed breaker names nobody new
     assert store.close_breaker_for_release("acme", "sub_h", "r3") is None
     # and once r2 has finished, r1 just ends
     assert store.finish_recovery("acme", "sub_h", "r2")
     ended = release_parked(ReleaseRequest(endpoint=endpoint, recovery_name="r1"),
-                           store=store, sfn=None, notification_state_machine_arn="n", rate=10)
+                           store=store, sfn=None, notification_state_machine_arn="n",
+                           default_rate=10)
     assert (ended.outcome, ended.successor) == (Outcome.DONE, None)
 
 
@@ -157,3 +160,62 @@ def test_continue_as_new_names_a_successor_after_n_batches(store: Store) -> None
     # When the last batch emptied the backlog: it ends as it would have
     done = ReleaseResult(outcome=Outcome.DONE)
     assert continue_as_new_if_due(third, done, store=store, batches_per_execution=3) == done
+
+
+def test_each_second_counts_the_deliveries_of_one_endpoint_alone(store: Store) -> None:
+    # Given one second of one endpoint limited to 5/s
+    window = Window.at(utc_now())
+    # When 8 deliveries ask for a token in it, and one for another endpoint and another second
+    taken = [store.take_delivery_token("acme", "sub_rate", window) for _ in range(8)]
+    other_endpoint = store.take_delivery_token("acme", "sub_other", window)
+    next_second = store.take_delivery_token("acme", "sub_rate", Window.at(
+        utc_now() + timedelta(seconds=1)))
+    # Then the first five go, the rest wait for the next second; the others count alone
+    assert taken == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert [wait_seconds(t, 5) for t in taken] == [0] * 5 + [1] * 3
+    assert (other_endpoint, next_second) == (1, 1)
+
+
+class RecordedStarts:
+    """Step Functions' StartExecution, in memory: the executions a release starts."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def start_execution(self, **request: str) -> dict:
+        self.names.append(request["name"])
+        return {"executionArn": f"arn:aws:states:::execution:n:{request['name']}"}
+
+
+@pytest.mark.parametrize(("rate_limit", "released", "outcome"), [
+    (3, 3, Outcome.MORE),  # the endpoint's rate: 3 this second, the rest in the next ones
+    (None, 8, Outcome.DONE),  # no rate limit: the release rate (10/s) takes all 8 at once
+])
+def test_a_recovery_releases_at_the_endpoints_rate_when_it_has_one(
+        store: Store, rate_limit: int | None, released: int, outcome: Outcome) -> None:
+    # Given an endpoint with 8 parked notifications whose breaker has just closed
+    now = utc_now()
+    subscription_id = new_id("sub")
+    store.put_subscription(Subscription(id=subscription_id, tenant="acme", url="http://x/h",
+                                        event_types=["*"], rate_limit=rate_limit,
+                                        created_at=now, updated_at=now), [])
+    store.record_endpoint_failure("acme", subscription_id, "HTTP 503", now, counts=True)
+    store.open_breaker("acme", subscription_id, "recovery-r", now)
+    targets = [target("acme", subscription_id) for _ in range(8)]
+    store.create_notifications(targets)
+    for item in targets:
+        store.park(item, "recovery-r", now)
+    store.close_breaker("acme", subscription_id)
+    starts = RecordedStarts()
+
+    # When the recovery releases one second's worth
+    result = release_parked(
+        ReleaseRequest(endpoint=Endpoint(tenant="acme", subscription_id=subscription_id),
+                       recovery_name="recovery-r"),
+        store=store, sfn=starts, notification_state_machine_arn="arn:aws:states:::stateMachine:n",
+        default_rate=10)
+
+    # Then it restarted as many as the endpoint's rate allows, and the rest stay parked
+    assert len(starts.names) == released
+    assert store.parked_count("acme", subscription_id) == 8 - released
+    assert result.outcome is outcome

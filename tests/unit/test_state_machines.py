@@ -70,7 +70,8 @@ def test_schedule_is_eight_attempts_over_at_least_24_hours_with_jitter() -> None
     assert all(h == int(lo * 1.2) for lo, h in zip(low, high, strict=True))  # up to +20%
     assert sum(low) >= 24 * 3600
     definition = load("long-tail")["States"]
-    [limit] = [c for c in definition["AttemptsLeft"]["Choices"] if c["Variable"] == "$.attempt"]
+    [limit] = [c for c in definition["AttemptsLeft"]["Choices"]
+               if c.get("Variable") == "$.attempt"]
     assert limit["NumericGreaterThanEquals"] == len(low) + 1 == 8
 
 
@@ -84,7 +85,11 @@ def test_both_paths_share_one_schedule_and_the_fast_one_fits_in_express() -> Non
     # Waits and attempts (each at most the Deliver task's timeout) within Express's 5 minutes.
     deliver_timeout = load("notification")["States"]["Deliver"]["TimeoutSeconds"]
     waits = max(SCHEDULE[0] * 1.2, longest_retry_after) * (fast_attempts - 1)
-    assert waits + fast_attempts * deliver_timeout < 300
+    # Rate-limited waits stay in the fast path only while they end this early in the run.
+    [rate_limited] = load("notification")["States"]["RateLimitWaitFits"]["Choices"]
+    rate_limited_until = rate_limited["NumericLessThanEquals"]
+    assert rate_limited["Variable"] == "$.report.ends_after_seconds"
+    assert rate_limited_until + waits + fast_attempts * deliver_timeout < 300
     assert fast_attempts == 2
 
 
@@ -94,6 +99,7 @@ def test_retryable_errors_loop_and_everything_else_dead_letters(name: str) -> No
     catches = {tuple(c["ErrorEquals"]): c["Next"] for c in deliver["Catch"]}
     assert catches == {("Delivery.Retryable",): "CountAttempt",
                        ("Delivery.BreakerOpen",): "Park",
+                       ("Delivery.RateLimited",): "ReadRateLimitCause",
                        ("Delivery.AlreadyDelivered", "Delivery.HeldElsewhere"): "AlreadyHandled",
                        ("States.ALL",): "RecordFailure"}
     lambda_retry = deliver["Retry"][0]
@@ -121,9 +127,32 @@ def test_shared_states_are_identical_in_both_delivering_machines() -> None:
     shared = set(fast) & set(tail)
     assert shared >= {"Deliver", "MarkDelivered", "CountAttempt", "PickBackoff", "WaitBackoff",
                       "WaitRetryAfter", "RecordFailure", "SendToDeadLetterQueue", "Failed",
-                      "Park", "ParkRoute", "StartRecovery", "Parked"}
-    for state in shared - {"ReadFailure"}:  # ReadFailure's Next differs: fast or long tail
+                      "Park", "ParkRoute", "StartRecovery", "Parked", "ReadRateLimitCause",
+                      "WaitRateLimited"}
+    # ReadFailure's and ReadRateLimit's Next differ: the fast path decides, the long tail waits.
+    for state in shared - {"ReadFailure", "ReadRateLimit"}:
         assert fast[state] == tail[state], state
+
+
+@pytest.mark.parametrize("name", DELIVERING)
+def test_a_rate_limited_delivery_waits_and_delivers_again_without_counting_an_attempt(
+        name: str) -> None:
+    definition = load(name)["States"]
+    for state in ("ReadRateLimitCause", "ReadRateLimit"):
+        assert definition[state]["Parameters"]["attempt.$"] == "$.attempt"
+    wait = definition["WaitRateLimited"]
+    assert (wait["Type"], wait["SecondsPath"], wait["Next"]) == (
+        "Wait", "$.report.wait_seconds", "Deliver")
+    nexts = {definition["ReadRateLimit"]["Next"]}
+    if name == "notification":
+        fits = definition["RateLimitWaitFits"]
+        nexts = {fits["Choices"][0]["Next"], fits["Default"]}
+        assert nexts == {"WaitRateLimited", "HandOff"}
+    else:  # a wait handed over from the fast path is waited first, whatever the attempt
+        first = definition["AttemptsLeft"]["Choices"][0]
+        assert first["And"][1] == {"Variable": "$.failure.Error",
+                                   "StringEquals": "Delivery.RateLimited"}
+        assert first["Next"] == "WaitRateLimited" and nexts == {"WaitRateLimited"}
 
 
 def test_the_hand_off_is_one_decision_then_a_start_of_the_long_tail_or_parking() -> None:

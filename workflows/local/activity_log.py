@@ -9,6 +9,7 @@ from typing import Any, TextIO
 
 from workflows import activity
 from workflows.delivery import _readable_cause as readable_cause
+from workflows.errors import DeliveryRateLimited
 from workflows.models import NotificationTarget
 
 FORMATS = ("human", "json")
@@ -46,6 +47,8 @@ def log_wait(state: str, seconds: float, state_input: Any) -> None:
         return
     report = state_input.get("report") or {}
     failure = state_input.get("failure") or {}
+    if isinstance(failure, dict) and failure.get("Error") == DeliveryRateLimited.error_name:
+        return  # the Deliver task said it already, in AWS too (workflows/delivery.py)
     last_error = report.get("detail") if isinstance(report, dict) else None
     if not last_error and isinstance(failure, dict):
         last_error = readable_cause(failure.get("Cause")) or failure.get("Error")

@@ -9,11 +9,13 @@ from workflows.storage.events import EventStore
 from workflows.storage.items import DELIVERED_AT, STATUS
 from workflows.storage.notifications import NEXT_ATTEMPT, Claim, NotificationStore
 from workflows.storage.parked import ParkedNotification, ParkedStore
+from workflows.storage.rate_limits import RateLimitStore
 from workflows.storage.subscriptions import SubscriptionStore
 
 __all__ = ["DELIVERED_AT", "NEXT_ATTEMPT", "STATUS", "Claim", "EndpointHealthStore",
            "ParkedNotification", "Store"]
 
 
-class Store(SubscriptionStore, EventStore, NotificationStore, DeadLetterStore, ParkedStore):
+class Store(SubscriptionStore, EventStore, NotificationStore, DeadLetterStore, ParkedStore,
+            RateLimitStore):
     """Every read and write of the table."""

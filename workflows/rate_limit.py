@@ -1,0 +1,40 @@
+"""The per-endpoint rate limit: at most `rate_limit` deliveries start in each second.
+
+Each endpoint has one counter per second in the table (workflows/storage/rate_limits.py). A
+delivery adds one to the current second's counter with one UpdateItem: the first `rate_limit`
+callers of that second deliver; a caller beyond them learns its place in the queue and waits
+that many seconds' worth of tokens (a Wait state, then the Deliver task again: no attempt is
+made, none is counted). Waits are whole seconds because a Step Functions Wait is, so the
+windows are whole seconds too: waking k seconds later lands in the window k ahead.
+"""
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+
+# The largest rate: one endpoint's counter is one DynamoDB partition key (about 1,000 writes/s).
+MAX_RATE_LIMIT = 1000
+# How long a second's counter is kept (DynamoDB TTL removes it later at no cost).
+WINDOW_KEPT_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class Window:
+    """One second of an endpoint's rate limit. Locally, --retry-time-scale shortens the
+    second like every other wait of the workflows (`time_scale`)."""
+
+    index: int
+    ends_at: float  # epoch seconds
+
+    @classmethod
+    def at(cls, now: datetime, time_scale: float = 1.0) -> "Window":
+        index = math.floor(now.timestamp() / time_scale)
+        return cls(index=index, ends_at=(index + 1) * time_scale)
+
+
+def wait_seconds(taken: int, rate_limit: int) -> int:
+    """0 if the `taken`-th delivery of this second may go; else the whole seconds to wait
+    (in the workflow's seconds) until a window with a token for it, by its place in the queue:
+    the 6th to 10th caller of a second at 5/s wait 1 s, the 11th to 15th 2 s."""
+    beyond = taken - rate_limit
+    return 0 if beyond <= 0 else math.ceil(beyond / rate_limit)
