@@ -5,6 +5,7 @@ prepare (load, check the target again) → call → record the attempt → class
 
 import json
 import math
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -163,16 +164,18 @@ def _deliver(request: DeliveryRequest, *, store: Store, config: DeliveryConfig,
 
 def _take_rate_token(store: Store, config: DeliveryConfig, request: DeliveryRequest,
                      subscription: Subscription) -> None:
-    """Count this delivery in the endpoint's current second, or raise Delivery.RateLimited
-    with the whole seconds to wait and when, counted from the execution's start, the wait
-    ends (the fast path hands a wait it cannot afford to the long tail)."""
+    """Count this delivery in the endpoint's current second (waiting for it to begin when it
+    is the next one), or raise Delivery.RateLimited with the whole seconds to wait and when,
+    counted from the execution's start, the wait ends (the fast path hands a wait it cannot
+    afford to the long tail)."""
     assert subscription.rate_limit is not None
     now = utc_now()
     target = request.notification
-    window = Window.at(now, config.time_scale)
+    window = Window.for_token(now, config.time_scale)
     taken = store.take_delivery_token(target.tenant, target.subscription_id, window)
     wait = wait_seconds(taken, subscription.rate_limit)
     if not wait:
+        time.sleep(max(0.0, window.starts_at - now.timestamp()))
         return
     started = request.execution_started_at or now
     elapsed = max(0.0, (now - started).total_seconds()) / config.time_scale

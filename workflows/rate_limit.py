@@ -6,6 +6,10 @@ callers of that second deliver; a caller beyond them learns its place in the que
 that many seconds' worth of tokens (a Wait state, then the Deliver task again: no attempt is
 made, none is counted). Waits are whole seconds because a Step Functions Wait is, so the
 windows are whole seconds too: waking k seconds later lands in the window k ahead.
+
+A token taken in the last quarter of a second counts in the next second, and its POST waits
+(in the Deliver task, at most that quarter) for that second to begin: a POST sent just before
+a second ends would reach the receiver in the next one, beside that second's own deliveries.
 """
 
 import math
@@ -16,6 +20,8 @@ from datetime import datetime
 MAX_RATE_LIMIT = 1000
 # How long a second's counter is kept (DynamoDB TTL removes it later at no cost).
 WINDOW_KEPT_SECONDS = 3600
+# The part of a second at its end whose tokens count in the next second.
+LEAD = 0.25
 
 
 @dataclass(frozen=True)
@@ -24,12 +30,23 @@ class Window:
     second like every other wait of the workflows (`time_scale`)."""
 
     index: int
-    ends_at: float  # epoch seconds
+    starts_at: float  # epoch seconds
+    ends_at: float
 
     @classmethod
     def at(cls, now: datetime, time_scale: float = 1.0) -> "Window":
-        index = math.floor(now.timestamp() / time_scale)
-        return cls(index=index, ends_at=(index + 1) * time_scale)
+        """The second `now` falls in."""
+        return cls.of(math.floor(now.timestamp() / time_scale), time_scale)
+
+    @classmethod
+    def for_token(cls, now: datetime, time_scale: float = 1.0) -> "Window":
+        """The second a token taken `now` counts in: this one, or in its last quarter the
+        next one (whose start the POST then waits for)."""
+        return cls.of(math.floor(now.timestamp() / time_scale + LEAD), time_scale)
+
+    @classmethod
+    def of(cls, index: int, time_scale: float) -> "Window":
+        return cls(index=index, starts_at=index * time_scale, ends_at=(index + 1) * time_scale)
 
 
 def wait_seconds(taken: int, rate_limit: int) -> int:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from workflows.rate_limit import MAX_RATE_LIMIT, Window, wait_seconds
+from workflows.rate_limit import LEAD, MAX_RATE_LIMIT, Window, wait_seconds
 from workflows.subscriptions import NewSubscription, SubscriptionChanges, SubscriptionView
 
 pytestmark = pytest.mark.unit
@@ -34,6 +34,18 @@ def test_waiting_whole_seconds_lands_in_the_window_that_many_ahead() -> None:
     assert [w.index - window.index for w in later] == [1, 2, 7]
     assert window.index == int(NOW.timestamp())
     assert window.ends_at == window.index + 1
+
+
+def test_a_token_taken_at_the_end_of_a_second_counts_in_the_next_one() -> None:
+    second = Window.at(NOW)
+    # Early in a second: this second, already begun
+    assert Window.for_token(NOW) == second and second.starts_at <= NOW.timestamp()
+    # In its last quarter: the next second, whose start the POST waits for
+    late = NOW + timedelta(seconds=1 - LEAD - 0.4 + 0.05)  # 0.4 s is NOW's fraction
+    assert Window.for_token(late).index == second.index + 1
+    assert 0 < Window.for_token(late).starts_at - late.timestamp() <= LEAD
+    # and waiting k seconds from there lands k seconds further on
+    assert Window.for_token(late + timedelta(seconds=3)).index == second.index + 4
 
 
 def test_the_local_time_scale_shortens_the_window_like_the_waits() -> None:

@@ -6,7 +6,7 @@ workflow waited is read back from the execution history, in the workflow's own s
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -15,6 +15,7 @@ from tests.support.receiver import Receiver, free_port
 from workflows import services
 from workflows.ids import derived_name, execution_name, new_id
 from workflows.local.runtime import LocalConfig, LocalRuntime
+from workflows.settings import get_settings
 from workflows.subscriptions import CreatedSubscription, NewSubscription, create_subscription
 
 TIME_SCALE = 1e-5
@@ -27,6 +28,20 @@ def runtime() -> Iterator[LocalRuntime]:
                          retry_time_scale=TIME_SCALE, request_timeout=REQUEST_TIMEOUT)
     with LocalRuntime(config) as running:
         yield running
+
+
+@pytest.fixture
+def settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
+    """Change STEPWIRE_* settings for the handlers (read from the environment, as in AWS)."""
+
+    def change(**values: object) -> None:
+        for name, value in values.items():
+            monkeypatch.setenv(f"STEPWIRE_{name.upper()}", str(value))
+        get_settings.cache_clear()
+
+    yield change
+    monkeypatch.undo()
+    get_settings.cache_clear()
 
 
 @pytest.fixture
@@ -51,10 +66,11 @@ class Workflows:
         self.sqs = runtime.client("sqs")
 
     def subscribe(self, path: str = "/hook", event_types: list[str] | None = None,
-                  url: str | None = None) -> CreatedSubscription:
+                  url: str | None = None, rate_limit: int | None = None) -> CreatedSubscription:
         subscription = create_subscription(
             self.tenant, NewSubscription(url=url or self.receiver.url(path),
-                                         event_types=event_types or ["*"]),
+                                         event_types=event_types or ["*"],
+                                         rate_limit=rate_limit),
             store=services.store(), policy=services.target_policy())
         self.receiver.secrets[path] = subscription.secret
         return subscription

@@ -5,7 +5,7 @@ parked notification past the retry window ends in the dead-letter queue."""
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -30,20 +30,6 @@ pytestmark = pytest.mark.workflow
 # Events published to the dead endpoint (the engine runs about 15 executions/s on this
 # machine: `make bench-outage` runs 1,000).
 OUTAGE_EVENTS = 100
-
-
-@pytest.fixture
-def settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
-    """Change STEPWIRE_* settings for the handlers (read from the environment, as in AWS)."""
-
-    def change(**values: object) -> None:
-        for name, value in values.items():
-            monkeypatch.setenv(f"STEPWIRE_{name.upper()}", str(value))
-        get_settings.cache_clear()
-
-    yield change
-    monkeypatch.undo()
-    get_settings.cache_clear()
 
 
 class Switch:
