@@ -101,8 +101,6 @@ def _deliver(request: DeliveryRequest, *, store: Store, config: DeliveryConfig,
     if subscription.status is SubscriptionStatus.PAUSED:
         # Held, not lost: retried on schedule, then dead-lettered for a redrive after resuming.
         raise DeliveryRetryable("the subscription is paused")
-    if subscription.rate_limit and not probe:
-        _take_rate_token(store, config, request, subscription)
 
     claim = store.claim_attempt(target, request.execution_arn or target.execution_name,
                                 config.lease_seconds)
@@ -110,6 +108,9 @@ def _deliver(request: DeliveryRequest, *, store: Store, config: DeliveryConfig,
         raise DeliveryAlreadyDone("the notification is already delivered")
     if claim is Claim.HELD:
         raise DeliveryHeldElsewhere("another execution is attempting this notification")
+    if subscription.rate_limit and not probe:
+        # Last before the POST: only target checks and signing lie between the two.
+        _take_rate_token(store, config, request, subscription)
 
     now = utc_now()
     try:
@@ -167,20 +168,23 @@ def _take_rate_token(store: Store, config: DeliveryConfig, request: DeliveryRequ
     """Count this delivery in the endpoint's current second (waiting for it to begin when it
     is the next one), or raise Delivery.RateLimited with the whole seconds to wait and when,
     counted from the execution's start, the wait ends (the fast path hands a wait it cannot
-    afford to the long tail)."""
-    assert subscription.rate_limit is not None
+    afford to the long tail). A token that came back too late in its second to be sent in
+    it is given up: the delivery waits a second."""
+    rate = subscription.rate_limit
+    assert rate is not None
     now = utc_now()
     target = request.notification
     window = Window.for_token(now, config.time_scale)
     taken = store.take_delivery_token(target.tenant, target.subscription_id, window)
-    wait = wait_seconds(taken, subscription.rate_limit)
-    if not wait:
-        time.sleep(max(0.0, window.starts_at - now.timestamp()))
+    wait = wait_seconds(taken, rate)
+    if not wait and window.still_sendable(time.time(), config.time_scale):
+        time.sleep(max(0.0, window.starts_at - time.time()))
         return
+    why = f"rate limited: the endpoint takes {rate} deliveries/s, " + (
+        f"{taken - rate} are waiting for them" if wait else "this one's second was nearly over")
+    wait = wait or 1
     started = request.execution_started_at or now
     elapsed = max(0.0, (now - started).total_seconds()) / config.time_scale
-    why = (f"rate limited: the endpoint takes {subscription.rate_limit} deliveries/s, "
-           f"{taken - subscription.rate_limit} are waiting for them")
     observability.rate_limited_wait()
     activity.waiting(target, seconds=wait, why=why)
     raise DeliveryRateLimited(why, wait_seconds=wait,

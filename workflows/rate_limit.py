@@ -10,6 +10,8 @@ windows are whole seconds too: waking k seconds later lands in the window k ahea
 A token taken in the last quarter of a second counts in the next second, and its POST waits
 (in the Deliver task, at most that quarter) for that second to begin: a POST sent just before
 a second ends would reach the receiver in the next one, beside that second's own deliveries.
+For the same reason the token is taken last before the POST, and one that comes back within
+the last 100 ms of its second is given up (the delivery waits a second).
 """
 
 import math
@@ -22,6 +24,9 @@ MAX_RATE_LIMIT = 1000
 WINDOW_KEPT_SECONDS = 3600
 # The part of a second at its end whose tokens count in the next second.
 LEAD = 0.25
+# A token must come back this long before its second ends for its POST to be sent in it (the
+# table's answer can be slow under load); else it is given up.
+SEND_MARGIN = 0.1
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,10 @@ class Window:
         """The second a token taken `now` counts in: this one, or in its last quarter the
         next one (whose start the POST then waits for)."""
         return cls.of(math.floor(now.timestamp() / time_scale + LEAD), time_scale)
+
+    def still_sendable(self, now: float, time_scale: float = 1.0) -> bool:
+        """Whether a POST sent at `now` (epoch seconds) still leaves inside this second."""
+        return now < self.ends_at - SEND_MARGIN * time_scale
 
     @classmethod
     def of(cls, index: int, time_scale: float) -> "Window":

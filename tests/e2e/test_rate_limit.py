@@ -83,10 +83,11 @@ def test_a_rate_limit_of_5_per_second_holds_at_the_receiver_and_slows_no_other_t
         per_second = Counter(math.floor(r.at + clock_offset) for r in arrived)
         assert max(per_second.values()) <= RATE, sorted(per_second.items())
         assert len(per_second) >= EVENTS // RATE
-        # and the other tenant's endpoint was not held behind them
+        # and the other tenant's endpoint was not held behind them: its events arrived while
+        # the throttled ones still waited, each in well under the 8 s the backlog takes
         assert limited_when_others_done < EVENTS
         latencies = [r.at - published_at[r.payload["id"]] for r in others]
-        assert max(latencies) < 2.0, latencies
+        assert max(latencies) < (EVENTS / RATE) / 2, latencies
 
         # and the attempt log shows one attempt each, delivered: no failed attempt
         def one_delivered_attempt_each() -> bool:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from workflows.rate_limit import LEAD, MAX_RATE_LIMIT, Window, wait_seconds
+from workflows.rate_limit import LEAD, MAX_RATE_LIMIT, SEND_MARGIN, Window, wait_seconds
 from workflows.subscriptions import NewSubscription, SubscriptionChanges, SubscriptionView
 
 pytestmark = pytest.mark.unit
@@ -46,6 +46,16 @@ def test_a_token_taken_at_the_end_of_a_second_counts_in_the_next_one() -> None:
     assert 0 < Window.for_token(late).starts_at - late.timestamp() <= LEAD
     # and waiting k seconds from there lands k seconds further on
     assert Window.for_token(late + timedelta(seconds=3)).index == second.index + 4
+
+
+def test_a_token_back_in_the_last_moment_of_its_second_is_not_sent_in_it() -> None:
+    second = Window.at(NOW)
+    assert second.still_sendable(second.ends_at - SEND_MARGIN - 0.01)
+    assert not second.still_sendable(second.ends_at - SEND_MARGIN)
+    assert not second.still_sendable(second.ends_at + 0.5)
+    # shortened locally like the second itself
+    local = Window.at(NOW, time_scale=0.01)
+    assert not local.still_sendable(local.ends_at - SEND_MARGIN * 0.01, time_scale=0.01)
 
 
 def test_the_local_time_scale_shortens_the_window_like_the_waits() -> None:
