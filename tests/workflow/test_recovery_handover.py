@@ -11,12 +11,11 @@ import pytest
 
 from tests.support.receiver import Answer
 from tests.workflow.conftest import TIME_SCALE, Workflows
-from tests.workflow.test_endpoint_health import (  # noqa: F401 - `settings` is a fixture
+from tests.workflow.test_endpoint_health import (
     Switch,
     disabled_after_sustained_failure,
     eventually,
     publish_many,
-    settings,
     statuses,
 )
 from workflows import services
@@ -33,7 +32,7 @@ SLOW_SCALE = 1e-2
 
 
 @pytest.fixture
-def slow_waits(settings) -> Iterator[None]:  # noqa: F811 - the imported fixture
+def slow_waits(settings) -> Iterator[None]:
     def slow() -> None:
         engine.set_time_scale(SLOW_SCALE)
         settings(time_scale=SLOW_SCALE)
@@ -56,7 +55,7 @@ def recoveries_of(flows: Workflows, subscription_id: str) -> list[dict]:
 
 
 def test_a_re_enable_releases_what_was_parked_before_the_next_probe(
-        flows: Workflows, settings, slow_waits) -> None:  # noqa: F811
+        flows: Workflows, settings, slow_waits) -> None:
     # Given a subscription disabled after sustained failure, its notifications parked
     switch, subscription, event_ids = disabled_after_sustained_failure(flows, settings, 6)
     store = services.store()
@@ -110,7 +109,7 @@ def test_a_re_enable_releases_what_was_parked_before_the_next_probe(
 
 
 def test_a_backlog_longer_than_n_batches_is_released_across_executions_one_at_a_time(
-        flows: Workflows, settings) -> None:  # noqa: F811
+        flows: Workflows, settings) -> None:
     # Given a recovery that hands over after 2 release batches of 2 notifications
     batches_per_execution, rate = 2, 2
     settings(retry_window_seconds=10**9, auto_disable_after_seconds=10**9,
