@@ -28,8 +28,10 @@ from workflows.models import (
     DeliveryResult,
     FailureReport,
     NotificationStatus,
+    RecordedWait,
     Subscription,
     SubscriptionStatus,
+    WaitReason,
     utc_now,
 )
 from workflows.rate_limit import Window, wait_seconds
@@ -187,6 +189,8 @@ def _take_rate_token(store: Store, config: DeliveryConfig, request: DeliveryRequ
     elapsed = max(0.0, (now - started).total_seconds()) / config.time_scale
     observability.rate_limited_wait()
     activity.waiting(target, seconds=wait, why=why)
+    store.record_wait(target, RecordedWait(decided_at=now, wait_seconds=wait,
+                                           reason=WaitReason.RATE_LIMITED))
     raise DeliveryRateLimited(why, wait_seconds=wait,
                               ends_after_seconds=math.ceil(elapsed) + wait)
 

@@ -88,6 +88,7 @@ class WaitReason(StrEnum):
 
     BACKOFF = "backoff"  # the retry schedule's next step (jitter included)
     RETRY_AFTER = "retry_after"  # the receiver's Retry-After
+    RATE_LIMITED = "rate_limited"  # the endpoint's rate limit: its turn in a later second
     PARKED = "parked"  # its endpoint's breaker is open: not before the endpoint's next probe
     DISABLED = "disabled"  # parked, and the breaker disabled the subscription: until re-enabled
 

@@ -7,18 +7,23 @@ import pytest
 
 from workflows import table
 from workflows.cursor import CursorCodec
-from workflows.delivery import record_failure
+from workflows.delivery import DeliveryConfig, deliver_notification, record_failure
+from workflows.errors import DeliveryRateLimited
 from workflows.events import EventFilters, EventStatus, get_event, list_events
 from workflows.ids import new_id
 from workflows.ingest import Outcome, ingest_event
 from workflows.models import (
     Attempt,
+    DeliveryRequest,
     FailureReport,
     NotificationStatus,
     SigningSecret,
     SubscriptionStatus,
+    WaitReason,
     utc_now,
 )
+from workflows.rate_limit import Window
+from workflows.settings import get_settings
 from workflows.storage import Claim, Store
 from workflows.subscriptions import NewSubscription, create_subscription
 from workflows.target_guard import TargetPolicy
@@ -204,3 +209,30 @@ def test_an_event_that_matched_no_subscription_is_unmatched_not_delivered(store:
     delivered = list_events("quiet", EventFilters(status=EventStatus.DELIVERED), 10, None,
                             store=store, codec=codec)
     assert delivered.items == []
+
+
+def test_a_rate_limited_delivery_says_when_its_turn_comes_and_makes_no_attempt(
+        store: Store) -> None:
+    # Given an endpoint limited to 1 delivery/s whose coming seconds are already taken
+    created = create_subscription("limited", NewSubscription(
+        url="http://127.0.0.1:9/hook", event_types=["*"], rate_limit=1), store=store,
+        policy=LOCAL)
+    [target] = ingest_event({"tenant": "limited", "type": "a.b", "data": {}, "id": "e9"}, "x",
+                            store=store).notifications
+    first = Window.for_token(utc_now())
+    for index in range(first.index, first.index + 3):  # whichever second the delivery meets
+        for _ in range(2):
+            store.take_delivery_token("limited", created.id, Window.of(index, 1.0))
+
+    # When its workflow's Deliver task runs
+    with pytest.raises(DeliveryRateLimited):
+        deliver_notification(DeliveryRequest(notification=target, attempt=0,
+                                             execution_arn="arn:fast"),
+                             store=store, config=DeliveryConfig.from_settings(get_settings()))
+
+    # Then the trace says it waits for its turn (2 s: two are ahead of it), and no attempt
+    _, [notification] = store.get_event_with_notifications("limited", "e9")
+    assert notification.next_attempt is not None
+    assert notification.next_attempt.reason is WaitReason.RATE_LIMITED
+    assert notification.next_attempt.wait_seconds == 2
+    assert notification.attempts == []

@@ -215,6 +215,7 @@ function story(n, path, deadLetter) {
 const WAITING_FOR = {
   backoff: "backoff: the retry schedule's next step",
   retry_after: "the receiver's Retry-After",
+  rate_limited: "the endpoint's rate limit: its turn in a later second",
   parked: "parked behind an open circuit breaker: not before the endpoint's next probe",
   disabled: "parked: the subscription was disabled after sustained failure; re-enabling it delivers",
 };

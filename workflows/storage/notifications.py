@@ -6,6 +6,7 @@ names the execution that made it; Express executions have no history to ask late
 """
 
 from collections.abc import Iterable
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -16,6 +17,7 @@ from workflows.models import (
     Event,
     NotificationStatus,
     NotificationTarget,
+    RecordedWait,
     Subscription,
     utc_now,
 )
@@ -155,6 +157,16 @@ class NotificationStore(TableAccess):
         self._db.update_item(TableName=self._table, Key=self.notification_key(target),
                              UpdateExpression=update, ExpressionAttributeNames=names,
                              ExpressionAttributeValues=to_item(values))
+
+    def record_wait(self, target: NotificationTarget, wait: RecordedWait) -> None:
+        """When the next attempt is due and why, for a wait a handler decides (the workflows'
+        Record* states write the same attribute for the waits they decide)."""
+        self._db.update_item(TableName=self._table, Key=self.notification_key(target),
+                             UpdateExpression=f"SET {NEXT_ATTEMPT} = :next",
+                             ExpressionAttributeValues=to_item({":next": {
+                                 "decided_at": wait.decided_at.isoformat(),
+                                 "wait_seconds": Decimal(str(wait.wait_seconds)),
+                                 "reason": wait.reason.value}}))
 
     def set_execution_arn(self, target: NotificationTarget, execution_arn: str) -> None:
         self._db.update_item(TableName=self._table, Key=self.notification_key(target),
