@@ -62,7 +62,9 @@ def test_what_was_accepted_survives_a_kill_and_a_clean_stop(tmp_path: Path) -> N
 
 
 def restart_and_check(tmp_path: Path, *, clean_stop_too: bool) -> None:
-    state = ["--state-dir", str(tmp_path / "state")]
+    # Snapshots every half second: the kill and the stop meet forked checkpoints under way.
+    state = ["--state-dir", str(tmp_path / "state"), "--checkpoint-seconds", "0.5"]
+    snapshot = tmp_path / "state" / "snapshot.pickle"
     failures: defaultdict[str, int] = defaultdict(int)
     lock = threading.Lock()
 
@@ -73,6 +75,7 @@ def restart_and_check(tmp_path: Path, *, clean_stop_too: bool) -> None:
                           <= FAILURES_BEFORE_SUCCESS else 200)
 
     local = start_local(*state)
+    written_at_start = snapshot.stat().st_mtime_ns
     ports = (int(local.aws_endpoint.rsplit(":", 1)[1]), int(local.api_url.rsplit(":", 1)[1]))
     with ExitStack() as stack:
         receivers = {"ok": stack.enter_context(Receiver()),
@@ -87,6 +90,10 @@ def restart_and_check(tmp_path: Path, *, clean_stop_too: bool) -> None:
                              for name, receiver in receivers.items()}
             accepted = publish(api, "killed")
             receivers["ok"].wait_for("/hook", 5)
+            deadline = time.monotonic() + 10  # a forked checkpoint has replaced the snapshot
+            while snapshot.stat().st_mtime_ns == written_at_start:
+                assert time.monotonic() < deadline, "no checkpoint in 10 s"
+                time.sleep(0.05)
 
             # When the process is killed mid-run and started again on the same directory
             local.process.send_signal(signal.SIGKILL)

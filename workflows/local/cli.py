@@ -30,7 +30,7 @@ def _local(args: argparse.Namespace) -> int:
                          api_rate=args.api_rate, api_burst=args.api_burst,
                          log_format=args.log_format,
                          state_dir=None if args.ephemeral else args.state_dir,
-                         workers=args.workers)
+                         workers=args.workers, checkpoint_seconds=args.checkpoint_seconds)
     stopped = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopped.set())
@@ -90,6 +90,13 @@ def _state_line(runtime: "LocalRuntime") -> str:  # noqa: F821 - imported lazily
 def _ingress_dead_letters(runtime: "LocalRuntime") -> str:  # noqa: F821
     """The ingress dead-letter queue's URL on the AWS endpoint, as AWS clients use it."""
     return runtime.aws_endpoint + urlsplit(runtime.resources.ingress_dead_letter_queue_url).path
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+    return value
 
 
 def _resolved(host: str) -> str:
@@ -203,6 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="keep everything in memory only (tests)")
     local.add_argument("--workers", type=int, default=8,
                        help="executions computing at once; the rest wait in the admission queue")
+    local.add_argument("--checkpoint-seconds", type=_positive, default=30.0,
+                       help="how often the state directory's snapshot is rewritten (by a "
+                            "forked child: the engine goes on; the journal holds the rest)")
     local.set_defaults(run=_local)
 
     token = commands.add_parser("token", help="print a JWT the local instance accepts",

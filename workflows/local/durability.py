@@ -12,14 +12,16 @@ and in the engine's executions:
   so is its end. An execution open at a stop or crash is started again on the next start with
   the same name and input: the workflows are idempotent by name (a resumed notification may
   repeat its POST with the same webhook-id, never with a new one).
-A checkpoint (every `checkpoint_seconds`, and at a clean stop) pickles the DynamoDB tables,
-the secrets, the queued messages and the open executions, then starts a new journal.
+A checkpoint (every `checkpoint_seconds`, and at a clean stop) starts a new journal and pickles
+the DynamoDB tables, the secrets, the queued messages and the open executions as they were at
+the switch; the periodic ones in a forked child, so that the engine does not stop meanwhile.
 """
 
 import json
 import logging
 import os
 import pickle
+import signal
 import threading
 from pathlib import Path
 from typing import Any
@@ -56,6 +58,7 @@ class Durability:
         self._journal: Journal | None = None
         self._stopped = threading.Event()
         self._checkpointer: threading.Thread | None = None
+        self._child: int | None = None  # the process writing a snapshot, while it runs
         self.resumed = 0
 
     # --- restart -------------------------------------------------------------------------
@@ -149,14 +152,20 @@ class Durability:
         global _active
         self._stopped.set()
         if self._checkpointer is not None:
-            self._checkpointer.join(timeout=30)
-        self.checkpoint()
+            self._checkpointer.join(timeout=60)
+            if self._checkpointer.is_alive() and self._child:  # a stuck child: the journals
+                os.kill(self._child, signal.SIGKILL)  # still hold what it was writing
+                self._checkpointer.join()
+        self.checkpoint()  # last, so that no older snapshot can replace it
         _active = None
         assert self._journal is not None
         self._journal.close()
 
-    def checkpoint(self) -> None:
-        """Pickle the state and switch to a new journal, then drop the journals it covers."""
+    def checkpoint(self, *, forked: bool = False) -> None:
+        """Switch to a new journal and write a snapshot of the state at the switch, then drop
+        the journals it covers. `forked`: a child process writes the snapshot from a
+        copy-on-write image of this one (as Redis saves), so the engine stops only for the
+        fork, not for the pickling (about 2 s at 10,000 events)."""
         assert self._journal is not None
         with engine.state_lock:
             with self._journal.lock:
@@ -164,26 +173,45 @@ class Durability:
                 old, self._journal = self._journal, Journal(self._journal_path(
                     self._generation + 1))
                 self._generation += 1
+                generation = self._generation
             old.close()
-            blob = pickle.dumps({
-                "format": STATE_FORMAT, "generation": self._generation,
-                "tables": self._dynamodb().tables, "secrets": self._secrets().secrets,
-                "queues": self._queued_messages(), "executions": executions,
-                "ingress": ingress}, protocol=pickle.HIGHEST_PROTOCOL)
+            child = self._child = os.fork() if forked else None
+            if child == 0:  # the child: write the snapshot, then leave without any clean-up
+                code = 1
+                try:
+                    self._write_snapshot(generation, executions, ingress)
+                    code = 0
+                finally:
+                    os._exit(code)
+            if child is None:
+                self._write_snapshot(generation, executions, ingress)
+        if child is not None:
+            status = os.waitpid(child, 0)[1]
+            self._child = None
+            if os.waitstatus_to_exitcode(status) != 0:
+                raise RuntimeError("the snapshot was not written; the journals are kept")
+        for path in self._journals():
+            if self._generation_of(path) < generation:
+                path.unlink()
+
+    def _write_snapshot(self, generation: int, executions: dict[str, dict[str, str]],
+                        ingress: dict[str, str]) -> None:
+        blob = pickle.dumps({
+            "format": STATE_FORMAT, "generation": generation,
+            "tables": self._dynamodb().tables, "secrets": self._secrets().secrets,
+            "queues": self._queued_messages(), "executions": executions,
+            "ingress": ingress}, protocol=pickle.HIGHEST_PROTOCOL)
         partial = self._dir.snapshot.with_suffix(".partial")
         with partial.open("wb") as file:
             file.write(blob)
             file.flush()
             os.fsync(file.fileno())
         os.replace(partial, self._dir.snapshot)
-        for path in self._journals():
-            if self._generation_of(path) < self._generation:
-                path.unlink()
 
     def _checkpoint_periodically(self) -> None:
         while not self._stopped.wait(self._checkpoint_seconds):
             try:
-                self.checkpoint()
+                self.checkpoint(forked=hasattr(os, "fork"))
             except Exception:  # noqa: BLE001 - the journal still holds everything: keep going
                 log.exception("checkpoint failed; the journal keeps growing until one succeeds")
 
