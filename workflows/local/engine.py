@@ -7,10 +7,11 @@
   iterates): its calls are serialized; and a query of the table (not of an index) sorted every
   item of every partition before picking its own: it now reads its partition only;
 - speed: each execution re-parsed its definition with ANTLR (tens of ms) and each task built a
-  new boto3 client; a parsed program is now pickled once per definition and every execution
-  unpickles its own copy (its retry counters stay its own), and clients are reused; moto's
-  EventBridge and the interpreter re-parsed the same JSONPath expressions at every use: parses
-  are cached;
+  new boto3 client; a definition is now parsed once and its program shared by every
+  execution (retry counters live in each execution's own environment), and clients are
+  reused; moto's EventBridge and the interpreter (ResultPath included) re-parsed the same
+  JSONPath expressions at every use: parses are cached; moto's response classes listed their
+  own methods with `inspect` at every request: the list is cached;
 - intrinsic functions: the interpreter unescapes their string literals with `ast.literal_eval`,
   which CPython 3.11 does not make safe across threads ("AST constructor recursion depth
   mismatch", seen as a States.Runtime failure under load): those calls are serialized;
@@ -20,7 +21,6 @@
 
 import ast
 import logging
-import pickle
 import sys
 import threading
 import time as _time
@@ -32,11 +32,15 @@ from typing import Any
 import botocore.session
 import jsonpath_ng.ext
 from botocore import xform_name
+from moto.core import responses as moto_responses
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
 from moto.stepfunctions.parser import utils as parser_utils
 from moto.stepfunctions.parser.asl.antlt4utils import antlr4utils
+from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.component import Component
+from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_sfn,
 )
@@ -157,16 +161,45 @@ def serialize_dynamodb() -> None:
     Table.all_items = _items_of_partition
 
 
-_parsed: dict[str, bytes] = {}
+_parsed: dict[str, Any] = {}
+_parsing = threading.Lock()
 
 
-def _program_of_own(self: Any) -> Any:
-    """The parsed program of this execution: a private copy of a cached parse."""
+def _fix_heap_keys(root: Any) -> None:
+    """Give every component of a parsed program its heap key now. A component's key names its
+    per-execution state (retry counters, backoff) in the execution's own `env.heap`; moto draws
+    it lazily, so two executions sharing the program could each draw one and lose a count."""
+    seen: set[int] = set()
+    pending = [root]
+    while pending:
+        node = pending.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, EvalComponent):
+            node.heap_key  # noqa: B018 - drawn and kept by the property
+        if isinstance(node, Component):
+            pending.extend(vars(node).values())
+        elif isinstance(node, list | tuple | set | frozenset):
+            pending.extend(node)
+        elif isinstance(node, dict):
+            pending.extend(node.values())
+
+
+def _shared_program(self: Any) -> Any:
+    """The parsed program of this execution's definition, parsed once and shared: a program
+    keeps no execution state of its own (that lives in the execution's Environment), once its
+    heap keys are fixed."""
     definition = self._evaluation_details.state_machine_details.definition
-    blob = _parsed.get(definition)
-    if blob is None:
-        blob = _parsed[definition] = pickle.dumps(AmazonStateLanguageParser.parse(definition)[0])
-    return pickle.loads(blob)
+    program = _parsed.get(definition)
+    if program is None:
+        with _parsing:
+            program = _parsed.get(definition)
+            if program is None:
+                program = AmazonStateLanguageParser.parse(definition)[0]
+                _fix_heap_keys(program)
+                _parsed[definition] = program
+    return program
 
 
 _new_client = boto_client.boto_client_for
@@ -188,7 +221,10 @@ def speed_up() -> None:
         # The ASL interpreter bound it at import: its binding is replaced too.
         jsonpath_ng.ext.parse = cache(jsonpath_ng.ext.parse)
         json_path.parse = jsonpath_ng.ext.parse
-    ExecutionWorker._get_evaluation_entrypoint = _program_of_own
+        # ResultPath builds a new (yacc) parser for plain JSONPath at every state.
+        result_path.parse = cache(jsonpath_ng.parse)
+        moto_responses.method_names_from_class = cache(moto_responses.method_names_from_class)
+    ExecutionWorker._get_evaluation_entrypoint = _shared_program
     inline.install()
     for name, module in list(sys.modules.items()):
         if name.startswith("moto.stepfunctions") and \
