@@ -9,11 +9,12 @@
   a handler in the same process: they now call the Lambda host directly, with the same
   request and response shapes. A function the host does not know still takes the botocore
   path (and fails as moto's Lambda would).
-- DynamoDB calls of this process's boto3 clients (the handlers' store, the ASL's dynamodb
-  tasks) still serialize their request and parse the answer with botocore, but skip what lies
-  between: signing, the retry loop, moto's search of every service's URL patterns. The
-  request reaches moto's DynamoDB front end (so the write lock and the journal apply) as it
-  would have; only while the local runtime is up.
+- DynamoDB and Step Functions calls of this process's boto3 clients (the handlers' store, the
+  API's StartExecution, the ASL's dynamodb and startExecution tasks) still serialize their
+  request and parse the answer with botocore, but skip what lies between: signing, the retry
+  loop, moto's search of every service's URL patterns. The request reaches moto's front end
+  for the service (so the write lock and the journal apply) as it would have; only while the
+  local runtime is up.
 """
 
 import threading
@@ -33,6 +34,7 @@ from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
 from moto.stepfunctions.parser.asl.component.program import program
 from moto.stepfunctions.parser.asl.component.state.exec import execute_state
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+from moto.stepfunctions.responses import StepFunctionResponse
 
 from workflows.local import lambda_host
 
@@ -126,7 +128,9 @@ class _Body:
         return self._data
 
 
-_dynamodb_direct = threading.Event()
+_direct = threading.Event()
+# botocore's event name of the service → moto's front end for it (both speak AWS JSON).
+_FRONT_ENDS = {"dynamodb": DynamoHandler, "sfn": StepFunctionResponse}
 
 
 @cache
@@ -134,14 +138,16 @@ def _json_parser() -> Any:
     return create_parser("json")
 
 
-def _dynamodb_call(model: Any, params: dict, context: Any = None, **_: Any) -> Any:
-    """For `before-call.dynamodb`: (response, parsed) as botocore's own send would give."""
-    if not _dynamodb_direct.is_set():
+def _direct_call(model: Any, params: dict, context: Any = None, event_name: str = "",
+                 **_: Any) -> Any:
+    """For `before-call.<service>`: (response, parsed) as botocore's own send would give."""
+    if not _direct.is_set():
         return None
+    front_end = _FRONT_ENDS[event_name.split(".")[1]]
     request = normalize_request(AWSPreparedRequest(
         method=params["method"], url=params["url"], headers=params["headers"],
         body=params["body"], stream_output=False))
-    status, headers, body = DynamoHandler.dispatch(request, request.raw_url, request.headers)
+    status, headers, body = front_end.dispatch(request, request.raw_url, request.headers)
     raw = body.encode() if isinstance(body, str) else body
     http = AWSResponse(params["url"], status, headers, MockRawResponse(raw))
     parsed = _json_parser().parse({"headers": http.headers, "status_code": status,
@@ -149,16 +155,17 @@ def _dynamodb_call(model: Any, params: dict, context: Any = None, **_: Any) -> A
     return http, parsed
 
 
-def dynamodb_direct(on: bool) -> None:
-    hook = ("before-call.dynamodb", _dynamodb_call)
-    if hook not in botocore.handlers.BUILTIN_HANDLERS:  # clients created from now on
-        botocore.handlers.BUILTIN_HANDLERS.append(hook)
-        if boto3.DEFAULT_SESSION is not None:
-            boto3.DEFAULT_SESSION._session.register(*hook)  # noqa: SLF001
+def direct_calls(on: bool) -> None:
+    for service in _FRONT_ENDS:
+        hook = (f"before-call.{service}", _direct_call)
+        if hook not in botocore.handlers.BUILTIN_HANDLERS:  # clients created from now on
+            botocore.handlers.BUILTIN_HANDLERS.append(hook)
+            if boto3.DEFAULT_SESSION is not None:
+                boto3.DEFAULT_SESSION._session.register(*hook)  # noqa: SLF001
     if on:
-        _dynamodb_direct.set()
+        _direct.set()
     else:
-        _dynamodb_direct.clear()
+        _direct.clear()
 
 
 def install() -> None:

@@ -178,7 +178,7 @@ class LocalRuntime:
         engine.serialize_literal_eval()
         if self.config.optimize_engine:
             engine.speed_up()
-            inline.dynamodb_direct(True)
+            inline.direct_calls(True)
         engine.set_time_scale(self.config.retry_time_scale)
         function_arns = {placeholder: self.lambdas.register(name, handler)
                          for placeholder, (name, handler) in FUNCTIONS.items()}
@@ -215,7 +215,7 @@ class LocalRuntime:
         if self._state_dir is not None:
             self._state_dir.close()
         self.lambdas.deactivate()
-        inline.dynamodb_direct(False)
+        inline.direct_calls(False)
         self._mock.stop()
         observability.set_metrics_sink(None)
         activity.set_sink(None)
