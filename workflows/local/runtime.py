@@ -34,7 +34,7 @@ from lambdas import (
 from workflows import activity, observability, services
 from workflows.api.app import ROUTES
 from workflows.ids import execution_name, new_id
-from workflows.local import engine, inline
+from workflows.local import dynamodb_speed, engine, inline
 from workflows.local.activity_log import ActivityPrinter, log_wait
 from workflows.local.admission import Admission
 from workflows.local.aws_endpoint import refuse_unsupported
@@ -178,6 +178,7 @@ class LocalRuntime:
         engine.serialize_literal_eval()
         if self.config.optimize_engine:
             engine.speed_up()
+            dynamodb_speed.install()
             inline.direct_calls(True)
         engine.set_time_scale(self.config.retry_time_scale)
         function_arns = {placeholder: self.lambdas.register(name, handler)
