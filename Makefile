@@ -27,10 +27,13 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "unit or functional"
 
-# EventBridge ingress first, then the HTTP ingress (POST /events), each with its reference.
+# EventBridge ingress first, then the HTTP ingress (POST /events), each with its reference;
+# CPU per notification by component. `make bench SOAK=10000`: then 10,000 events through the
+# API at SOAK_RATE/s (20) for RSS growth and POST /events latency (about 9 minutes).
+SOAK_ARGS = $(if $(SOAK),--soak $(SOAK),) $(if $(SOAK_RATE),--soak-rate $(SOAK_RATE),)
 bench: $(STAMP)
 	$(BIN)/python -m bench.throughput $(if $(N),--events $(N),)
-	$(BIN)/python -m bench.http_ingress $(if $(RATE),--rate $(RATE),)
+	$(BIN)/python -m bench.http_ingress --breakdown $(if $(RATE),--rate $(RATE),) $(SOAK_ARGS)
 
 # One endpoint down while 1,000 events go to it: executions held, another tenant's latency,
 # the backlog's delivery after recovery (N events, SCALE = --retry-time-scale).
@@ -49,7 +52,8 @@ test-api-fuzz: $(STAMP)
 
 # HTTP ingress: POST /events latency at a fixed offered rate, notifications/s through the API.
 bench-http: $(STAMP)
-	$(BIN)/python -m bench.http_ingress $(if $(RATE),--rate $(RATE),) $(if $(N),--events $(N),) $(ARGS)
+	$(BIN)/python -m bench.http_ingress $(if $(RATE),--rate $(RATE),) $(if $(N),--events $(N),) \
+		$(SOAK_ARGS) $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check workflows lambdas stacks tests bench

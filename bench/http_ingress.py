@@ -5,7 +5,12 @@
    handler to StartExecution of the ingest workflow: p50/p99/max, achieved rate, errors.
 2. Notifications/s end to end through the API: N events published over HTTP (8 clients in
    parallel), each delivered to one subscription as a signed webhook to a local receiver;
-   the rate from the first POST to the last arrival, and the p50/p99 POST-to-arrival latency.
+   the rate from the first POST to the last arrival, and the p50/p99 POST-to-arrival latency;
+   CPU per notification, split by component with `--breakdown` (py-spy).
+3. With `--soak N`: N more events at a fixed offered rate (open loop), after 1 and 2 have
+   warmed everything up: RSS growth from before to after (every event delivered, finished
+   executions pruned) and POST /events latency during the run.
+4. The raw-HTTP reference of the same run: the same receiver driven by a plain client loop.
 
 Prints a readable summary and, last, one JSON line with the figures (for merging with
 `make bench`).
@@ -20,10 +25,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+from moto.dynamodb.models import dynamodb_backends
 
 from bench.cpu_profile import CpuProfile
 from bench.receiver import Arrivals, percentile
-from bench.throughput import rss_mb
+from bench.throughput import raw_http_ceiling, rss_mb
 from tests.support.receiver import free_port
 from workflows.auth import issue_token, signing_key
 from workflows.local.runtime import LocalConfig, LocalRuntime
@@ -31,8 +37,10 @@ from workflows.local.runtime import LocalConfig, LocalRuntime
 TENANT = "bench"
 
 
-def offered_rate(api: str, token: str, rate: float, count: int) -> dict:
-    """Open loop: POST i starts at t0 + i/rate on a pool large enough never to queue."""
+def offered_rate(api: str, token: str, rate: float, count: int,
+                 accepted: set[str] | None = None) -> dict:
+    """Open loop: POST i starts at t0 + i/rate on a pool large enough never to queue. The ids
+    of the accepted events are added to `accepted`."""
     latencies: list[float] = []
     errors: dict[int, int] = {}
     lock = threading.Lock()
@@ -52,6 +60,8 @@ def offered_rate(api: str, token: str, rate: float, count: int) -> dict:
         with lock:
             if response.status_code == 202:
                 latencies.append(elapsed)
+                if accepted is not None:
+                    accepted.add(response.json()["id"])
             else:
                 errors[response.status_code] = errors.get(response.status_code, 0) + 1
 
@@ -108,6 +118,30 @@ def end_to_end(api: str, token: str, arrivals: Arrivals, count: int, clients: in
             **profile.report(len(delays))}
 
 
+def soak(api: str, token: str, arrivals: Arrivals, count: int, rate: float) -> dict:
+    """`count` events at `rate`/s after warm-up: RSS growth once all are delivered and the
+    finished executions pruned, and POST /events latency meanwhile."""
+    rss_before, items_before = rss_mb(), stored_items()
+    started = time.perf_counter()
+    accepted: set[str] = set()
+    latency = offered_rate(api, token, rate, count, accepted)
+    complete = arrivals.wait_for(accepted, timeout=max(300.0, count / 5))
+    seconds = time.perf_counter() - started
+    time.sleep(5)  # the pruner's pass over the last finished executions
+    return {"events": count, "delivered": sum(1 for i in accepted if i in arrivals.at),
+            "complete": complete, "seconds": round(seconds, 1),
+            "rss_before_mb": round(rss_before, 1),
+            "rss_growth_mb": round(rss_mb() - rss_before, 1),
+            "items_stored": stored_items() - items_before, "post": latency}
+
+
+def stored_items() -> int:
+    """Items in the emulated DynamoDB tables (what the platform keeps: events, notifications,
+    attempt logs), which moto holds in memory."""
+    return sum(len(table) for account in dynamodb_backends.values()
+               for backend in account.values() for table in backend.tables.values())
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=5.0, help="offered POST /events per s")
@@ -120,6 +154,9 @@ def main(argv: list[str] | None = None) -> dict:
                         help="split the CPU per notification by component (py-spy)")
     parser.add_argument("--workers", type=int, default=LocalConfig.workers,
                         help="executions computing at once (the admission pool)")
+    parser.add_argument("--soak", type=int, default=0, metavar="N",
+                        help="then N more events at --soak-rate: RSS growth, POST latency")
+    parser.add_argument("--soak-rate", type=float, default=20.0, help="offered events/s")
     args = parser.parse_args(argv)
 
     state_dir = None if args.ephemeral else tempfile.mkdtemp(prefix="stepwire-bench-")
@@ -147,7 +184,10 @@ def main(argv: list[str] | None = None) -> dict:
                 break
             before = len(arrivals.at)
         e2e = end_to_end(api, token, arrivals, args.events, args.clients, args.breakdown)
-    result = {"http_ingress": latency, "http_end_to_end": e2e}
+        soaked = soak(api, token, arrivals, args.soak, args.soak_rate) if args.soak else None
+        reference = raw_http_ceiling(arrivals, 1000)
+    result = {"http_ingress": latency, "http_end_to_end": e2e, "soak": soaked,
+              "raw_http_per_s": round(reference, 1)}
     print(f"POST /events at {latency['offered_per_s']:g}/s offered for {args.seconds:g} s "
           f"({latency['requests']} requests, {latency['achieved_per_s']}/s achieved): "
           f"p50 {latency['p50_ms']} ms, p99 {latency['p99_ms']} ms, max {latency['max_ms']} ms, "
@@ -160,6 +200,16 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"CPU per notification: {e2e['cpu_ms_per_notification']} ms (this process: platform, "
           f"publishers and receiver)" + "".join(
               f"\n  {name:20s} {ms:6.1f} ms" for name, ms in e2e["breakdown_ms"].items()))
+    if soaked is not None:
+        post = soaked["post"]
+        print(f"Soak: {soaked['delivered']}/{soaked['events']} delivered at "
+              f"{post['offered_per_s']:g}/s offered in {soaked['seconds']} s; RSS growth "
+              f"{soaked['rss_growth_mb']} MB after warm-up (from {soaked['rss_before_mb']} MB), "
+              f"with {soaked['items_stored']} more items in the emulated table; "
+              f"POST /events p50 {post['p50_ms']} ms, p99 {post['p99_ms']} ms, max "
+              f"{post['max_ms']} ms, errors {post['errors'] or 'none'}")
+    print(f"Reference: raw HTTP {result['raw_http_per_s']} requests/s (plain client loop, same "
+          "receiver, same run)")
     print(f"State: {'in memory' if state_dir is None else 'durable, ' + state_dir}")
     print(json.dumps(result, separators=(",", ":")))
     return result
