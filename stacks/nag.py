@@ -36,10 +36,6 @@ CLOUDWATCH_ROLE = (
 LAMBDA_AUTHORIZER = (
     "Tokens are Stepwire's HS256 JWTs (tenant and roles claims, key rotation with the previous "
     "version kept valid), verified by the Lambda authorizer; tenants are not Cognito users")
-SUPERSEDED_RECOVERY = (
-    "A re-enable stops the endpoint's previous recovery execution, whose name is made at run "
-    "time (one per breaker opening): the scope is the executions of the recovery state machine "
-    "only")
 PUBLIC_ROUTE = (
     "GET {path} is public by the API contract (health check, OpenAPI document, Swagger UI) "
     "and reads no tenant data")
@@ -62,9 +58,6 @@ def acknowledge_findings(stack: "StepwireStack") -> None:
          DLQ_ITSELF.format(what="events the EventBridge rule could not hand to the ingest "
                                 "workflow"))
     _ack(stack.secrets.data_key, "SMG4", DATA_KEY_NOT_ROTATED)
-    _ack(stack.functions.by_name["Api"].role,
-         f"IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
-         f"{stack.stack_name}-recovery:*]", SUPERSEDED_RECOVERY)
     rest_api = stack.api.rest_api
     _ack(rest_api.node.find_child("CloudWatchRole"),
          "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"

@@ -1,6 +1,6 @@
 """The Stepwire stack: composes one construct per concern and wires their grants."""
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import Annotations, CfnOutput, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
@@ -94,6 +94,11 @@ class StepwireStack(Stack):
                        logs_key=self.log_encryption.key)
         self.tenant_limits = TenantApiLimits(self, "TenantLimits", api=self.api.rest_api,
                                              namespace=self.stack_name, tenants=tenants)
+        if require_tenant_api_keys and not tenants:
+            Annotations.of(self).add_warning_v2(
+                "stepwire:noTenants", "stepwire:tenants lists no tenant while tenant API keys are "
+                "required: every tenant request will be answered 403 (list the tenants, or set "
+                "stepwire:requireTenantApiKeys to \"false\" for the stage-wide throttle only)")
         self.waf = Waf(self, "Waf", stage_arn=self.api.stage.stage_arn)
         self.ingress = Ingress(self, "Ingress", ingest_machine=self.state_machines.ingest,
                                dead_letter_queue=self.queues.ingress_dead_letter_queue,
@@ -156,11 +161,9 @@ class StepwireStack(Stack):
         # POST /events starts an ingest execution; replay and redrive start notifications.
         api.add_to_role_policy(iam.PolicyStatement(
             actions=["states:StartExecution"], resources=[ingest.arn, notification.arn]))
-        # A re-enable starts a new recovery of the endpoint and stops the one it replaces.
+        # A re-enable starts a new recovery of the endpoint (the old one ends itself).
         api.add_to_role_policy(iam.PolicyStatement(
             actions=["states:StartExecution"], resources=[recovery.arn]))
-        api.add_to_role_policy(iam.PolicyStatement(
-            actions=["states:StopExecution"], resources=[recovery.executions_arn]))
         api.add_to_role_policy(iam.PolicyStatement(
             actions=IDEMPOTENCY_ACTIONS,
             resources=[self.storage.idempotency_table.table_arn]))

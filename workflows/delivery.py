@@ -112,7 +112,7 @@ def _deliver(request: DeliveryRequest, *, store: Store, config: DeliveryConfig,
         raise DeliveryHeldElsewhere("another execution is attempting this notification")
     if subscription.rate_limit and not probe:
         # Last before the POST: only target checks and signing lie between the two.
-        _take_rate_token(store, config, request, subscription)
+        _take_rate_token(store, config, request, subscription, accepted_at=event.created_at)
 
     now = utc_now()
     try:
@@ -166,7 +166,7 @@ def _deliver(request: DeliveryRequest, *, store: Store, config: DeliveryConfig,
 
 
 def _take_rate_token(store: Store, config: DeliveryConfig, request: DeliveryRequest,
-                     subscription: Subscription) -> None:
+                     subscription: Subscription, *, accepted_at: datetime) -> None:
     """Count this delivery in the endpoint's current second (waiting for it to begin when it
     is the next one), or raise Delivery.RateLimited with the whole seconds to wait and when,
     counted from the execution's start, the wait ends (the fast path hands a wait it cannot
@@ -175,6 +175,11 @@ def _take_rate_token(store: Store, config: DeliveryConfig, request: DeliveryRequ
     rate = subscription.rate_limit
     assert rate is not None
     now = utc_now()
+    if now - accepted_at > config.breaker.retry_window:
+        # Waits for a turn count no attempt: without this end, a backlog that never drains
+        # would keep a notification waiting (and its execution's history growing) for ever.
+        raise DeliveryPermanent("rate limited past the retry window: the endpoint never had a "
+                                f"turn for it at {rate} deliveries/s")
     target = request.notification
     window = Window.for_token(now, config.time_scale)
     taken = store.take_delivery_token(target.tenant, target.subscription_id, window)

@@ -97,7 +97,8 @@ class NotificationView(BaseModel):
         "parked without a probe scheduled, or disabled until an admin re-enables it).")
     next_attempt_reason: WaitReason | None = Field(
         default=None, description="Why it waits: `backoff` (the retry schedule), "
-        "`retry_after` (the receiver's Retry-After), `parked` (its endpoint's breaker is open: "
+        "`retry_after` (the receiver's Retry-After), `rate_limited` (the endpoint's rate "
+        "limit: its turn in a later second), `parked` (its endpoint's breaker is open: "
         "not before the next probe) or `disabled` (parked, the subscription disabled after "
         "sustained failure); null when it does not wait.")
 

@@ -197,10 +197,10 @@ class ReleaseResult(BaseModel):
 
 def release_parked(request: ReleaseRequest, *, store: Store, sfn: Any,
                    notification_state_machine_arn: str, default_rate: int) -> ReleaseResult:
-    """One second's worth: restart up to the endpoint's rate limit (without one, `default_rate`)
-    of parked notifications, oldest first (a new fast execution each, the same webhook-id).
-    MORE while some remain; DONE when none remain and the recovery has ended; OPEN if the
-    breaker opened again."""
+    """One second's worth: restart up to `default_rate` (the operator's release rate), or the
+    endpoint's rate limit when it is lower, of parked notifications, oldest first (a new fast
+    execution each, the same webhook-id). MORE while some remain; DONE when none remain and
+    the recovery has ended; OPEN if the breaker opened again."""
     tenant, subscription_id = request.endpoint.tenant, request.endpoint.subscription_id
     health = store.endpoint_health(tenant, subscription_id)
     if health.recovery != request.recovery_name:
@@ -209,8 +209,9 @@ def release_parked(request: ReleaseRequest, *, store: Store, sfn: Any,
     if health.is_open:
         return ReleaseResult(outcome=Outcome.OPEN)
     subscription = store.get_subscription(tenant, subscription_id)
-    rate = (subscription.rate_limit if subscription is not None and subscription.rate_limit
-            else default_rate)
+    # Never above the operator's rate: a batch is one Lambda call, restarting one at a time.
+    rate = min(subscription.rate_limit or default_rate, default_rate) \
+        if subscription is not None else default_rate
     batch = store.oldest_parked(tenant, subscription_id, limit=rate)
     for parked_key, parked in batch:
         target = parked.notification

@@ -5,7 +5,8 @@ that finds another name there hands over to it and ends, workflows/recovery.py).
 changes in two cases:
 - an admin re-enables the subscription (`PATCH status=active`): the breaker closes and a new
   recovery starts at once to release what is parked, instead of the old one doing it at its
-  next probe (up to an hour away); the old one is stopped;
+  next probe (up to an hour away); the old one is left to end itself at its next step (a
+  stop could cut it between a probe and the dead letters that probe decided);
 - continue-as-new: after `recovery_batches_per_execution` release batches the recovery names
   its successor and starts it as its last step (a Standard history holds 25,000 events).
 """
@@ -13,17 +14,13 @@ changes in two cases:
 import json
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from workflows.breaker import recovery_name
-from workflows.executions import execution_arn
-from workflows.observability import logger
 from workflows.recovery import Endpoint, Outcome, ReleaseRequest, ReleaseResult
 from workflows.storage import Store
 
 
 class RecoveryExecutions:
-    """Starts and stops executions of the recovery workflow."""
+    """Starts executions of the recovery workflow."""
 
     def __init__(self, sfn: Any, state_machine_arn: str) -> None:
         self._sfn = sfn
@@ -34,29 +31,21 @@ class RecoveryExecutions:
         self._sfn.start_execution(stateMachineArn=self._machine, name=name, input=json.dumps(
             {"endpoint": endpoint.model_dump(mode="json")}, separators=(",", ":")))
 
-    def stop(self, name: str, cause: str) -> None:
-        """Best effort: a recovery left running ends itself at its next step (superseded)."""
-        try:
-            self._sfn.stop_execution(executionArn=execution_arn(self._machine, name),
-                                     error="Recovery.Superseded", cause=cause)
-        except ClientError as exc:
-            logger.warning("a superseded recovery was not stopped", extra={
-                "execution_name": name, "error": exc.response["Error"]["Code"]})
-
 
 def release_now(tenant: str, subscription_id: str, *, store: Store,
                 recoveries: RecoveryExecutions) -> str | None:
     """A re-enable: close the breaker and start a new recovery that releases what is parked at
-    once; the one it replaces is stopped. The new execution's name, or None when the breaker
-    was not open (then nothing parked waits on a probe)."""
+    once. The one it replaces is not stopped: it may be between a probe and the dead letters
+    that probe decided; at its next step it finds itself superseded and ends. The new
+    execution's name, or None when the breaker was not open (nothing parked waits on a
+    probe)."""
     successor = recovery_name(tenant, subscription_id)
     replaced = store.close_breaker_for_release(tenant, subscription_id, successor)
     if replaced is None:
         return None
-    # Started before the old one is stopped: were the start to fail, the old one, at its next
-    # step, would find its successor named and start it. Meanwhile it only sleeps.
+    # Were the start to fail, the old one, at its next step, would find its successor named
+    # and start it: nothing parked is stranded.
     recoveries.start(successor, Endpoint(tenant=tenant, subscription_id=subscription_id))
-    recoveries.stop(replaced, cause=f"re-enabled: {successor} releases what is parked")
     return successor
 
 

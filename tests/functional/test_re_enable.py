@@ -44,7 +44,8 @@ def test_a_re_enable_starts_a_new_recovery_and_stops_the_old_one(env: ApiEnv):
     answer = env.call("PATCH", f"/subscriptions/{subscription_id}", token=token,
                       body={"status": "active"})
 
-    # Then the breaker is closed under a new recovery, which runs; the old one is stopped
+    # Then the breaker is closed under a new recovery, which runs; the old one is left to end
+    # itself (a stop could cut it between a probe and the dead letters that probe decided)
     assert answer.status == 200, answer.body
     assert json_of(answer)["status"] == "active"
     health = store.endpoint_health("acme", subscription_id)
@@ -52,7 +53,7 @@ def test_a_re_enable_starts_a_new_recovery_and_stops_the_old_one(env: ApiEnv):
     new = sfn.describe_execution(executionArn=execution_arn(machine, health.recovery))
     assert new["status"] == "RUNNING"
     assert json.loads(new["input"]) == endpoint
-    assert sfn.describe_execution(executionArn=execution_arn(machine, old))["status"] == \
+    assert sfn.describe_execution(executionArn=execution_arn(machine, old))["status"] != \
         "ABORTED"
 
 

@@ -4,14 +4,17 @@ import json
 from datetime import timedelta
 
 import pytest
+from moto.core import DEFAULT_ACCOUNT_ID as ACCOUNT_ID
+from moto.dynamodb.models import dynamodb_backends
 
 from workflows import table
 from workflows.cursor import CursorCodec
 from workflows.delivery import DeliveryConfig, deliver_notification, record_failure
-from workflows.errors import DeliveryRateLimited
+from workflows.errors import DeliveryPermanent, DeliveryRateLimited
 from workflows.events import EventFilters, EventStatus, get_event, list_events
 from workflows.ids import new_id
 from workflows.ingest import Outcome, ingest_event
+from workflows.local.durability import end_attempt_leases
 from workflows.models import (
     Attempt,
     DeliveryRequest,
@@ -148,8 +151,8 @@ def test_a_rerun_ingest_leaves_a_delivered_notification_delivered(store: Store) 
     assert store.claim_attempt(target, "arn:second", lease_seconds=60) is Claim.DELIVERED
 
 
-def test_a_hand_off_ends_the_lease_so_a_rerun_can_attempt_if_the_tail_never_started(
-        store: Store) -> None:
+def test_a_hand_off_keeps_the_lease_for_the_tail_and_a_restart_ends_it(
+        store: Store, aws: dict) -> None:
     # Given a fast execution that attempted and handed the notification to its long tail
     subscribe(store, "handoff", "*")
     [target] = ingest_event({"tenant": "handoff", "type": "a.b", "data": {}, "id": "e7"}, "x",
@@ -157,13 +160,18 @@ def test_a_hand_off_ends_the_lease_so_a_rerun_can_attempt_if_the_tail_never_star
     assert store.claim_attempt(target, "arn:fast", lease_seconds=60) is Claim.CLAIMED
     store.set_notification_status(target, NotificationStatus.DELIVERING,
                                   execution_arn="arn:fast--tail")
-    # When the fast execution runs again before the tail ever started (a process killed
-    # between the two, resumed; or Express running it twice)
-    again = store.claim_attempt(target, "arn:fast", lease_seconds=60)
-    # Then it may attempt (and hand off again), instead of waiting on a tail that is not there
-    assert again is Claim.CLAIMED
-    # And while it holds its new lease, the tail does not attempt alongside it
-    assert store.claim_attempt(target, "arn:fast--tail", lease_seconds=60) is Claim.HELD
+    # Then a repeated run of the fast execution (Express runs at least once) is held off,
+    # while the tail may attempt
+    assert store.claim_attempt(target, "arn:fast-again", lease_seconds=60) is Claim.HELD
+    assert store.claim_attempt(target, "arn:fast--tail", lease_seconds=60) is Claim.CLAIMED
+
+    # When the local runtime restarts (no attempt survives a process)
+    ended = end_attempt_leases(dynamodb_backends[ACCOUNT_ID]["us-east-1"].tables.values())
+
+    # Then a resumed fast execution may attempt (and hand off again, to the same tail name),
+    # instead of waiting on a tail that may never have started
+    assert ended == 1
+    assert store.claim_attempt(target, "arn:fast", lease_seconds=60) is Claim.CLAIMED
 
 
 def test_one_execution_at_a_time_holds_an_attempt_until_its_lease_ends(store: Store) -> None:
@@ -235,4 +243,31 @@ def test_a_rate_limited_delivery_says_when_its_turn_comes_and_makes_no_attempt(
     assert notification.next_attempt is not None
     assert notification.next_attempt.reason is WaitReason.RATE_LIMITED
     assert notification.next_attempt.wait_seconds == 2
+    assert notification.attempts == []
+
+
+def test_a_delivery_rate_limited_past_the_retry_window_ends_failed_not_waiting_for_ever(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a retry window already over for an event waiting on a rate-limited endpoint
+    monkeypatch.setenv("STEPWIRE_RETRY_WINDOW_SECONDS", "1")
+    get_settings.cache_clear()
+    create_subscription("late", NewSubscription(
+        url="http://127.0.0.1:9/hook", event_types=["*"], rate_limit=1), store=store,
+        policy=LOCAL)
+    [target] = ingest_event({"tenant": "late", "type": "a.b", "data": {}, "id": "e10"}, "x",
+                            store=store).notifications
+    config = DeliveryConfig.from_settings(get_settings())
+    get_settings.cache_clear()
+    later = utc_now() + timedelta(seconds=2)
+
+    # When its Deliver task runs once the window is over
+    with pytest.MonkeyPatch.context() as clock:
+        clock.setattr("workflows.delivery.utc_now", lambda: later)
+        with pytest.raises(DeliveryPermanent, match="rate limited past the retry window"):
+            deliver_notification(DeliveryRequest(notification=target, attempt=0,
+                                                 execution_arn="arn:fast"),
+                                 store=store, config=config)
+
+    # Then no attempt was made: the workflow sends it to the dead letters with that reason
+    _, [notification] = store.get_event_with_notifications("late", "e10")
     assert notification.attempts == []

@@ -20,8 +20,6 @@ EXPECTED_ACKNOWLEDGEMENTS = {
     "AwsSolutions-SMG4": "the data key",
     "AwsSolutions-COG4": "Lambda JWT authorizer and public routes",
     "AwsSolutions-APIG4": "the three public routes",
-    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:"
-    "execution:Stepwire-recovery:*]": "a re-enable stops the previous recovery execution",
 }
 PUBLIC_METHODS = {"health/GET", "openapi.json/GET", "docs/GET"}
 

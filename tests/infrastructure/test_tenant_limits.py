@@ -2,7 +2,9 @@
 returns, in the usage plan of its limits (the default one, or one with more)."""
 
 import pytest
+from aws_cdk.assertions import Annotations, Match
 
+from app import build_app
 from stacks.constants import (
     STACK_ID,
     TENANT_BURST_LIMIT,
@@ -74,3 +76,16 @@ def test_a_wrong_tenant_entry_fails_the_synthesis_with_its_reason(entries, messa
 def test_a_tenant_named_alone_gets_the_default_limits():
     assert TenantLimit.of("acme") == TenantLimit("acme", TENANT_RATE_LIMIT, TENANT_BURST_LIMIT,
                                                  TENANT_MONTHLY_QUOTA)
+
+
+@pytest.mark.parametrize(("context", "warned"), [
+    ({}, True),  # keys required (the default) and no tenant listed: every request a 403
+    ({"stepwire:tenants": ["acme"]}, False),
+    ({"stepwire:requireTenantApiKeys": "false"}, False),
+])
+def test_required_keys_without_a_listed_tenant_warn_at_synthesis(context, warned) -> None:
+    app = build_app(context={"aws:cdk:bundling-stacks": [], "stepwire:tenants": [], **context})
+    stack = app.node.find_child(STACK_ID)
+    messages = Annotations.from_stack(stack).find_warning("*", Match.string_like_regexp(
+        "stepwire:tenants lists no tenant"))
+    assert bool(messages) is warned

@@ -392,7 +392,8 @@ def list_events(
        summary="Trace an event: did it arrive?",
        description="Per subscription: the status, every attempt (time, status code, latency, "
                    "error), the Step Functions execution ARN and, while it waits, when its "
-                   "next attempt is due and why (backoff, Retry-After, parked).")
+                   "next attempt is due and why (backoff, Retry-After, rate limit, parked, "
+                   "disabled).")
 def get_event(event_id: str) -> events.EventDetail:
     return events.get_event(principal().tenant, event_id, store=services.store(),
                             time_scale=get_settings().time_scale)

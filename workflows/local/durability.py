@@ -23,6 +23,7 @@ import os
 import pickle
 import signal
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from werkzeug.test import Client
 from workflows.local import engine
 from workflows.local.journal import Journal
 from workflows.local.state_dir import STATE_FORMAT, StateDir
+from workflows.storage.notifications import LEASE_UNTIL
 
 log = logging.getLogger("stepwire.local")
 READ_ACTIONS = ("Get", "List", "Describe", "BatchGet", "Query", "Scan")
@@ -79,6 +81,7 @@ class Durability:
                 continue  # covered by the snapshot (a crash came before its deletion)
             for record in Journal.read(path):
                 self._apply(record, replay)
+        end_attempt_leases(self._dynamodb().tables.values())
         return renamed
 
     def _load(self, snapshot: dict[str, Any]) -> dict[str, str]:
@@ -280,6 +283,19 @@ class Durability:
     def _queued_messages(self) -> dict[str, list[tuple[str, Any]]]:
         return {name: [(m.body, m.message_attributes) for m in list(queue._messages)]
                 for name, queue in self._sqs().queues.items() if name != self._ingress_queue}
+
+
+def end_attempt_leases(tables: Iterable[Any]) -> int:
+    """After a restart no attempt is under way: end every attempt lease the journal brought
+    back. Else a resumed execution would wait on a lease of the process that died, or take it
+    for another execution in charge (e.g. a long tail that never started) and end. Returns
+    how many were ended. Not journaled: leases only ever matter to a running process."""
+    ended = 0
+    for table in tables:
+        for item in table.all_items():
+            if item.attrs.pop(LEASE_UNTIL, None) is not None:
+                ended += 1
+    return ended
 
 
 # --- hooks into moto (installed once; inert while no instance is active) -------------------

@@ -10,6 +10,7 @@ result is not cached (API Gateway caches it per token for a configurable TTL; 0 
 
 import base64
 import json
+import logging
 import threading
 import time
 import uuid
@@ -247,6 +248,9 @@ class Gateway:
         """Serve on host:port with waitress: a listen backlog and a connection limit sized for
         bursts (a burst is answered, 202 or 429, never reset). Raises OSError if the port is
         taken."""
+        # Its "Task queue depth is N" warnings name no cause or remedy; requests that wait are
+        # answered all the same, and the banner's backlog line tells what the engine waits on.
+        logging.getLogger("waitress.queue").setLevel(logging.ERROR)
         self._server = waitress.create_server(
             self.wsgi, host=host, port=port, threads=SERVER_THREADS, backlog=LISTEN_BACKLOG,
             connection_limit=CONNECTION_LIMIT, channel_timeout=60, ident="stepwire-local",

@@ -140,10 +140,9 @@ class NotificationStore(TableAccess):
     def set_notification_status(self, target: NotificationTarget, status: NotificationStatus,
                                 execution_arn: str | None = None) -> None:
         """Set the status (and the execution now in charge). Back to `pending` (a replay, a
-        redrive) or to another execution in charge (a hand-off) also ends any attempt lease:
-        the new execution may attempt at once, and so may a repeated or resumed run of the one
-        that handed off, should the new one never have started (it then hands off again, to
-        the same derived name)."""
+        redrive) also ends any attempt lease, so the new execution may attempt at once. A
+        hand-off keeps it: the lease now names the long tail, so a repeated run of the fast
+        execution (Express runs at least once) is held off while the tail is in charge."""
         values = {":s": status.value, ":now": utc_now().isoformat()}
         update = "SET #s = :s, updated_at = :now"
         if execution_arn:
@@ -151,7 +150,7 @@ class NotificationStore(TableAccess):
             values[":arn"] = execution_arn
         names = {"#s": STATUS}
         update += f" REMOVE {NEXT_ATTEMPT}"  # whatever comes next, that wait is not it
-        if status is NotificationStatus.PENDING or execution_arn:
+        if status is NotificationStatus.PENDING:
             update += ", #lease"
             names["#lease"] = LEASE_UNTIL
         self._db.update_item(TableName=self._table, Key=self.notification_key(target),
@@ -161,12 +160,17 @@ class NotificationStore(TableAccess):
     def record_wait(self, target: NotificationTarget, wait: RecordedWait) -> None:
         """When the next attempt is due and why, for a wait a handler decides (the workflows'
         Record* states write the same attribute for the waits they decide)."""
-        self._db.update_item(TableName=self._table, Key=self.notification_key(target),
-                             UpdateExpression=f"SET {NEXT_ATTEMPT} = :next",
-                             ExpressionAttributeValues=to_item({":next": {
-                                 "decided_at": wait.decided_at.isoformat(),
-                                 "wait_seconds": Decimal(str(wait.wait_seconds)),
-                                 "reason": wait.reason.value}}))
+        try:
+            self._db.update_item(TableName=self._table, Key=self.notification_key(target),
+                                 UpdateExpression=f"SET {NEXT_ATTEMPT} = :next",
+                                 ConditionExpression="attribute_exists(#pk)",
+                                 ExpressionAttributeNames={"#pk": table.PARTITION_KEY},
+                                 ExpressionAttributeValues=to_item({":next": {
+                                     "decided_at": wait.decided_at.isoformat(),
+                                     "wait_seconds": Decimal(str(wait.wait_seconds)),
+                                     "reason": wait.reason.value}}))
+        except self._db.exceptions.ConditionalCheckFailedException:
+            pass  # the row is gone (retention): nothing to show, and no bare item made
 
     def set_execution_arn(self, target: NotificationTarget, execution_arn: str) -> None:
         self._db.update_item(TableName=self._table, Key=self.notification_key(target),
