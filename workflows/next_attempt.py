@@ -2,8 +2,9 @@
 
 Backoff and Retry-After waits are recorded on the notification's row by the workflow when it
 decides them (its Record* states: the time and the declared seconds), a rate-limited wait by
-the Deliver task that decides it; each is cleared when the attempt starts. A parked notification waits on its endpoint: not before the recovery's next
-probe, which the probe itself records on the endpoint's health item.
+the Deliver task that decides it; each is cleared when the attempt starts. A parked
+notification waits on its endpoint: not before the recovery's next probe, which the probe
+itself records on the endpoint's health item.
 """
 
 from collections.abc import Callable
