@@ -29,7 +29,7 @@ pytestmark = pytest.mark.workflow
 
 # Events published to the dead endpoint (the engine runs about 15 executions/s on this
 # machine: `make bench-outage` runs 1,000).
-OUTAGE_EVENTS = 100
+OUTAGE_EVENTS = 1000
 
 
 class Switch:
