@@ -21,15 +21,19 @@ def test_a_cancelled_transaction_changes_nothing_and_a_good_one_writes_all(
     dynamodb.put_item(TableName=table, Item=item(pk, "a", state="before"))
     dynamodb.put_item(TableName=table, Item=item(pk, "gone", state="before"))
 
+    writes = [
+        {"Update": {"TableName": table, "Key": {"pk": {"S": pk}, "sk": {"S": "a"}},
+                    "UpdateExpression": "SET #s = :after",
+                    "ExpressionAttributeNames": {"#s": "state"},
+                    "ExpressionAttributeValues": {":after": {"S": "after"}}}},
+        {"Put": {"TableName": table, "Item": item(pk, "new", state="after")}},
+        {"Delete": {"TableName": table, "Key": {"pk": {"S": pk}, "sk": {"S": "gone"}}}},
+    ]
+
     # When a transaction updates one item, adds one, deletes one and fails its condition check
     with pytest.raises(dynamodb.exceptions.TransactionCanceledException):
         dynamodb.transact_write_items(TransactItems=[
-            {"Update": {"TableName": table, "Key": {"pk": {"S": pk}, "sk": {"S": "a"}},
-                        "UpdateExpression": "SET #s = :after",
-                        "ExpressionAttributeNames": {"#s": "state"},
-                        "ExpressionAttributeValues": {":after": {"S": "after"}}}},
-            {"Put": {"TableName": table, "Item": item(pk, "new", state="after")}},
-            {"Delete": {"TableName": table, "Key": {"pk": {"S": pk}, "sk": {"S": "gone"}}}},
+            *writes,
             {"ConditionCheck": {"TableName": table,
                                 "Key": {"pk": {"S": pk}, "sk": {"S": "missing"}},
                                 "ConditionExpression": "attribute_exists(pk)"}},
@@ -44,12 +48,5 @@ def test_a_cancelled_transaction_changes_nothing_and_a_good_one_writes_all(
     assert items() == {"a": "before", "gone": "before"}
 
     # And the same transaction without the failing check writes all of it
-    dynamodb.transact_write_items(TransactItems=[
-        {"Update": {"TableName": table, "Key": {"pk": {"S": pk}, "sk": {"S": "a"}},
-                    "UpdateExpression": "SET #s = :after",
-                    "ExpressionAttributeNames": {"#s": "state"},
-                    "ExpressionAttributeValues": {":after": {"S": "after"}}}},
-        {"Put": {"TableName": table, "Item": item(pk, "new", state="after")}},
-        {"Delete": {"TableName": table, "Key": {"pk": {"S": pk}, "sk": {"S": "gone"}}}},
-    ])
+    dynamodb.transact_write_items(TransactItems=writes)
     assert items() == {"a": "after", "new": "after"}
