@@ -251,7 +251,9 @@ class LocalRuntime:
             "STEPWIRE_IDEMPOTENCY_TABLE_NAME": resources.idempotency_table_name,
             "STEPWIRE_DEAD_LETTER_QUEUE_URL": resources.dead_letter_queue_url,
             "STEPWIRE_NOTIFICATION_STATE_MACHINE_ARN": resources.notification_state_machine_arn,
-            "STEPWIRE_RECOVERY_STATE_MACHINE_ARN": resources.state_machine_arns["recovery"],
+            # Absent from a pipeline hosted without one (`make cost` measures an earlier one).
+            "STEPWIRE_RECOVERY_STATE_MACHINE_ARN": resources.state_machine_arns.get("recovery",
+                                                                                    ""),
             "STEPWIRE_INGEST_STATE_MACHINE_ARN": resources.ingest_state_machine_arn,
             "STEPWIRE_DATA_KEY_SECRET_ID": resources.data_key_secret_id,
             "STEPWIRE_JWT_SECRET_ID": resources.jwt_secret_id,
