@@ -50,8 +50,6 @@ class MachineName:
 
     name: str
     arn: str
-    # Its executions (names are made at run time).
-    executions_arn: str
 
     @classmethod
     def of(cls, stack: Stack, machine: str) -> "MachineName":
@@ -59,10 +57,7 @@ class MachineName:
         return cls(
             name=name,
             arn=stack.format_arn(service="states", resource="stateMachine", resource_name=name,
-                                 arn_format=ArnFormat.COLON_RESOURCE_NAME),
-            executions_arn=stack.format_arn(service="states", resource="execution",
-                                            resource_name=f"{name}:*",
-                                            arn_format=ArnFormat.COLON_RESOURCE_NAME))
+                                 arn_format=ArnFormat.COLON_RESOURCE_NAME))
 
 
 def definition_text(machine: str, substitutions: dict[str, str]) -> str:

@@ -158,12 +158,11 @@ class StepwireStack(Stack):
         self.functions[fn.AUTHORIZER].add_to_role_policy(iam.PolicyStatement(
             actions=["dynamodb:BatchGetItem"], resources=[table.table_arn]))
         api = self.functions[fn.API]
-        # POST /events starts an ingest execution; replay and redrive start notifications.
+        # POST /events starts an ingest execution; replay and redrive start notifications; a
+        # re-enable starts a new recovery of the endpoint (the old one ends itself).
         api.add_to_role_policy(iam.PolicyStatement(
-            actions=["states:StartExecution"], resources=[ingest.arn, notification.arn]))
-        # A re-enable starts a new recovery of the endpoint (the old one ends itself).
-        api.add_to_role_policy(iam.PolicyStatement(
-            actions=["states:StartExecution"], resources=[recovery.arn]))
+            actions=["states:StartExecution"],
+            resources=[ingest.arn, notification.arn, recovery.arn]))
         api.add_to_role_policy(iam.PolicyStatement(
             actions=IDEMPOTENCY_ACTIONS,
             resources=[self.storage.idempotency_table.table_arn]))

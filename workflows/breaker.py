@@ -48,7 +48,6 @@ class BreakerConfig:
     failure_threshold: int
     auto_disable_after: timedelta
     retry_window: timedelta
-    release_rate: int
     time_scale: float
 
     @classmethod
@@ -58,7 +57,6 @@ class BreakerConfig:
                    auto_disable_after=timedelta(
                        seconds=settings.auto_disable_after_seconds * scale),
                    retry_window=timedelta(seconds=settings.retry_window_seconds * scale),
-                   release_rate=settings.release_rate_per_second,
                    time_scale=scale)
 
     def should_open(self, health: EndpointHealth) -> bool:

@@ -235,7 +235,7 @@ def record_failure(report: FailureReport, *, store: Store) -> DeadLetter:
     dead_letter = DeadLetter(
         tenant=report.notification.tenant, event_id=report.notification.event_id,
         subscription_id=report.notification.subscription_id, error=report.error,
-        cause=gave_up(store.attempts_of(report.notification), _readable_cause(report.cause)),
+        cause=gave_up(store.attempts_of(report.notification), readable_cause(report.cause)),
         execution_arn=report.execution_arn, failed_at=utc_now())
     store.put_dead_letter(dead_letter, report.notification.webhook_id)
     observability.notification_dead_lettered()
@@ -250,7 +250,7 @@ def gave_up(attempts: list[Attempt], last_error: str | None) -> str:
     if not count:  # e.g. the subscription was deleted before its first attempt
         return f"gave up before any attempt: {last_error or 'unknown'}"
     span = (attempts[-1].at - attempts[0].at).total_seconds() if count > 1 else 0.0
-    last = last_error or (attempts[-1].error if attempts else None) or "unknown"
+    last = last_error or attempts[-1].error or "unknown"
     tried = f"{count} attempt{'s' if count != 1 else ''}"
     return f"gave up after {tried} over {duration_text(span)}; last error: {last}"
 
@@ -268,7 +268,7 @@ def duration_text(seconds: float) -> str:
     return " ".join(f"{value}{unit}" for value, unit in parts[first:first + 2] if value)
 
 
-def _readable_cause(cause: str | None) -> str | None:
+def readable_cause(cause: str | None) -> str | None:
     """A Lambda error's Cause is `{"errorMessage": "<json with detail>", ...}`: keep the detail."""
     if not cause:
         return cause

@@ -92,7 +92,8 @@ def probe_endpoint(request: ProbeRequest, *, store: Store, config: DeliveryConfi
     wait = request.probe_waits[min(request.probes, len(request.probe_waits) - 1)]
     health = store.endpoint_health(tenant, subscription_id)
     if health.recovery != request.recovery_name:
-        return _superseded(health.recovery, wait)
+        return ProbeResult(outcome=_superseded(health.recovery), wait_seconds=wait,
+                           dead_letters=[], successor=health.recovery)
     dead_letters = _past_window(store, request.endpoint, now, breaker)
     if len(dead_letters) == EXPIRED_PER_PROBE:
         return ProbeResult(outcome=Outcome.EXPIRING, wait_seconds=0, dead_letters=dead_letters)
@@ -159,10 +160,9 @@ def _closed(store: Store, endpoint: Endpoint, wait: int,
     return ProbeResult(outcome=Outcome.CLOSED, wait_seconds=wait, dead_letters=dead_letters)
 
 
-def _superseded(successor: str | None, wait: int) -> ProbeResult:
+def _superseded(successor: str | None) -> Outcome:
     """Not the endpoint's recovery (any more): hand over to the one named, or just end."""
-    return ProbeResult(outcome=Outcome.SUPERSEDED if successor else Outcome.DONE,
-                       wait_seconds=wait, dead_letters=[], successor=successor)
+    return Outcome.SUPERSEDED if successor else Outcome.DONE
 
 
 def _past_window(store: Store, endpoint: Endpoint, now: datetime,
@@ -204,8 +204,7 @@ def release_parked(request: ReleaseRequest, *, store: Store, sfn: Any,
     tenant, subscription_id = request.endpoint.tenant, request.endpoint.subscription_id
     health = store.endpoint_health(tenant, subscription_id)
     if health.recovery != request.recovery_name:
-        return ReleaseResult(outcome=Outcome.SUPERSEDED if health.recovery else Outcome.DONE,
-                             successor=health.recovery)
+        return ReleaseResult(outcome=_superseded(health.recovery), successor=health.recovery)
     if health.is_open:
         return ReleaseResult(outcome=Outcome.OPEN)
     subscription = store.get_subscription(tenant, subscription_id)

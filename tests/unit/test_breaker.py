@@ -11,7 +11,7 @@ pytestmark = pytest.mark.unit
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 CONFIG = BreakerConfig(failure_threshold=10, auto_disable_after=timedelta(days=5),
-                       retry_window=timedelta(seconds=119_166), release_rate=10, time_scale=1.0)
+                       retry_window=timedelta(seconds=119_166), time_scale=1.0)
 
 
 @pytest.mark.parametrize(("streak", "breaker", "opens"), [

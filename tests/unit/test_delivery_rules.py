@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from standardwebhooks import Webhook
 
-from workflows.delivery import _readable_cause
+from workflows.delivery import readable_cause
 from workflows.errors import DeliveryGone, DeliveryPermanent, DeliveryRetryable
 from workflows.http_delivery import parse_retry_after
 from workflows.ids import execution_name, new_id, webhook_id
@@ -93,12 +93,12 @@ def test_errors_report_their_stable_names_and_json_details() -> None:
     assert issubclass(DeliveryGone, DeliveryPermanent)
 
 
-def test_readable_cause_keeps_the_detail() -> None:
+def testreadable_cause_keeps_the_detail() -> None:
     cause = json.dumps({"errorType": "Delivery.Retryable",
                         "errorMessage": str(DeliveryRetryable("HTTP 500", status_code=500))})
-    assert _readable_cause(cause) == "HTTP 500"
-    assert _readable_cause("States.Timeout after 60 s") == "States.Timeout after 60 s"
-    assert _readable_cause(None) is None
+    assert readable_cause(cause) == "HTTP 500"
+    assert readable_cause("States.Timeout after 60 s") == "States.Timeout after 60 s"
+    assert readable_cause(None) is None
 
 
 def test_signatures_verify_with_the_standard_webhooks_library() -> None:

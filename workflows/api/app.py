@@ -372,8 +372,8 @@ def publish_event(
 
 @route("GET", "/events", Permission.READ, responses=_BAD_CURSOR,
        summary="List events, newest first",
-       description="Filter by `type`, `status` (pending, delivering, delivered, failed, or "
-                   "unmatched: no subscription matched, nothing was sent) and time "
+       description="Filter by `type`, `status` (pending, delivering, parked, delivered, "
+                   "failed, or unmatched: no subscription matched, nothing was sent) and time "
                    "(`since`, `until`).")
 def list_events(
         type: Annotated[str | None, Query(max_length=128)] = None,  # noqa: A002 - the contract

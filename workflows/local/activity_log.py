@@ -8,7 +8,7 @@ import threading
 from typing import Any, TextIO
 
 from workflows import activity
-from workflows.delivery import _readable_cause as readable_cause
+from workflows.delivery import readable_cause
 from workflows.errors import DeliveryRateLimited
 from workflows.models import NotificationTarget
 

@@ -252,8 +252,7 @@ class LocalRuntime:
             "STEPWIRE_DEAD_LETTER_QUEUE_URL": resources.dead_letter_queue_url,
             "STEPWIRE_NOTIFICATION_STATE_MACHINE_ARN": resources.notification_state_machine_arn,
             # Absent from a pipeline hosted without one (`make cost` measures an earlier one).
-            "STEPWIRE_RECOVERY_STATE_MACHINE_ARN": resources.state_machine_arns.get("recovery",
-                                                                                    ""),
+            "STEPWIRE_RECOVERY_STATE_MACHINE_ARN": resources.recovery_state_machine_arn or "",
             "STEPWIRE_INGEST_STATE_MACHINE_ARN": resources.ingest_state_machine_arn,
             "STEPWIRE_DATA_KEY_SECRET_ID": resources.data_key_secret_id,
             "STEPWIRE_JWT_SECRET_ID": resources.jwt_secret_id,

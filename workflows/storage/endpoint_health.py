@@ -13,6 +13,9 @@ from workflows.storage.items import TableAccess, from_item, tenant_key, to_item
 
 _CLOSED, _OPEN, _HALF = (BreakerState.CLOSED.value, BreakerState.OPEN.value,
                          BreakerState.HALF_OPEN.value)
+# → closed: the streak, the opening and the disable reason forgotten (a probe or a re-enable).
+_CLOSE_SET = "#b = :closed, failure_streak = :zero"
+_CLOSE_REMOVE = "REMOVE failing_since, opened_at, next_probe_at, disabled_reason, disabled_at"
 
 
 class EndpointHealthStore(TableAccess):
@@ -85,9 +88,7 @@ class EndpointHealthStore(TableAccess):
         """→ closed, the streak and the disable reason cleared; False if it already was."""
         return self._update_health(
             tenant, subscription_id,
-            "SET #b = :closed, failure_streak = :zero REMOVE failing_since, opened_at, "
-            "next_probe_at, disabled_reason, disabled_at",
-            {":closed": _CLOSED, ":zero": 0},
+            f"SET {_CLOSE_SET} {_CLOSE_REMOVE}", {":closed": _CLOSED, ":zero": 0},
             condition="attribute_exists(pk) AND #b <> :closed") is not None
 
     def finish_recovery(self, tenant: str, subscription_id: str, recovery_name: str) -> bool:
@@ -114,9 +115,7 @@ class EndpointHealthStore(TableAccess):
         try:
             old = self._db.update_item(
                 TableName=self._table, Key=self.health_key(tenant, subscription_id),
-                UpdateExpression="SET #b = :closed, failure_streak = :zero, recovery = :new "
-                                 "REMOVE failing_since, opened_at, next_probe_at, "
-                                 "disabled_reason, disabled_at",
+                UpdateExpression=f"SET {_CLOSE_SET}, recovery = :new {_CLOSE_REMOVE}",
                 ConditionExpression="#b <> :closed AND attribute_exists(recovery)",
                 ExpressionAttributeNames={"#b": "breaker"},
                 ExpressionAttributeValues=to_item({":closed": _CLOSED, ":zero": 0,

@@ -15,6 +15,7 @@ from workflows.breaker import BreakerState
 from workflows.models import NotificationStatus, NotificationTarget, utc_now
 from workflows.storage.endpoint_health import EndpointHealthStore
 from workflows.storage.items import STATUS, event_key, from_item, key, to_item
+from workflows.storage.notifications import LEASE_UNTIL
 
 
 class ParkedNotification(BaseModel):
@@ -43,7 +44,7 @@ class ParkedStore(EndpointHealthStore):
                     "TableName": self._table,
                     "Key": event_key(target.tenant, target.event_id,
                                      table.notification_key(target.subscription_id)),
-                    "UpdateExpression": "SET #s = :parked, updated_at = :now REMOVE lease_until",
+                    "UpdateExpression": f"SET #s = :parked, updated_at = :now REMOVE {LEASE_UNTIL}",
                     "ConditionExpression": "#s <> :delivered",
                     "ExpressionAttributeNames": {"#s": STATUS},
                     "ExpressionAttributeValues": to_item({
