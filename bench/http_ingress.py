@@ -118,16 +118,22 @@ def end_to_end(api: str, token: str, arrivals: Arrivals, count: int, clients: in
             **profile.report(len(delays))}
 
 
+# Both RSS readings wait for the runtime's housekeeping: the pruner's pass over finished
+# executions, the packing of items unused for 10 s and the heap trim every 10 s.
+SETTLE_SECONDS = 15
+
+
 def soak(api: str, token: str, arrivals: Arrivals, count: int, rate: float) -> dict:
     """`count` events at `rate`/s after warm-up: RSS growth once all are delivered and the
     finished executions pruned, and POST /events latency meanwhile."""
+    time.sleep(SETTLE_SECONDS)
     rss_before, items_before = rss_mb(), stored_items()
     started = time.perf_counter()
     accepted: set[str] = set()
     latency = offered_rate(api, token, rate, count, accepted)
     complete = arrivals.wait_for(accepted, timeout=max(300.0, count / 5))
     seconds = time.perf_counter() - started
-    time.sleep(5)  # the pruner's pass over the last finished executions
+    time.sleep(SETTLE_SECONDS)
     return {"events": count, "delivered": sum(1 for i in accepted if i in arrivals.at),
             "complete": complete, "seconds": round(seconds, 1),
             "rss_before_mb": round(rss_before, 1),

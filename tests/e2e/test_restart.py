@@ -62,8 +62,10 @@ def test_what_was_accepted_survives_a_kill_and_a_clean_stop(tmp_path: Path) -> N
 
 
 def restart_and_check(tmp_path: Path, *, clean_stop_too: bool) -> None:
-    # Snapshots every half second: the kill and the stop meet forked checkpoints under way.
-    state = ["--state-dir", str(tmp_path / "state"), "--checkpoint-seconds", "0.5"]
+    # Snapshots every half second: the kill and the stop meet forked checkpoints under way; and
+    # they hold packed partitions (events unused for half a second).
+    state = ["--state-dir", str(tmp_path / "state"), "--checkpoint-seconds", "0.5",
+             "--pack-seconds", "0.5"]
     snapshot = tmp_path / "state" / "snapshot.pickle"
     failures: defaultdict[str, int] = defaultdict(int)
     lock = threading.Lock()

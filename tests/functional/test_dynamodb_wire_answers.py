@@ -96,3 +96,24 @@ def test_item_answers_are_moto_answers(answers) -> None:
             assert (action, status) == (action, expected[0])
             assert headers["Content-Type"] == expected[1]["Content-Type"]
             assert json.loads(body) == json.loads(expected[2]), action
+
+
+def test_the_item_size_limit_holds_with_the_single_size_check() -> None:
+    dynamodb_speed.install()
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+                            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+        # 300 KB in three attributes is stored; 420 KB in three is refused as moto refuses it
+        fine = {f"a{i}": {"S": "x" * 100_000} for i in range(3)}
+        client.put_item(TableName=TABLE, Item={"pk": {"S": "fine"}, **fine})
+        big = {f"a{i}": {"S": "x" * 140_000} for i in range(3)}
+        with pytest.raises(client.exceptions.ClientError, match="Item size has exceeded"):
+            client.put_item(TableName=TABLE, Item={"pk": {"S": "big"}, **big})
+        # and an update that crosses the limit is still refused
+        with pytest.raises(client.exceptions.ClientError, match="Item size to update has exceeded"):
+            client.update_item(TableName=TABLE, Key={"pk": {"S": "fine"}},
+                               UpdateExpression="SET a3 = :v",
+                               ExpressionAttributeValues={":v": {"S": "x" * 150_000}})
+        assert len(client.scan(TableName=TABLE)["Items"]) == 1

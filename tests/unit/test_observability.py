@@ -117,6 +117,35 @@ def test_the_recorder_sums_the_last_hour_per_minute():
     assert recorder.summary()["hour"]["attempts"] == 0
 
 
+def emf(at: float, name: str, value: float, **dimensions: str) -> dict:
+    return {"_aws": {"Timestamp": int(at * 1000), "CloudWatchMetrics": [{
+        "Namespace": NAMESPACE, "Dimensions": [list(dimensions)],
+        "Metrics": [{"Name": name}]}]}, name: [value], **dimensions}
+
+
+def test_the_recorder_keeps_minutes_not_records_and_places_a_late_record_in_its_minute():
+    # Given a recorder at the start of a minute
+    now = [3_600_000.0]
+    recorder = MetricsRecorder(clock=lambda: now[0])
+    # When 1,000 attempts arrive in one minute, 3 in the next, then a late one for the first
+    for i in range(1000):
+        recorder(emf(now[0] + 1, "AttemptLatency", float(i), Outcome="2xx"))
+    now[0] += 60
+    for latency in (5.0, 6.0, 7.0):
+        recorder(emf(now[0] + 1, "Attempts", 1, Outcome="5xx"))
+        recorder(emf(now[0] + 1, "AttemptLatency", latency, Outcome="5xx"))
+    recorder(emf(now[0] - 30, "Attempts", 1, Outcome="2xx"))
+    # Then each minute holds its own, percentiles come from every value
+    summary = recorder.summary()
+    first, second = summary["minutes"][-2], summary["minutes"][-1]
+    assert first["attempt_latency_ms"] == {"p50": 499.0, "p90": 899.0, "p99": 989.0}
+    assert first["attempts_by_outcome"] == {"2xx": 1}
+    assert second["attempts_by_outcome"] == {"5xx": 3}
+    assert second["attempt_latency_ms"] == {"p50": 6.0, "p90": 7.0, "p99": 7.0}
+    assert summary["hour"]["attempts"] == 4
+    assert summary["hour"]["attempt_latency_ms"]["p50"] == 498.0
+
+
 def test_tracing_is_off_and_unbuilt_outside_lambda(monkeypatch):
     monkeypatch.delenv("LAMBDA_TASK_ROOT", raising=False)
     observability.tracer.cache_clear()

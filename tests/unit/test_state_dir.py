@@ -39,6 +39,12 @@ def test_a_directory_of_another_format_is_refused_with_what_to_do(tmp_path: Path
     StateDir(tmp_path).open().close()
 
 
+def test_a_directory_of_the_previous_format_is_read_and_marked_with_this_one(tmp_path):
+    (tmp_path / FORMAT_FILE).write_text(json.dumps({"format": 1, "written_by": "0.1.0"}))
+    StateDir(tmp_path).open().close()
+    assert json.loads((tmp_path / FORMAT_FILE).read_text())["format"] == STATE_FORMAT == 2
+
+
 def test_a_directory_with_foreign_files_is_not_taken_over(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(StateDirError, match="not written by stepwire local"):

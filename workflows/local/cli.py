@@ -30,7 +30,8 @@ def _local(args: argparse.Namespace) -> int:
                          api_rate=args.api_rate, api_burst=args.api_burst,
                          log_format=args.log_format,
                          state_dir=None if args.ephemeral else args.state_dir,
-                         workers=args.workers, checkpoint_seconds=args.checkpoint_seconds)
+                         workers=args.workers, checkpoint_seconds=args.checkpoint_seconds,
+                         pack_seconds=args.pack_seconds)
     stopped = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopped.set())
@@ -213,6 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--checkpoint-seconds", type=_positive, default=30.0,
                        help="how often the state directory's snapshot is rewritten (by a "
                             "forked child: the engine goes on; the journal holds the rest)")
+    local.add_argument("--pack-seconds", type=_positive, default=10.0,
+                       help="stored events, subscriptions and the like unused this long are "
+                            "kept compressed in memory until next used")
     local.set_defaults(run=_local)
 
     token = commands.add_parser("token", help="print a JWT the local instance accepts",

@@ -38,7 +38,7 @@ from werkzeug.test import Client
 
 from workflows.local import engine
 from workflows.local.journal import Journal
-from workflows.local.state_dir import STATE_FORMAT, StateDir
+from workflows.local.state_dir import READS_FORMATS, STATE_FORMAT, StateDir
 from workflows.storage.notifications import LEASE_UNTIL
 
 log = logging.getLogger("stepwire.local")
@@ -72,7 +72,7 @@ class Durability:
         if self._dir.snapshot.exists():
             with self._dir.snapshot.open("rb") as file:
                 snapshot = pickle.load(file)
-            if snapshot.get("format") != STATE_FORMAT:
+            if snapshot.get("format") not in READS_FORMATS:
                 raise RuntimeError(f"{self._dir.snapshot}: unknown snapshot format")
             renamed = self._load(snapshot)
         replay = Client(DomainDispatcherApplication(create_backend_app))

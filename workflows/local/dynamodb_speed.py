@@ -8,6 +8,9 @@
   timestamp); otherwise, and for every error, moto's own serializer answers.
 - Update expressions: moto parses the same expression text at every UpdateItem; the parse is
   cached (its validator works on a deep copy, so the cached tree is never changed).
+- New items: moto checks the 400 KB item limit at each attribute it adds, summing the sizes
+  of all the attributes added before (about 0.2 ms for one of our items): the sum is taken
+  once, with the same limit.
 """
 
 import json
@@ -19,6 +22,9 @@ from moto.core.responses import ActionResult, BaseResponse
 from moto.core.utils import get_service_model
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb import responses as dynamodb_responses
+from moto.dynamodb.exceptions import ItemSizeTooLarge
+from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+from moto.dynamodb.models.utilities import bytesize
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser
 
 # The item operations: their outputs carry no timestamps and no blobs outside item values.
@@ -80,10 +86,24 @@ class _CachedUpdateExpressions:
     make = staticmethod(lru_cache(maxsize=512)(UpdateExpressionParser.make))
 
 
+ITEM_SIZE_LIMIT = 405_000  # moto's own figure: between AWS's measured 409 and 410 KB
+
+
+def _new_item(self: Item, hash_key: DynamoType, range_key: DynamoType | None,
+              attrs: dict[str, Any]) -> None:
+    self.hash_key, self.range_key = hash_key, range_key
+    values = {name: DynamoType(value) for name, value in attrs.items()}
+    if sum(bytesize(name) + value.size() for name, value in values.items()) > ITEM_SIZE_LIMIT:
+        raise ItemSizeTooLarge
+    self.attrs = LimitedSizeDict.__new__(LimitedSizeDict)
+    dict.update(self.attrs, values)
+
+
 def install() -> None:
     handler = dynamodb_responses.DynamoHandler
     if handler.serialized is _serialized:
         return
     handler.serialized = _serialized
+    Item.__init__ = _new_item
     dynamodb_responses.UpdateExpressionParser = _CachedUpdateExpressions
     dynamodb_models.UpdateExpressionParser = _CachedUpdateExpressions

@@ -2,12 +2,16 @@
 
 - time: every wait of the workflows (Retry intervals and Wait states) is multiplied by a factor;
 - memory: finished executions beyond a window are pruned, as are finished worker threads;
+  moto kept every model object it ever made (each version of each DynamoDB item, a copy of
+  the state machine per execution) in a list for its server's dashboard, which is not served
+  here: nothing is kept there now;
 - logs: moto logs every caught error at length; only critical messages are kept;
 - DynamoDB: moto's table is not safe for concurrent writers (a write can run while a query
-  iterates): its calls are serialized; a query of the table (not of an index) sorted every
-  item of every partition before picking its own: it now reads its partition only; and a
-  transaction deep-copied every item of its tables to roll back with (parking 1,000
-  notifications took minutes): it now keeps only the items it touches;
+  iterates): its calls are serialized; a query of the table sorted every item of every
+  partition before picking its own: it now reads its partition only; a query of an index
+  read every item: it now reads those of its index partition (the others may stay packed,
+  see dynamodb_at_rest.py); and a transaction deep-copied every item of its tables to roll back
+  with (parking 1,000 notifications took minutes): it now keeps only the items it touches;
 - speed: each execution re-parsed its definition with ANTLR (tens of ms) and each task built a
   new boto3 client; a definition is now parsed once and its program shared by every
   execution (retry counters live in each execution's own environment), and clients are
@@ -23,6 +27,7 @@
 
 import ast
 import copy
+import ctypes
 import logging
 import sys
 import threading
@@ -36,6 +41,8 @@ import botocore.session
 import jsonpath_ng.ext
 from botocore import xform_name
 from moto.core import responses as moto_responses
+from moto.core.common_models import BaseModel
+from moto.core.model_instances import reset_model_data
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
@@ -56,7 +63,7 @@ from moto.stepfunctions.parser.asl.utils import boto_client, json_path
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
-from workflows.local import inline
+from workflows.local import dynamodb_at_rest, inline
 
 # What an execution's sleep runs inside: the admission queue lends the sleeper's slot out.
 sleeping: Callable[[], AbstractContextManager] = nullcontext
@@ -148,13 +155,17 @@ def _partition_query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any
     # moto passes index_name as the 8th positional argument.
     index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
     _querying.partition = hash_key if index_name is None else None
+    _querying.index_partition = kwargs.get("hash_key_conditions") if index_name else None
     try:
         return _table_query(self, hash_key, *args, **kwargs)
     finally:
-        _querying.partition = None
+        _querying.partition = _querying.index_partition = None
 
 
 def _items_of_partition(self: Any) -> list[Any]:
+    index_partition = getattr(_querying, "index_partition", None)
+    if index_partition:
+        return dynamodb_at_rest.items_of_index_partition(self, index_partition)
     partition = getattr(_querying, "partition", None)
     if partition is None or not self.range_key_attr:
         return _table_all_items(self)
@@ -338,18 +349,50 @@ def prune_finished_executions(keep: int) -> int:
     return removed
 
 
-class Pruner(threading.Thread):
-    """Prunes finished executions every `interval` seconds, so memory stays flat."""
+def _untracked_new(cls: type, *args: Any, **kwargs: Any) -> Any:
+    return super(BaseModel, cls).__new__(cls)
 
-    def __init__(self, keep: int, interval: float = 2.0) -> None:
+
+def forget_model_objects() -> None:
+    """moto's `BaseModel` appends every instance to its class's `instances_tracked`, so
+    nothing it makes is ever freed: over 10,000 notifications that was most of the growth."""
+    BaseModel.__new__ = staticmethod(_untracked_new)
+    reset_model_data()
+
+
+@cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's `malloc_trim`: hands the heap's free pages back to the system (None elsewhere)."""
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+class Pruner(threading.Thread):
+    """Every `interval` seconds prunes finished executions and packs the DynamoDB partitions
+    unused for `pack_after` seconds; every `trim_every` passes returns the freed heap to
+    the system (glibc keeps it otherwise), so that memory stays flat."""
+
+    def __init__(self, keep: int, interval: float = 2.0, pack_after: float = 10.0,
+                 trim_every: int = 5) -> None:
         super().__init__(name="stepwire-pruner", daemon=True)
         self._keep = keep
         self._interval = interval
+        self._pack_after = pack_after
+        self._trim_every = trim_every
         self._stopped = threading.Event()
 
     def run(self) -> None:
+        passes = 0
         while not self._stopped.wait(self._interval):
             prune_finished_executions(self._keep)
+            with state_lock:
+                dynamodb_at_rest.pack_partitions(self._pack_after)
+            passes += 1
+            trim = _malloc_trim()
+            if trim is not None and passes % self._trim_every == 0:
+                trim(0)
 
     def stop(self) -> None:
         self._stopped.set()

@@ -99,6 +99,8 @@ class LocalConfig:
     # Where state survives a stop or a crash; None keeps everything in memory (tests).
     state_dir: str | None = None
     checkpoint_seconds: float = 30.0
+    # Stored partitions unused this long are packed (workflows/local/dynamodb_at_rest.py).
+    pack_seconds: float = 10.0
     # Executions computing at once (the admission queue's pool); the rest wait their turn.
     workers: int = 8
 
@@ -133,7 +135,8 @@ class LocalRuntime:
         self._threads: list[threading.Thread] = []
         self._server: Any = None
         self.gateway: Gateway | None = None
-        self._pruner = engine.Pruner(self.config.keep_finished_executions)
+        self._pruner = engine.Pruner(self.config.keep_finished_executions,
+                                     pack_after=self.config.pack_seconds)
         # The handlers' metric records, for the console's Health page (CloudWatch's part).
         self.metrics = MetricsRecorder()
         self.admission = Admission(self.config.workers)
@@ -173,6 +176,7 @@ class LocalRuntime:
         self._mock.start()
         self.lambdas.activate()
         engine.quiet_logging()
+        engine.forget_model_objects()
         engine.fix_sfn_integration()
         engine.serialize_dynamodb()
         engine.serialize_literal_eval()

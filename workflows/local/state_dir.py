@@ -12,8 +12,12 @@ from pathlib import Path
 
 from workflows import __version__
 
-# Bump when the snapshot or journal layout changes: an older directory is refused, not guessed at.
-STATE_FORMAT = 1
+# Bump when the snapshot or journal layout changes: a directory of a format not listed in
+# READS_FORMATS is refused, not guessed at. 2: snapshots may hold packed DynamoDB items
+# (dynamodb_at_rest.py), which format 1's readers cannot load; a format 1 directory is read as
+# it is and marked 2.
+STATE_FORMAT = 2
+READS_FORMATS = (1, 2)
 FORMAT_FILE = "format.json"
 LOCK_FILE = "lock"
 
@@ -75,15 +79,22 @@ class StateDir:
                 raise StateDirError(
                     f"{self.path} is not empty and has no {FORMAT_FILE}: it was not written by "
                     "stepwire local; pass another --state-dir")
-            marker.write_text(json.dumps({"format": STATE_FORMAT, "written_by": __version__}))
+            self._mark(marker)
             return
         try:
             found = json.loads(marker.read_text())
             version = found["format"]
         except (ValueError, KeyError, TypeError):
             raise StateDirError(f"{marker} is unreadable: not a stepwire state directory") from None
-        if version != STATE_FORMAT:
+        if version not in READS_FORMATS:
+            readable = " and ".join(str(f) for f in READS_FORMATS)
             raise StateDirError(
                 f"the state directory {self.path} has format {version} (written by stepwire "
-                f"{found.get('written_by', '?')}); this version reads format {STATE_FORMAT} only. "
+                f"{found.get('written_by', '?')}); this version reads formats {readable} only. "
                 "Finish or export its events with that version, or pass another --state-dir")
+        if version != STATE_FORMAT:
+            self._mark(marker)
+
+    @staticmethod
+    def _mark(marker: Path) -> None:
+        marker.write_text(json.dumps({"format": STATE_FORMAT, "written_by": __version__}))
