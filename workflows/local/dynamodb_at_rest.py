@@ -4,19 +4,19 @@ stored.
 moto holds every item as Python objects (an object and a dict per attribute, a key object per
 item): a few KB for one of ours. A periodic pass packs each partition of a table with a range
 key (an event with its notifications and attempts, a subscription, an endpoint's parked list)
-whose items it has found unpacked for `seconds`: their wire form (attribute values as
-`{"S": ...}`, binaries as bytes) is pickled and compressed with zlib into one bytes object,
-and the partition's dict stays in the table, empty. The next request that reads or writes the partition unpacks it in
-place (about 20 µs an item), so a partition in use stays unpacked while it is used. Items of
-one table repeat each other (attribute names, key prefixes, ARNs): each table learns a zlib
-dictionary from the first partitions it packs: an event's partition of 3 items, 1.76 KB
-pickled, is 0.59 KB with zlib alone and 0.22 KB with the dictionary.
+whose items it has found unpacked for `seconds`: their wire form (attribute values as `{"S":
+...}`, binaries as bytes) is pickled and compressed with zlib into one bytes object, and the
+partition's dict stays in the table, empty. The next request that reads or writes the partition
+unpacks it in place (about 20 µs an item), so a partition in use stays unpacked while it is
+used. Items of one table repeat each other (attribute names, key prefixes, ARNs): each table
+learns a zlib dictionary from the first partitions it packs: an event's partition of 3 items,
+1.76 KB pickled, is 0.59 KB with zlib alone and 0.22 KB with the dictionary.
 
 Every DynamoDB request runs under the engine's state lock, and so does a packing pass: no
-request sees a partition half-packed. moto answers a query of an index by reading every item
-of the table: a packed partition keeps the index keys of its items, and such a query only
-unpacks the partitions that hold items of its index partition. A table without a range key
-(the idempotency records) is not packed.
+request sees a partition half-packed. moto answers a query of an index by reading every item of
+the table: a packed partition keeps the index keys of its items, and such a query only unpacks
+the partitions that hold items of its index partition. A table without a range key (the
+idempotency records) is not packed.
 """
 
 import pickle
