@@ -4,8 +4,8 @@ stored.
 moto holds every item as Python objects (an object and a dict per attribute, a key object per
 item): a few KB for one of ours. A periodic pass packs each partition of a table with a range
 key (an event with its notifications and attempts, a subscription, an endpoint's parked list)
-whose items it has found unpacked for `seconds`: their wire form (attribute values as `{"S":
-...}`, binaries as bytes) is pickled and compressed with zlib into one bytes object, and the
+whose items it has found unpacked for `seconds`: their wire form (values as `{"S": ...}`,
+binaries as bytes) is pickled and compressed with zlib into one bytes object, and the
 partition's dict stays in the table, empty. The next request that reads or writes the partition
 unpacks it in place (about 20 µs an item), so a partition in use stays unpacked while it is
 used. Items of one table repeat each other (attribute names, key prefixes, ARNs): each table
