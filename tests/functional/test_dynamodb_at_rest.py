@@ -9,7 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 from moto.dynamodb.models import dynamodb_backends
-from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.dynamodb.models.dynamo_type import DynamoType, Item
 
 from workflows.local import dynamodb_at_rest, engine
 from workflows.local.dynamodb_at_rest import PackedPartition
@@ -168,3 +168,13 @@ def test_a_packed_partition_survives_a_snapshot(client) -> None:
         ["12.50", "12.50"]
     assert restored[DynamoType({"S": "q"})][DynamoType({"S": "1"})].attrs == \
         table().items[DynamoType({"S": "q"})][DynamoType({"S": "1"})].attrs
+
+
+def test_moto_keeps_no_list_of_every_item_it_made(client) -> None:
+    # moto's models append themselves to a class list (for its server's dashboard): every
+    # version of every item stayed reachable. The local runtime turns that off.
+    engine.forget_model_objects()
+    for n in range(50):
+        client.put_item(TableName=TABLE, Item={**ITEM, **key("p", str(n))})
+    assert Item.instances_tracked == []
+    assert len(table()) == 50
