@@ -27,8 +27,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from moto.dynamodb.models import dynamodb_backends
-from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import Table
+
+from workflows.local.dynamodb_speed import attributes
 
 UNPACKED_SINCE = "_unpacked_since"
 DICTIONARY = "_stepwire_packing_dictionary"  # kept on the moto Table (and in its snapshot)
@@ -81,14 +83,12 @@ class PackedPartition(dict):
     def _unpack(self) -> None:
         assert self._packed is not None and self._dictionary is not None
         wire = zlib.decompressobj(zdict=self._dictionary).decompress(self._packed)
-        for attributes in pickle.loads(wire):
+        for wire_attributes in pickle.loads(wire):
             item = Item.__new__(Item)
             item.hash_key = self.hash_key
-            item.range_key = DynamoType(attributes[self._range_key_attr])
+            item.range_key = DynamoType(wire_attributes[self._range_key_attr])
             # The item passed moto's size check when written: no need to check it again.
-            item.attrs = LimitedSizeDict.__new__(LimitedSizeDict)
-            dict.update(item.attrs, {name: DynamoType(value)
-                                     for name, value in attributes.items()})
+            item.attrs = attributes(wire_attributes)
             dict.__setitem__(self, item.range_key, item)
         self._packed = self._dictionary = None
         self._index_keys = ()
@@ -155,16 +155,15 @@ def items_of_index_partition(table: Table, conditions: list[tuple[str, DynamoTyp
                              ) -> list[Item]:
     """The table's items with every (attribute, value) of `conditions` (an index query's
     partition key), unpacking only the partitions that hold some."""
-    partitions: Any = table.items.values() if table.range_key_attr else [
-        {None: item} for item in table.items.values()]
-    found = []
-    for partition in partitions:
-        if isinstance(partition, PackedPartition) and partition.packed and \
-                not partition.may_hold(conditions):
-            continue
-        found.extend(item for item in partition.values()
-                     if all(_equal(item.attrs.get(name), value) for name, value in conditions))
-    return found
+    def matches(item: Item) -> bool:
+        return all(_equal(item.attrs.get(name), value) for name, value in conditions)
+
+    if not table.range_key_attr:  # never packed: the table holds its items
+        return [item for item in table.items.values() if matches(item)]
+    return [item for partition in table.items.values()
+            if not (isinstance(partition, PackedPartition) and partition.packed
+                    and not partition.may_hold(conditions))
+            for item in partition.values() if matches(item)]
 
 
 def _equal(found: DynamoType | None, expected: DynamoType) -> bool:

@@ -89,14 +89,21 @@ class _CachedUpdateExpressions:
 ITEM_SIZE_LIMIT = 405_000  # moto's own figure: between AWS's measured 409 and 410 KB
 
 
+def attributes(wire: dict[str, Any]) -> LimitedSizeDict:
+    """moto's attributes of an item from their wire form (`{"S": ...}`), built at once: without
+    the size check moto makes at each attribute it adds."""
+    attrs = LimitedSizeDict.__new__(LimitedSizeDict)
+    dict.update(attrs, {name: DynamoType(value) for name, value in wire.items()})
+    return attrs
+
+
 def _new_item(self: Item, hash_key: DynamoType, range_key: DynamoType | None,
               attrs: dict[str, Any]) -> None:
     self.hash_key, self.range_key = hash_key, range_key
-    values = {name: DynamoType(value) for name, value in attrs.items()}
-    if sum(bytesize(name) + value.size() for name, value in values.items()) > ITEM_SIZE_LIMIT:
+    self.attrs = attributes(attrs)
+    if sum(bytesize(name) + value.size() for name, value in self.attrs.items()) \
+            > ITEM_SIZE_LIMIT:
         raise ItemSizeTooLarge
-    self.attrs = LimitedSizeDict.__new__(LimitedSizeDict)
-    dict.update(self.attrs, values)
 
 
 def install() -> None:
