@@ -22,8 +22,8 @@ from pathlib import Path
 from bench.receiver import Arrivals
 from bench.scenarios import SCENARIOS, Counts, run
 from stacks.functions import ALL_FUNCTIONS
-from workflows.local.provision import MACHINES, Machine
-from workflows.local.runtime import LocalConfig, LocalRuntime
+from stepwire.host.provision import MACHINES, Machine
+from stepwire.runtime import LocalConfig, LocalRuntime
 
 PRICES = json.loads((Path(__file__).with_name("prices.json")).read_text())
 BASELINE = (Machine("notification", "STANDARD"), Machine("ingest", "STANDARD"))

@@ -17,13 +17,13 @@ from pathlib import Path
 
 # py-spy names a frame "function (path/inside/sys.path.py:line)". Innermost match wins.
 COMPONENTS = [
-    ("interpreter", ("(moto/stepfunctions/parser/", "(workflows/local/engine.py",
-                     "(workflows/local/inline.py", "(workflows/local/admission.py")),
-    ("durable state", ("(workflows/local/journal.py", "(workflows/local/durability.py")),
+    ("interpreter", ("(moto/stepfunctions/parser/", "(stepwire/emulation/stepfunctions/",
+                     "(stepwire/emulation/dynamodb/backend.py", "(stepwire/host/admission.py")),
+    ("durable state", ("(stepwire/state/journal.py", "(stepwire/state/durability.py")),
     ("emulated AWS calls", ("(botocore/", "(boto3/", "(moto/")),
     ("HTTP", ("(http/server.py", "(socketserver.py", "(httpx/", "(httpcore/", "(h11/",
               "(socket.py", "(ssl.py", "(bench/", "(werkzeug/serving", "(urllib3/",
-              "(workflows/local/gateway.py")),
+              "(stepwire/gateway/api_gateway.py")),
     ("handlers", ("(lambdas/", "(workflows/", "(aws_lambda_powertools/", "(pydantic",
                   "(jwt/", "(standardwebhooks/")),
 ]

@@ -30,9 +30,9 @@ from moto.dynamodb.models import dynamodb_backends
 from bench.cpu_profile import CpuProfile
 from bench.receiver import Arrivals, percentile
 from bench.throughput import raw_http_ceiling, rss_mb
+from stepwire.runtime import LocalConfig, LocalRuntime
 from tests.support.receiver import free_port
-from workflows.auth import issue_token, signing_key
-from workflows.local.runtime import LocalConfig, LocalRuntime
+from workflows.auth.tokens import issue_token, signing_key
 
 TENANT = "bench"
 

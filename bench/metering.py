@@ -18,8 +18,8 @@ from urllib.parse import unquote
 
 from moto.dynamodb.responses import DynamoHandler
 
-from workflows import table
-from workflows.local.lambda_host import LambdaHost
+from stepwire.host.lambda_host import LambdaHost
+from workflows.storage import table
 
 _WRITES = {"PutItem": "Item", "UpdateItem": None, "DeleteItem": None}
 

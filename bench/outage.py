@@ -17,13 +17,13 @@ import time
 from collections import Counter
 
 from bench.receiver import percentile
+from stepwire.emulation.stepfunctions import executions
+from stepwire.runtime import LocalConfig, LocalRuntime
 from tests.support.receiver import Answer, Received, Receiver, free_port
-from workflows import services
-from workflows.ids import new_id
-from workflows.local import engine
-from workflows.local.runtime import LocalConfig, LocalRuntime
-from workflows.settings import get_settings
-from workflows.subscriptions import NewSubscription, create_subscription
+from workflows import wiring
+from workflows.kernel.ids import new_id
+from workflows.kernel.settings import get_settings
+from workflows.operations.subscriptions import NewSubscription, create_subscription
 
 
 class Down:
@@ -37,7 +37,7 @@ class Down:
 def subscribe(tenant: str, receiver: Receiver, path: str) -> str:
     created = create_subscription(tenant, NewSubscription(url=receiver.url(path),
                                                           event_types=["*"]),
-                                  store=services.store(), policy=services.target_policy())
+                                  store=wiring.store(), policy=wiring.target_policy())
     receiver.secrets[path] = created.secret
     return created.id
 
@@ -89,7 +89,7 @@ def run(events: int, scale: float, timeout: float, outage_seconds: float = 10.0)
                 if phase["name"] in ("burst", "outage"):
                     for name, arn in arns.items():
                         try:
-                            peak[name] = max(peak[name], engine.running_executions(arn))
+                            peak[name] = max(peak[name], executions.running_executions(arn))
                         except AttributeError:
                             pass  # moto: an execution being created has no status yet
                 time.sleep(0.02)
@@ -117,13 +117,13 @@ def run(events: int, scale: float, timeout: float, outage_seconds: float = 10.0)
         phase["name"] = "burst"
         ids = [new_id("evt") for _ in range(events)]
         put(bus, tenant_a, ids)
-        store = services.store()
+        store = wiring.store()
         parked_after = wait_until(lambda: store.parked_count(tenant_a, sub_a) == events,
                                   timeout, "every notification parked")
         # Everything parked, the endpoint still down: what the outage costs the others.
         phase["name"] = "outage"
         time.sleep(outage_seconds)
-        steady = {name: engine.running_executions(arn) for name, arn in arns.items()}
+        steady = {name: executions.running_executions(arn) for name, arn in arns.items()}
         attempts_down = len(dead.requests.get("/a", []))
         health = store.endpoint_health(tenant_a, sub_a)
 

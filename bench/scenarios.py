@@ -15,10 +15,10 @@ from typing import Any
 
 from bench.metering import Meter, metering
 from bench.receiver import Arrivals
-from workflows import services
-from workflows.ids import new_id
-from workflows.local.runtime import LocalRuntime
-from workflows.subscriptions import NewSubscription, create_subscription
+from stepwire.runtime import LocalRuntime
+from workflows import wiring
+from workflows.kernel.ids import new_id
+from workflows.operations.subscriptions import NewSubscription, create_subscription
 
 EXPRESS_BILLING_STEP = 0.1  # seconds
 
@@ -91,7 +91,7 @@ def run(runtime: LocalRuntime, receiver: Arrivals, scenario: Scenario,
     receiver.answer = scenario.answers()
     for _ in range(scenario.subscriptions):
         create_subscription(tenant, NewSubscription(url=receiver.url, event_types=["*"]),
-                            store=services.store(), policy=services.target_policy())
+                            store=wiring.store(), policy=wiring.target_policy())
     before = _execution_arns(sfn, resources.state_machine_arns)
     with metering() as meter:
         sfn.start_execution(stateMachineArn=resources.ingest_state_machine_arn,

@@ -15,11 +15,11 @@ from pathlib import Path
 import httpx
 
 from bench.receiver import Arrivals, percentile
+from stepwire.runtime import LocalConfig, LocalRuntime
 from tests.support.receiver import free_port
-from workflows import services
-from workflows.ids import new_id
-from workflows.local.runtime import LocalConfig, LocalRuntime
-from workflows.subscriptions import NewSubscription, create_subscription
+from workflows import wiring
+from workflows.kernel.ids import new_id
+from workflows.operations.subscriptions import NewSubscription, create_subscription
 
 TARGET_PER_SECOND = 100
 TARGET_RSS_GROWTH_MB = 50
@@ -68,7 +68,7 @@ def run(events: int, timeout: float, optimize: bool = True,
     with LocalRuntime(config) as runtime:
         tenant = new_id("bench")
         create_subscription(tenant, NewSubscription(url=receiver.url, event_types=["*"]),
-                            store=services.store(), policy=services.target_policy())
+                            store=wiring.store(), policy=wiring.target_policy())
         client = runtime.client("events")
         warm_up = [new_id("warm") for _ in range(WARM_UP_EVENTS)]
         publish(client, tenant, warm_up, {})

@@ -8,18 +8,18 @@ context {tenant, roles, sub} that the API reads, and the tenant's API key as
 
 from typing import Any
 
-from workflows import services
-from workflows.auth import Unauthorized, bearer_token
-from workflows.observability import annotate, logger, traced_handler
-from workflows.settings import get_settings
-from workflows.usage_keys import tenant_usage_key
+from workflows import wiring
+from workflows.auth.tokens import Unauthorized, bearer_token
+from workflows.auth.usage_keys import tenant_usage_key
+from workflows.kernel.observability import annotate, logger, traced_handler
+from workflows.kernel.settings import get_settings
 
 
 @logger.inject_lambda_context
 @traced_handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
-        principal = services.token_verifier().verify(bearer_token(event.get("authorizationToken")))
+        principal = wiring.token_verifier().verify(bearer_token(event.get("authorizationToken")))
     except Unauthorized as exc:
         logger.info("token refused", extra={"reason": exc.detail})
         raise Exception("Unauthorized") from None  # noqa: TRY002 - API Gateway's contract

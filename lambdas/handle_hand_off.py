@@ -3,9 +3,9 @@ attempts."""
 
 from typing import Any
 
-from workflows import services
-from workflows.handoff import HandOffRequest, hand_off
-from workflows.observability import annotate, logger, traced_handler
+from workflows import wiring
+from workflows.delivery.long_tail_handoff import HandOffRequest, hand_off
+from workflows.kernel.observability import annotate, logger, traced_handler
 
 
 @logger.inject_lambda_context(correlation_id_path="notification.webhook_id")
@@ -14,4 +14,4 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = HandOffRequest.model_validate(event)
     annotate(tenant=request.notification.tenant, event_id=request.notification.event_id,
              webhook_id=request.notification.webhook_id)
-    return hand_off(request, store=services.store()).model_dump(mode="json")
+    return hand_off(request, store=wiring.store()).model_dump(mode="json")

@@ -2,16 +2,17 @@
 
 from typing import Any
 
-from workflows import activity, services
-from workflows.ingest import Outcome, ingest_event
-from workflows.observability import annotate, event_accepted, logger, traced_handler
+from workflows import wiring
+from workflows.ingest.fan_out import Outcome, ingest_event
+from workflows.kernel import activity
+from workflows.kernel.observability import annotate, event_accepted, logger, traced_handler
 
 
 @logger.inject_lambda_context(correlation_id_path="execution")
 @traced_handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     published = event.get("event")
-    result = ingest_event(published, event["execution"], store=services.store())
+    result = ingest_event(published, event["execution"], store=wiring.store())
     annotate(tenant=result.tenant, event_id=result.event_id)
     source = "eventbridge" if isinstance(published, dict) and "detail-type" in published \
         else "api"

@@ -3,11 +3,11 @@
 
 from typing import Any
 
-from workflows import services
-from workflows.delivery import DeliveryConfig
-from workflows.observability import annotate, logger, traced_handler
-from workflows.recovery import ProbeRequest, probe_endpoint
-from workflows.settings import get_settings
+from workflows import wiring
+from workflows.delivery.attempt import DeliveryConfig
+from workflows.kernel.observability import annotate, logger, traced_handler
+from workflows.kernel.settings import get_settings
+from workflows.recovery.release import ProbeRequest, probe_endpoint
 
 
 @logger.inject_lambda_context(correlation_id_path="endpoint.subscription_id")
@@ -15,6 +15,6 @@ from workflows.settings import get_settings
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = ProbeRequest.model_validate(event)
     annotate(tenant=request.endpoint.tenant, subscription_id=request.endpoint.subscription_id)
-    result = probe_endpoint(request, store=services.store(),
+    result = probe_endpoint(request, store=wiring.store(),
                             config=DeliveryConfig.from_settings(get_settings()))
     return result.model_dump(mode="json")

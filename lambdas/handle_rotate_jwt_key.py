@@ -2,9 +2,9 @@
 
 from typing import Any
 
-from workflows import aws
-from workflows.key_rotation import rotate
-from workflows.observability import logger, traced_handler
+from workflows.kernel import aws
+from workflows.kernel.observability import logger, traced_handler
+from workflows.secrets.key_rotation import rotate
 
 
 @logger.inject_lambda_context(correlation_id_path="ClientRequestToken")

@@ -2,10 +2,10 @@
 
 from typing import Any
 
-from workflows import aws
-from workflows.custom_resource import FAILED, SUCCESS, respond
-from workflows.key_rotation import seed_keys
-from workflows.observability import logger, traced_handler
+from workflows.kernel import aws
+from workflows.kernel.observability import logger, traced_handler
+from workflows.secrets.custom_resource import FAILED, SUCCESS, respond
+from workflows.secrets.key_rotation import seed_keys
 
 
 @logger.inject_lambda_context(correlation_id_path="RequestId")

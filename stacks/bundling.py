@@ -21,10 +21,9 @@ from aws_cdk import aws_lambda as lambda_
 
 from stacks.constants import NOT_BUNDLED, PIP_PLATFORM, PYPROJECT, PYTHON_VERSION, REPO_ROOT
 
-# What the asset carries of the repository: the domain and the handlers, never the local
-# runtime (it needs moto) nor caches.
+# What the asset carries of the repository: the domain and the handlers. The local runtime is
+# a package of its own (`stepwire/`), so nothing inside them is left out by name.
 CODE_PACKAGES = ("workflows", "lambdas")
-_EXCLUDED_DIRS = {"local", "__pycache__"}
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
@@ -68,9 +67,7 @@ def _code_files() -> list[Path]:
     files = []
     for package in CODE_PACKAGES:
         for path in sorted((REPO_ROOT / package).rglob("*.py")):
-            relative = path.relative_to(REPO_ROOT / package)
-            if not _EXCLUDED_DIRS.intersection(relative.parts[:-1]):
-                files.append(path)
+            files.append(path)
     return files
 
 

@@ -20,7 +20,7 @@ from stacks.constants import (
     PYTHON_VERSION,
     SERVICE_NAME,
 )
-from workflows.settings import Settings
+from workflows.kernel.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def stepwire_environment(values: dict[str, object]) -> dict[str, str]:
     fields = Settings.model_fields
     unknown = sorted(set(values) - set(fields))
     if unknown:
-        raise KeyError(f"not fields of workflows.settings.Settings: {', '.join(unknown)}")
+        raise KeyError(f"not fields of workflows.kernel.settings.Settings: {', '.join(unknown)}")
     missing = sorted(name for name, field in fields.items()
                      if field.is_required() and name not in values)
     if missing:

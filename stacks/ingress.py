@@ -4,7 +4,7 @@ Who may publish: principals of the stack's own account whose IAM policies allow 
 the bus (the operator's services, trusted with every tenant), and the producers listed in the
 `stepwire:eventProducers` context, each bound to its tenants: the bus policy lets it put only
 the sources `tenant.<tenant>` of its own tenants, and the ingest rejects an event whose
-`detail.tenant` differs from its `tenant.` source (workflows/ingest.py).
+`detail.tenant` differs from its `tenant.` source (workflows/ingest/fan_out.py).
 """
 
 from dataclasses import dataclass
@@ -17,7 +17,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from stacks.constants import EVENT_BUS_NAME, INGRESS_MAX_EVENT_AGE, INGRESS_RETRY_ATTEMPTS
-from workflows.ingest import TENANT_SOURCE_PREFIX
+from workflows.ingest.fan_out import TENANT_SOURCE_PREFIX
 
 
 @dataclass(frozen=True)

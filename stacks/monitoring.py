@@ -1,6 +1,6 @@
 """Alarms to an SNS topic, and a dashboard of delivery success rate and end-to-end latency.
 
-The delivery metrics are the handlers' own (namespace Stepwire, `workflows.observability`):
+The delivery metrics are the handlers' own (namespace Stepwire, `workflows.kernel.observability`):
 their names come from there, so a rename fails the infrastructure tests, not the dashboard.
 """
 
@@ -27,7 +27,7 @@ from stacks.constants import (
     PARKED_BACKLOG_GROWTH,
     STACK_ID,
 )
-from workflows.observability import NAMESPACE, SERVICE, Metric, Outcome
+from workflows.kernel.observability import NAMESPACE, SERVICE, Metric, Outcome
 
 FIVE_MINUTES = Duration.minutes(5)
 

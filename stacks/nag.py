@@ -22,9 +22,10 @@ DLQ_ITSELF = (
     "This queue is itself a dead-letter queue ({what}); a dead-letter queue behind it would "
     "only move the same messages, and the depth and oldest-message alarms watch it")
 DATA_KEY_NOT_ROTATED = (
-    "The data key encrypts every stored subscription signing secret (workflows/secret_box.py, "
-    "AES-256-GCM); rotating it would leave them undecryptable without a re-encryption "
-    "migration. It is read only by the deliver and api functions")
+    "The data key encrypts every stored subscription signing secret "
+    "(workflows/secrets/secret_box.py, AES-256-GCM); rotating it would leave them "
+    "undecryptable without a re-encryption migration. It is read only by the deliver and api "
+    "functions")
 RUNTIME = (
     "python3.12 is a supported Lambda runtime (deprecation scheduled for 2028); the bundled "
     "binary wheels (pip --python-version 3.12) and the Powertools layer "

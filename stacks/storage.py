@@ -1,10 +1,10 @@
-"""The DynamoDB table, built from the one key-schema definition in `workflows.table`."""
+"""The DynamoDB table, built from the one key-schema definition in `workflows.storage.table`."""
 
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
-from workflows import table
+from workflows.storage import table
 
 _TYPES = {"S": dynamodb.AttributeType.STRING, "N": dynamodb.AttributeType.NUMBER,
           "B": dynamodb.AttributeType.BINARY}
@@ -28,7 +28,7 @@ class Storage(Construct):
         # The name is CloudFormation's to choose; only the schema comes from the request.
         request = table.create_table_request("unused")
         if request["BillingMode"] != "PAY_PER_REQUEST":
-            raise ValueError("the table is defined on-demand in workflows.table")
+            raise ValueError("the table is defined on-demand in workflows.storage.table")
         self.table = self._build_table("Table", request, table.TTL_ATTRIBUTE,
                                        deletion_protection=True,
                                        removal_policy=RemovalPolicy.RETAIN)

@@ -1,6 +1,6 @@
 """Per-tenant API limits: one API Gateway API key per provisioned tenant, in a usage plan.
 
-The authorizer returns the tenant's key as `usageIdentifierKey` (workflows/usage_keys.py
+The authorizer returns the tenant's key as `usageIdentifierKey` (workflows/auth/usage_keys.py
 derives it; this construct creates it with the same value), so every request is throttled in
 its tenant's bucket. Tenants come from the context value `stepwire:tenants`: a name for the
 default limits, or `{"tenant", "rate", "burst", "monthly_quota"}` to give one tenant more
@@ -16,8 +16,8 @@ from aws_cdk import aws_apigateway as apigw
 from constructs import Construct
 
 from stacks.constants import TENANT_BURST_LIMIT, TENANT_MONTHLY_QUOTA, TENANT_RATE_LIMIT
-from workflows.models import TENANT_PATTERN
-from workflows.usage_keys import tenant_usage_key
+from workflows.auth.usage_keys import tenant_usage_key
+from workflows.kernel.models import TENANT_PATTERN
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import boto3
 import pytest
 
 from tests.support.receiver import free_port
-from workflows import services
+from workflows import wiring
 
 ROOT = Path(__file__).resolve().parents[2]
 TIME_SCALE = 0.001
@@ -58,7 +58,7 @@ def start_local(*extra: str, ports: tuple[int, int] | None = None) -> LocalProce
     # stderr to a file: a pipe nobody reads while the tests run would fill and block it.
     log_path = Path(tempfile.mkstemp(prefix="stepwire-local-", suffix=".log")[1])
     process = subprocess.Popen(
-        [sys.executable, "-m", "workflows.local.cli", "local", "--aws-port", str(aws_port),
+        [sys.executable, "-m", "stepwire.cli", "local", "--aws-port", str(aws_port),
          "--api-port", str(api_port), "--retry-time-scale", str(TIME_SCALE),
          "--request-timeout", str(REQUEST_TIMEOUT), *extra],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=log_path.open("w"), text=True)
@@ -107,12 +107,12 @@ def local() -> Iterator[LocalProcess]:
         "STEPWIRE_RECOVERY_STATE_MACHINE_ARN": running.arn("stateMachine", "stepwire-recovery"),
         "STEPWIRE_ALLOW_PRIVATE_TARGETS": "true", "STEPWIRE_REQUIRE_HTTPS": "false",
     })
-    services.reset()
+    wiring.reset()
     try:
         yield running
     finally:
         code, output = stop_local(running)
         os.environ.clear()
         os.environ.update(saved)
-        services.reset()
+        wiring.reset()
         assert code == 0, f"stepwire local did not stop cleanly ({code}):\n{output}"

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.e2e
 
 def stepwire_token(local: LocalProcess, tenant: str, roles: str, ttl: int = 600) -> str:
     port = str(urlsplit(local.aws_endpoint).port)
-    done = subprocess.run([sys.executable, "-m", "workflows.local.cli", "token", "--tenant",
+    done = subprocess.run([sys.executable, "-m", "stepwire.cli", "token", "--tenant",
                            tenant, "--roles", roles, "--ttl", str(ttl), "--aws-port", port],
                           cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
     token = done.stdout.strip()
@@ -165,7 +165,7 @@ def test_stepwire_revoke_refuses_a_token_at_once(local: LocalProcess):
     jti = jwt.decode(token, options={"verify_signature": False})["jti"]
     # When `stepwire revoke` revokes it by its jti
     done = subprocess.run(
-        [sys.executable, "-m", "workflows.local.cli", "revoke", "--tenant", "shop", "--jti", jti,
+        [sys.executable, "-m", "stepwire.cli", "revoke", "--tenant", "shop", "--jti", jti,
          "--aws-port", str(urlsplit(local.aws_endpoint).port),
          "--api-port", str(urlsplit(local.api_url).port)],
         cwd=ROOT, capture_output=True, text=True, timeout=60)

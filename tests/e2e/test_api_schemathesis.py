@@ -43,7 +43,7 @@ def local() -> Iterator[LocalProcess]:
 @pytest.fixture(scope="module")
 def token(local: LocalProcess) -> str:
     port = str(urlsplit(local.aws_endpoint).port)
-    return subprocess.run([sys.executable, "-m", "workflows.local.cli", "token", "--tenant",
+    return subprocess.run([sys.executable, "-m", "stepwire.cli", "token", "--tenant",
                            "fuzz", "--roles", "admin", "--aws-port", port],
                           cwd=ROOT, capture_output=True, text=True, check=True,
                           timeout=60).stdout.strip()

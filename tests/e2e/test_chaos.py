@@ -10,9 +10,9 @@ import pytest
 
 from tests.e2e.conftest import REQUEST_TIMEOUT, LocalProcess
 from tests.support.receiver import Answer, Received, Receiver
-from workflows import services
-from workflows.ids import new_id
-from workflows.subscriptions import NewSubscription, create_subscription
+from workflows import wiring
+from workflows.kernel.ids import new_id
+from workflows.operations.subscriptions import NewSubscription, create_subscription
 
 pytestmark = [pytest.mark.e2e, pytest.mark.chaos]
 
@@ -57,7 +57,7 @@ def test_every_event_is_delivered_through_failures(local: LocalProcess) -> None:
     with Receiver(script) as receiver:
         subscription = create_subscription(
             tenant, NewSubscription(url=receiver.url(), event_types=["*"]),
-            store=services.store(), policy=services.target_policy())
+            store=wiring.store(), policy=wiring.target_policy())
         receiver.secrets["/hook"] = subscription.secret
         events = local.client("events")
         ids = [new_id("evt") for _ in range(EVENTS)]
@@ -69,7 +69,7 @@ def test_every_event_is_delivered_through_failures(local: LocalProcess) -> None:
             } for i, event_id in enumerate(ids[batch:batch + 10], start=batch)])
             assert response["FailedEntryCount"] == 0
 
-        store = services.store()
+        store = wiring.store()
         deadline = time.monotonic() + 240
         pending = set(ids)
         while pending and time.monotonic() < deadline:

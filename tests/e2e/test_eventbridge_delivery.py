@@ -7,9 +7,9 @@ import pytest
 
 from tests.e2e.conftest import LocalProcess
 from tests.support.receiver import Receiver
-from workflows import services
-from workflows.ids import new_id
-from workflows.subscriptions import NewSubscription, create_subscription
+from workflows import wiring
+from workflows.kernel.ids import new_id
+from workflows.operations.subscriptions import NewSubscription, create_subscription
 
 pytestmark = pytest.mark.e2e
 
@@ -35,7 +35,7 @@ def test_put_events_to_signed_verified_webhooks(local: LocalProcess) -> None:
     with Receiver() as receiver:
         subscription = create_subscription(
             tenant, NewSubscription(url=receiver.url(), event_types=["order.*"]),
-            store=services.store(), policy=services.target_policy())
+            store=wiring.store(), policy=wiring.target_policy())
         receiver.secrets["/hook"] = subscription.secret
         events = local.client("events")
         ids = [new_id("evt") for _ in range(5)]
@@ -56,7 +56,7 @@ def test_put_events_to_signed_verified_webhooks(local: LocalProcess) -> None:
     names = {f"{event_id}--{subscription.id}" for event_id in ids}
     wait_until(lambda: names <= {e["name"] for e in sfn.list_executions(
         stateMachineArn=machine, statusFilter="SUCCEEDED")["executions"]})
-    stored = wait_until(lambda: (found := services.store().get_event_with_notifications(
+    stored = wait_until(lambda: (found := wiring.store().get_event_with_notifications(
         tenant, ids[0])) and found[1][0].status == "delivered" and found)
     assert [a.status_code for a in stored[1][0].attempts] == [200]
 

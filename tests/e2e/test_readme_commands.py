@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from stepwire.cli import AWS_CLI_ENVIRONMENT
 from tests.e2e.conftest import ROOT, LocalProcess
 from tests.e2e.test_api_http import eventually
-from workflows.local.cli import AWS_CLI_ENVIRONMENT
 
 pytestmark = pytest.mark.e2e
 README = (ROOT / "README.md").read_text()

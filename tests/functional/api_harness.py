@@ -13,11 +13,11 @@ import boto3
 from moto import mock_aws
 
 from lambdas import handle_api_request, handle_authorize_request
-from workflows import services
+from stepwire.gateway.api_gateway import Gateway, GatewayResponse, RateLimit
+from stepwire.host.provision import Resources, provision
+from workflows import wiring
 from workflows.api.app import ROUTES
-from workflows.auth import issue_token, signing_key
-from workflows.local.gateway import Gateway, GatewayResponse, RateLimit
-from workflows.local.provision import Resources, provision
+from workflows.auth.tokens import issue_token, signing_key
 from workflows.storage import Store
 
 REGION = "us-east-1"
@@ -37,7 +37,7 @@ class ApiEnv:
 
     @property
     def store(self) -> Store:
-        return services.store()
+        return wiring.store()
 
     def token(self, tenant: str, roles: list[str], **claims: Any) -> str:
         key = signing_key(self.client("secretsmanager").get_secret_value(
@@ -85,12 +85,12 @@ def api_env(rate_limit: RateLimit | None = None) -> Iterator[ApiEnv]:
             "STEPWIRE_JWT_SECRET_ID": resources.jwt_secret_id,
             "STEPWIRE_ALLOW_PRIVATE_TARGETS": "true", "STEPWIRE_REQUIRE_HTTPS": "false",
         })
-        services.reset()
+        wiring.reset()
         gateway = Gateway(handle_api_request.lambda_handler,
                           handle_authorize_request.lambda_handler, ROUTES, rate_limit=rate_limit)
         try:
             yield ApiEnv(gateway=gateway, resources=resources)
         finally:
-            services.reset()
+            wiring.reset()
             os.environ.clear()
             os.environ.update(saved)

@@ -7,9 +7,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from workflows import services, table
-from workflows.secret_box import new_data_key
-from workflows.storage import Store
+from workflows import wiring
+from workflows.secrets.secret_box import new_data_key
+from workflows.storage import Store, table
 
 TABLE = "stepwire-test"
 
@@ -36,12 +36,12 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         monkeypatch.delenv("STEPWIRE_AWS_ENDPOINT_URL", raising=False)
-        services.reset()
+        wiring.reset()
         yield {"dynamodb": dynamodb, "secrets": secrets, "data_key": data_key}
-        services.reset()
+        wiring.reset()
     os.environ.pop("STEPWIRE_TABLE_NAME", None)
 
 
 @pytest.fixture
 def store(aws: dict) -> Store:
-    return services.store()
+    return wiring.store()

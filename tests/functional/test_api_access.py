@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.functional.api_harness import ApiEnv, api_env
-from workflows.ids import execution_name, new_id, webhook_id
-from workflows.models import Event, NotificationTarget
-from workflows.subscriptions import NewSubscription, create_subscription
-from workflows.target_guard import TargetPolicy
+from workflows.delivery.target_guard import TargetPolicy
+from workflows.kernel.ids import execution_name, new_id, webhook_id
+from workflows.kernel.models import Event, NotificationTarget
+from workflows.operations.subscriptions import NewSubscription, create_subscription
 
 pytestmark = pytest.mark.functional
 

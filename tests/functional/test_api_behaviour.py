@@ -10,20 +10,20 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from lambdas import handle_api_request, handle_authorize_request
+from stepwire.gateway.api_gateway import Gateway, RateLimit
+from stepwire.host.provision import STATEMACHINES_DIR
 from tests.functional.api_harness import ApiEnv, api_env, json_of
-from workflows import services
+from workflows import wiring
 from workflows.api.app import ROUTES
-from workflows.delivery import record_failure
-from workflows.ids import execution_name, webhook_id
-from workflows.local.gateway import Gateway, RateLimit
-from workflows.local.provision import STATEMACHINES_DIR
-from workflows.models import (
+from workflows.delivery.attempt import record_failure
+from workflows.kernel.ids import execution_name, webhook_id
+from workflows.kernel.models import (
     Event,
     FailureReport,
     NotificationStatus,
     NotificationTarget,
 )
-from workflows.settings import get_settings
+from workflows.kernel.settings import get_settings
 
 pytestmark = pytest.mark.functional
 
@@ -483,7 +483,7 @@ def test_dead_letters_are_listed_per_tenant_and_redriven_by_filter(env: ApiEnv):
 def test_after_a_key_rotation_the_previous_key_works_and_a_retired_one_does_not(
         env: ApiEnv, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("STEPWIRE_JWT_KEY_CACHE_SECONDS", "0")
-    services.reset()
+    wiring.reset()
     secrets = env.client("secretsmanager")
     old = env.token("keys", ["reader"])
     secrets.put_secret_value(SecretId=env.resources.jwt_secret_id, SecretString="k2" * 22)
@@ -493,7 +493,7 @@ def test_after_a_key_rotation_the_previous_key_works_and_a_retired_one_does_not(
     secrets.put_secret_value(SecretId=env.resources.jwt_secret_id, SecretString="k3" * 22)
     assert env.call("GET", "/events", token=old).status == 401  # two rotations: retired
     assert env.call("GET", "/events", token=new).status == 200
-    services.reset()
+    wiring.reset()
 
 
 def test_per_tenant_rate_limit_answers_429_with_retry_after(env: ApiEnv):

@@ -6,10 +6,10 @@ from collections.abc import Iterator
 import pytest
 
 from lambdas import handle_authorize_request
+from stepwire.host.lambda_host import LambdaContext
 from tests.functional.api_harness import ApiEnv, api_env
-from workflows.local.lambda_host import LambdaContext
-from workflows.settings import get_settings
-from workflows.usage_keys import tenant_usage_key
+from workflows.auth.usage_keys import tenant_usage_key
+from workflows.kernel.settings import get_settings
 
 pytestmark = pytest.mark.functional
 

@@ -1,4 +1,4 @@
-"""The local runtime packs DynamoDB partitions at rest (workflows/local/dynamodb_at_rest.py):
+"""The local runtime packs DynamoDB partitions at rest (stepwire/at_rest.py):
 every request answers as it did before they were packed."""
 
 import pickle
@@ -11,8 +11,9 @@ from moto import mock_aws
 from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 
-from workflows.local import dynamodb_at_rest, engine
-from workflows.local.dynamodb_at_rest import PackedPartition
+from stepwire.emulation import housekeeping
+from stepwire.emulation.dynamodb import at_rest, backend
+from stepwire.emulation.dynamodb.at_rest import PackedPartition
 
 pytestmark = pytest.mark.functional
 
@@ -26,9 +27,9 @@ ITEM = {"pk": {"S": "p"}, "sk": {"S": "1"}, "n": {"N": "12.50"}, "flag": {"BOOL"
 
 @pytest.fixture
 def client(monkeypatch) -> Iterator[Any]:
-    monkeypatch.setattr(dynamodb_at_rest, "LEARN_FROM_BYTES", 0)  # learn from a few items
+    monkeypatch.setattr(at_rest, "LEARN_FROM_BYTES", 0)  # learn from a few items
     with mock_aws():
-        engine.serialize_dynamodb()
+        backend.serialize_dynamodb()
         client = boto3.client("dynamodb", region_name="us-east-1")
         client.create_table(
             TableName=TABLE, BillingMode="PAY_PER_REQUEST",
@@ -57,8 +58,8 @@ def packed() -> dict[str, bool]:
 
 def pack_all() -> int:
     """Two passes 10 s apart: the first finds every item unpacked, the second packs them."""
-    dynamodb_at_rest.pack_partitions(10, now=0.0)
-    return dynamodb_at_rest.pack_partitions(10, now=10.0)
+    at_rest.pack_partitions(10, now=0.0)
+    return at_rest.pack_partitions(10, now=10.0)
 
 
 def key(pk: str, sk: str = "1") -> dict:
@@ -85,8 +86,8 @@ def test_packed_partitions_read_as_they_were_written(client) -> None:
     assert client.get_item(TableName=TABLE, Key=key("q"))["Item"] == {**ITEM, **key("q")}
     assert client.scan(TableName=TABLE)["Items"] == scanned
     # And a partition unpacked by a read is not packed by the next pass that finds it
-    assert dynamodb_at_rest.pack_partitions(10, now=10.0) == 0
-    assert dynamodb_at_rest.pack_partitions(10, now=20.0) == 2
+    assert at_rest.pack_partitions(10, now=10.0) == 0
+    assert at_rest.pack_partitions(10, now=20.0) == 2
 
 
 def test_writes_to_a_packed_partition_answer_as_to_an_unpacked_one(client) -> None:
@@ -146,13 +147,13 @@ def test_an_index_query_unpacks_the_partitions_of_its_index_partition_only(clien
 
 
 def test_a_small_table_stays_unpacked_until_it_can_learn_a_dictionary(client, monkeypatch):
-    monkeypatch.setattr(dynamodb_at_rest, "LEARN_FROM_BYTES", 2_000)
+    monkeypatch.setattr(at_rest, "LEARN_FROM_BYTES", 2_000)
     client.put_item(TableName=TABLE, Item=ITEM)
     assert pack_all() == 0
     for n in range(10):
         client.put_item(TableName=TABLE, Item={**ITEM, **key(f"more{n}")})
     assert pack_all() == 11
-    assert 2_000 <= len(getattr(table(), dynamodb_at_rest.DICTIONARY)) <= 32 * 1024
+    assert 2_000 <= len(getattr(table(), at_rest.DICTIONARY)) <= 32 * 1024
 
 
 def test_a_packed_partition_survives_a_snapshot(client) -> None:
@@ -173,7 +174,7 @@ def test_a_packed_partition_survives_a_snapshot(client) -> None:
 def test_moto_keeps_no_list_of_every_item_it_made(client) -> None:
     # moto's models append themselves to a class list (for its server's dashboard): every
     # version of every item stayed reachable. The local runtime turns that off.
-    engine.forget_model_objects()
+    housekeeping.forget_model_objects()
     for n in range(50):
         client.put_item(TableName=TABLE, Item={**ITEM, **key("p", str(n))})
     assert Item.instances_tracked == []

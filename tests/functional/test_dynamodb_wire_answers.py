@@ -11,7 +11,7 @@ import pytest
 from moto import mock_aws
 from moto.dynamodb.responses import DynamoHandler
 
-from workflows.local import dynamodb_speed
+from stepwire.emulation.dynamodb import wire_answers
 
 pytestmark = pytest.mark.functional
 
@@ -29,8 +29,8 @@ def answers() -> Iterator[tuple[Any, list[tuple[str, Any, Any]]]]:
     original = DynamoHandler.serialized
 
     def both(self: Any, action_result: Any) -> Any:
-        expected = dynamodb_speed.model_serialized(self, copy.deepcopy(action_result))
-        seen.append((self._get_action(), dynamodb_speed.wire_answer(self, action_result),
+        expected = wire_answers.model_serialized(self, copy.deepcopy(action_result))
+        seen.append((self._get_action(), wire_answers.wire_answer(self, action_result),
                      expected))
         return expected
 
@@ -99,7 +99,7 @@ def test_item_answers_are_moto_answers(answers) -> None:
 
 
 def test_the_item_size_limit_holds_with_the_single_size_check() -> None:
-    dynamodb_speed.install()
+    wire_answers.install()
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
         client.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",

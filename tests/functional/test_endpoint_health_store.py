@@ -5,12 +5,14 @@ from datetime import timedelta
 
 import pytest
 
-from workflows.breaker import BreakerState
-from workflows.delivery import DeliveryConfig
-from workflows.ids import execution_name, new_id, webhook_id
-from workflows.models import NotificationStatus, NotificationTarget, Subscription, utc_now
-from workflows.rate_limit import Window, wait_seconds
-from workflows.recovery import (
+from workflows.delivery.attempt import DeliveryConfig
+from workflows.delivery.breaker import BreakerState
+from workflows.delivery.rate_limit import Window, wait_seconds
+from workflows.kernel.ids import execution_name, new_id, webhook_id
+from workflows.kernel.models import NotificationStatus, NotificationTarget, Subscription, utc_now
+from workflows.kernel.settings import get_settings
+from workflows.recovery.handover import continue_as_new_if_due
+from workflows.recovery.release import (
     Endpoint,
     Outcome,
     ProbeRequest,
@@ -19,8 +21,6 @@ from workflows.recovery import (
     probe_endpoint,
     release_parked,
 )
-from workflows.recovery_handover import continue_as_new_if_due
-from workflows.settings import get_settings
 from workflows.storage import Store
 
 pytestmark = pytest.mark.functional

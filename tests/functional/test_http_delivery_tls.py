@@ -16,9 +16,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tests.support.receiver import Answer, Receiver
-from workflows.http_delivery import PinnedConnections, TransportError, post
-from workflows.models import utc_now
-from workflows.target_guard import ResolvedTarget
+from workflows.delivery.http import PinnedConnections, TransportError, post
+from workflows.delivery.target_guard import ResolvedTarget
+from workflows.kernel.models import utc_now
 
 pytestmark = pytest.mark.functional
 

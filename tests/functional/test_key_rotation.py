@@ -10,8 +10,7 @@ from moto import mock_aws
 from moto.awslambda.models import LambdaBackend
 
 from lambdas import handle_rotate_jwt_key
-from workflows import aws
-from workflows.auth import (
+from workflows.auth.tokens import (
     SecretsManagerKeys,
     TokenPolicy,
     TokenVerifier,
@@ -19,8 +18,9 @@ from workflows.auth import (
     issue_token,
     signing_key,
 )
-from workflows.custom_resource import FAILED, SUCCESS, response_body
-from workflows.key_rotation import (
+from workflows.kernel import aws
+from workflows.secrets.custom_resource import FAILED, SUCCESS, response_body
+from workflows.secrets.key_rotation import (
     CURRENT,
     PENDING,
     PREVIOUS,
@@ -30,7 +30,7 @@ from workflows.key_rotation import (
     rotate,
     seed_keys,
 )
-from workflows.secret_box import new_data_key
+from workflows.secrets.secret_box import new_data_key
 
 pytestmark = pytest.mark.functional
 

@@ -6,8 +6,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from workflows.errors import DeliveryRetryable
-from workflows.local.lambda_host import LambdaHost
+from stepwire.host.lambda_host import LambdaHost
+from workflows.kernel.errors import DeliveryRetryable
 
 pytestmark = pytest.mark.functional
 

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 
 from tests.functional.api_harness import ApiEnv, api_env, json_of
-from workflows.breaker import BreakerState, recovery_name
-from workflows.executions import execution_arn
-from workflows.models import SubscriptionStatus, utc_now
+from workflows.delivery.breaker import BreakerState, recovery_name
+from workflows.delivery.executions import execution_arn
+from workflows.kernel.models import SubscriptionStatus, utc_now
 
 pytestmark = pytest.mark.functional
 

@@ -7,15 +7,14 @@ import pytest
 from moto.core import DEFAULT_ACCOUNT_ID as ACCOUNT_ID
 from moto.dynamodb.models import dynamodb_backends
 
-from workflows import table
-from workflows.cursor import CursorCodec
-from workflows.delivery import DeliveryConfig, deliver_notification, record_failure
-from workflows.errors import DeliveryPermanent, DeliveryRateLimited
-from workflows.events import EventFilters, EventStatus, get_event, list_events
-from workflows.ids import new_id
-from workflows.ingest import Outcome, ingest_event
-from workflows.local.durability import end_attempt_leases
-from workflows.models import (
+from stepwire.state.durability import end_attempt_leases
+from workflows.delivery.attempt import DeliveryConfig, deliver_notification, record_failure
+from workflows.delivery.rate_limit import Window
+from workflows.delivery.target_guard import TargetPolicy
+from workflows.ingest.fan_out import Outcome, ingest_event
+from workflows.kernel.errors import DeliveryPermanent, DeliveryRateLimited
+from workflows.kernel.ids import new_id
+from workflows.kernel.models import (
     Attempt,
     DeliveryRequest,
     FailureReport,
@@ -25,11 +24,11 @@ from workflows.models import (
     WaitReason,
     utc_now,
 )
-from workflows.rate_limit import Window
-from workflows.settings import get_settings
-from workflows.storage import Claim, Store
-from workflows.subscriptions import NewSubscription, create_subscription
-from workflows.target_guard import TargetPolicy
+from workflows.kernel.settings import get_settings
+from workflows.operations.cursor import CursorCodec
+from workflows.operations.events import EventFilters, EventStatus, get_event, list_events
+from workflows.operations.subscriptions import NewSubscription, create_subscription
+from workflows.storage import Claim, Store, table
 
 pytestmark = pytest.mark.functional
 LOCAL = TargetPolicy(allow_private=True, require_https=False)
@@ -262,7 +261,7 @@ def test_a_delivery_rate_limited_past_the_retry_window_ends_failed_not_waiting_f
 
     # When its Deliver task runs once the window is over
     with pytest.MonkeyPatch.context() as clock:
-        clock.setattr("workflows.delivery.utc_now", lambda: later)
+        clock.setattr("workflows.delivery.attempt.utc_now", lambda: later)
         with pytest.raises(DeliveryPermanent, match="rate limited past the retry window"):
             deliver_notification(DeliveryRequest(notification=target, attempt=0,
                                                  execution_arn="arn:fast"),

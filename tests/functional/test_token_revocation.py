@@ -7,10 +7,10 @@ import jwt
 import pytest
 
 from tests.functional.api_harness import ApiEnv, api_env, json_of
-from workflows import table
-from workflows.auth import PREVIOUS_KEY_WINDOW, issue_token, signing_key
-from workflows.models import utc_now
-from workflows.revocations import RevocationRequest, TokenRevocations
+from workflows.auth.revocations import RevocationRequest, TokenRevocations
+from workflows.auth.tokens import PREVIOUS_KEY_WINDOW, issue_token, signing_key
+from workflows.kernel.models import utc_now
+from workflows.storage import table
 from workflows.storage.revocations import RevocationStore
 
 pytestmark = pytest.mark.functional

@@ -7,7 +7,7 @@ from stacks.constants import (
     END_TO_END_P99_MAX_MS,
     PARKED_BACKLOG_GROWTH,
 )
-from workflows.observability import NAMESPACE, SERVICE, Metric, Outcome
+from workflows.kernel.observability import NAMESPACE, SERVICE, Metric, Outcome
 
 pytestmark = pytest.mark.infrastructure
 

@@ -81,9 +81,12 @@ def test_nothing_of_boto3_or_powertools_is_bundled(asset):
 def test_the_domain_and_the_handlers_are_bundled_without_the_local_runtime(asset):
     for handler in (REPO_ROOT / "lambdas").glob("*.py"):
         assert (asset / "lambdas" / handler.name).exists(), handler.name
-    for module in (REPO_ROOT / "workflows").glob("*.py"):
-        assert (asset / "workflows" / module.name).exists(), module.name
-    assert not (asset / "workflows" / "local").exists()
+    for module in (REPO_ROOT / "workflows").rglob("*.py"):
+        assert (asset / module.relative_to(REPO_ROOT)).exists(), module
+    assert not (asset / "stepwire").exists()
+    shipped = "\n".join(path.read_text() for path in (asset / "workflows").rglob("*.py"))
+    assert "import moto" not in shipped and "from moto" not in shipped
+    assert "from stepwire" not in shipped and "import stepwire" not in shipped
     assert not (asset / "tests").exists()
     assert not list(asset.rglob("__pycache__"))
 

@@ -9,9 +9,9 @@ from stacks.api import ROUTES
 from stacks.api_models import draft4_schema
 from stacks.constants import EVENT_BUS_NAME, WAF_RATE_LIMIT
 from stacks.functions import ALL_FUNCTIONS
-from workflows import table
 from workflows.api.app import openapi_schema
-from workflows.settings import Settings
+from workflows.kernel.settings import Settings
+from workflows.storage import table
 
 pytestmark = pytest.mark.infrastructure
 

@@ -13,7 +13,7 @@ from stacks.constants import (
 )
 from stacks.tenant_limits import TenantLimit, tenant_limits
 from tests.infrastructure.conftest import TENANTS
-from workflows.usage_keys import tenant_usage_key
+from workflows.auth.usage_keys import tenant_usage_key
 
 pytestmark = pytest.mark.infrastructure
 

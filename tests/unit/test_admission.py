@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from workflows.local.admission import Admission
+from stepwire.host.admission import Admission
 
 pytestmark = pytest.mark.unit
 

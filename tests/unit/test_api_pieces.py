@@ -4,14 +4,14 @@ import json
 
 import pytest
 
+from stepwire.gateway.api_gateway import Gateway, RateLimit, TokenBucket, _body_length
 from workflows.api.routes import ApiRoute, RouteTable
-from workflows.auth import Permission
-from workflows.cursor import CursorCodec, InvalidCursor
-from workflows.events import EventStatus as E
-from workflows.events import PublishRequest, event_id_for, event_status
-from workflows.limits import MAX_REQUEST_BYTES
-from workflows.local.gateway import Gateway, RateLimit, TokenBucket, _body_length
-from workflows.models import NotificationStatus as S
+from workflows.auth.tokens import Permission
+from workflows.kernel.models import NotificationStatus as S
+from workflows.kernel.payload_limits import MAX_REQUEST_BYTES
+from workflows.operations.cursor import CursorCodec, InvalidCursor
+from workflows.operations.events import EventStatus as E
+from workflows.operations.events import PublishRequest, event_id_for, event_status
 
 pytestmark = pytest.mark.unit
 

@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from workflows.auth import (
+from workflows.auth.tokens import (
     MAX_TTL_SECONDS,
     PREVIOUS_KEY_WINDOW,
     Forbidden,
@@ -26,9 +26,9 @@ from workflows.auth import (
     bearer_token,
     issue_token,
 )
-from workflows.models import utc_now
-from workflows.settings import Settings
-from workflows.usage_keys import tenant_usage_key
+from workflows.auth.usage_keys import tenant_usage_key
+from workflows.kernel.models import utc_now
+from workflows.kernel.settings import Settings
 
 pytestmark = pytest.mark.unit
 

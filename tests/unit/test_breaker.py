@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from workflows.breaker import BreakerConfig, BreakerState, EndpointHealth, HealthView
-from workflows.settings import Settings
+from workflows.delivery.breaker import BreakerConfig, BreakerState, EndpointHealth, HealthView
+from workflows.kernel.settings import Settings
 
 pytestmark = pytest.mark.unit
 

@@ -9,12 +9,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from standardwebhooks import Webhook
 
-from workflows.delivery import readable_cause
-from workflows.errors import DeliveryGone, DeliveryPermanent, DeliveryRetryable
-from workflows.http_delivery import parse_retry_after
-from workflows.ids import execution_name, new_id, webhook_id
-from workflows.models import is_valid_filter, matches
-from workflows.signing import new_signing_secret, signature_header
+from workflows.delivery.attempt import readable_cause
+from workflows.delivery.http import parse_retry_after
+from workflows.delivery.signing import new_signing_secret, signature_header
+from workflows.kernel.errors import DeliveryGone, DeliveryPermanent, DeliveryRetryable
+from workflows.kernel.ids import execution_name, new_id, webhook_id
+from workflows.kernel.models import is_valid_filter, matches
 
 pytestmark = pytest.mark.unit
 

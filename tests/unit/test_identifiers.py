@@ -8,9 +8,9 @@ code matches with `re.fullmatch`, and pydantic's `pattern=` runs on Rust's regex
 import pytest
 from pydantic import ValidationError
 
-from workflows.events import PublishRequest
-from workflows.models import PublishedEvent
-from workflows.subscriptions import NewSubscription
+from workflows.kernel.models import PublishedEvent
+from workflows.operations.events import PublishRequest
+from workflows.operations.subscriptions import NewSubscription
 
 pytestmark = pytest.mark.unit
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from workflows.errors import InvalidEvent
-from workflows.ingest import parse_published
+from workflows.ingest.fan_out import parse_published
+from workflows.kernel.errors import InvalidEvent
 
 pytestmark = pytest.mark.unit
 

@@ -12,16 +12,16 @@ from pathlib import Path
 import pytest
 from werkzeug.test import Client
 
-from workflows import activity
+from stepwire import cli
+from stepwire.emulation.aws_endpoint import refuse_unsupported
+from stepwire.emulation.cloudwatch import MetricsRecorder
+from stepwire.gateway.console_routes import LocalConsole
+from stepwire.host.activity_log import ActivityPrinter, log_wait
+from stepwire.runtime import PortInUse, ensure_free
 from workflows.api.app import ROUTES
-from workflows.delivery import duration_text, gave_up
-from workflows.local import cli
-from workflows.local.activity_log import ActivityPrinter, log_wait
-from workflows.local.aws_endpoint import refuse_unsupported
-from workflows.local.console import LocalConsole
-from workflows.local.metrics import MetricsRecorder
-from workflows.local.runtime import PortInUse, ensure_free
-from workflows.models import Attempt, NotificationTarget, utc_now
+from workflows.delivery.attempt import duration_text, gave_up
+from workflows.kernel import activity
+from workflows.kernel.models import Attempt, NotificationTarget, utc_now
 
 pytestmark = pytest.mark.unit
 TARGET = NotificationTarget(tenant="acme", event_id="evt_1", subscription_id="sub_1",
@@ -82,7 +82,7 @@ def test_the_json_format_is_one_object_per_line_with_the_fields(printed):
 
 def test_without_a_sink_the_records_are_powertools_log_lines(caplog):
     # Given no local sink (as in Lambda) and the logger at INFO
-    from workflows.observability import logger
+    from workflows.kernel.observability import logger
     level = logger.log_level
     logger.setLevel("INFO")
     try:

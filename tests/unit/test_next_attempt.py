@@ -4,9 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from workflows.breaker import BreakerState, EndpointHealth
-from workflows.models import Notification, NotificationStatus, RecordedWait, WaitReason
-from workflows.next_attempt import next_attempt
+from workflows.delivery.breaker import BreakerState, EndpointHealth
+from workflows.delivery.next_attempt import next_attempt
+from workflows.kernel.models import Notification, NotificationStatus, RecordedWait, WaitReason
 
 pytestmark = pytest.mark.unit
 

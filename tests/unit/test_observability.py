@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from workflows import observability
-from workflows.local.metrics import MetricsRecorder
-from workflows.models import utc_now
-from workflows.observability import NAMESPACE, SERVICE, Outcome
+from stepwire.emulation.cloudwatch import MetricsRecorder
+from workflows.kernel import observability
+from workflows.kernel.models import utc_now
+from workflows.kernel.observability import NAMESPACE, SERVICE, Outcome
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
@@ -179,7 +179,7 @@ def test_in_lambda_the_handler_segment_carries_the_annotations_and_the_post_subs
         class Keep:
             def send_entity(self, entity): sent.append(entity.to_dict())
             def set_daemon_address(self, address): pass
-        from workflows import observability
+        from workflows.kernel import observability
         observability.tracer()  # Powertools configures the recorder first
         xray_recorder.configure(emitter=Keep(), streaming_threshold=0)
 

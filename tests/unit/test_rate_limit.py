@@ -6,8 +6,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from workflows.rate_limit import LEAD, MAX_RATE_LIMIT, SEND_MARGIN, Window, wait_seconds
-from workflows.subscriptions import NewSubscription, SubscriptionChanges, SubscriptionView
+from workflows.delivery.rate_limit import LEAD, MAX_RATE_LIMIT, SEND_MARGIN, Window, wait_seconds
+from workflows.operations.subscriptions import (
+    NewSubscription,
+    SubscriptionChanges,
+    SubscriptionView,
+)
 
 pytestmark = pytest.mark.unit
 

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from workflows.api.request_body import MAX_BODY_DEPTH, refusal
-from workflows.limits import MAX_DATA_DEPTH, depth_of, text_nests_deeper_than
+from workflows.kernel.payload_limits import MAX_DATA_DEPTH, depth_of, text_nests_deeper_than
 
 pytestmark = pytest.mark.unit
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from workflows.local.journal import Journal
-from workflows.local.state_dir import FORMAT_FILE, STATE_FORMAT, StateDir, StateDirError
+from stepwire.state.journal import Journal
+from stepwire.state.state_dir import FORMAT_FILE, STATE_FORMAT, StateDir, StateDirError
 
 pytestmark = pytest.mark.unit
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from stepwire.host.provision import STATEMACHINES_DIR, render_definition
 from workflows import storage as store
-from workflows.local.provision import STATEMACHINES_DIR, render_definition
-from workflows.models import RecordedWait, WaitReason
+from workflows.kernel.models import RecordedWait, WaitReason
 
 pytestmark = pytest.mark.unit
 

@@ -4,8 +4,13 @@ import ipaddress
 
 import pytest
 
-from workflows.errors import InvalidTarget
-from workflows.target_guard import TargetPolicy, check_url, is_allowed_address, resolve_target
+from workflows.delivery.target_guard import (
+    TargetPolicy,
+    check_url,
+    is_allowed_address,
+    resolve_target,
+)
+from workflows.kernel.errors import InvalidTarget
 
 pytestmark = pytest.mark.unit
 

@@ -11,12 +11,16 @@ from typing import Any
 
 import pytest
 
+from stepwire.runtime import LocalConfig, LocalRuntime
 from tests.support.receiver import Receiver, free_port
-from workflows import services
-from workflows.ids import derived_name, execution_name, new_id
-from workflows.local.runtime import LocalConfig, LocalRuntime
-from workflows.settings import get_settings
-from workflows.subscriptions import CreatedSubscription, NewSubscription, create_subscription
+from workflows import wiring
+from workflows.kernel.ids import derived_name, execution_name, new_id
+from workflows.kernel.settings import get_settings
+from workflows.operations.subscriptions import (
+    CreatedSubscription,
+    NewSubscription,
+    create_subscription,
+)
 
 TIME_SCALE = 1e-5
 REQUEST_TIMEOUT = 0.5
@@ -71,7 +75,7 @@ class Workflows:
             self.tenant, NewSubscription(url=url or self.receiver.url(path),
                                          event_types=event_types or ["*"],
                                          rate_limit=rate_limit),
-            store=services.store(), policy=services.target_policy())
+            store=wiring.store(), policy=wiring.target_policy())
         self.receiver.secrets[path] = subscription.secret
         return subscription
 
@@ -164,7 +168,7 @@ class Workflows:
         return letters
 
     def notification(self, event_id: str):
-        found = services.store().get_event_with_notifications(self.tenant, event_id)
+        found = wiring.store().get_event_with_notifications(self.tenant, event_id)
         assert found is not None, f"event {event_id} not stored"
         return found
 

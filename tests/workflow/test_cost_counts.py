@@ -5,7 +5,7 @@ import pytest
 
 from bench.receiver import Arrivals
 from bench.scenarios import SCENARIOS, run
-from workflows.local.runtime import LocalRuntime
+from stepwire.runtime import LocalRuntime
 
 pytestmark = pytest.mark.workflow
 

@@ -9,16 +9,17 @@ from collections.abc import Callable
 
 import pytest
 
+from stepwire.emulation.stepfunctions import executions
 from tests.support.receiver import Answer, Received, Receiver
 from tests.workflow.conftest import Workflows
-from workflows import activity, services
-from workflows.breaker import BreakerState
-from workflows.events import get_event
-from workflows.ids import new_id
-from workflows.local import engine
-from workflows.models import NotificationStatus, SubscriptionStatus
-from workflows.settings import get_settings
-from workflows.subscriptions import (
+from workflows import wiring
+from workflows.delivery.breaker import BreakerState
+from workflows.kernel import activity
+from workflows.kernel.ids import new_id
+from workflows.kernel.models import NotificationStatus, SubscriptionStatus
+from workflows.kernel.settings import get_settings
+from workflows.operations.events import get_event
+from workflows.operations.subscriptions import (
     CreatedSubscription,
     SubscriptionChanges,
     subscription_detail,
@@ -63,7 +64,7 @@ def statuses(flows: Workflows, event_ids: list[str]) -> Counter:
     """Notification statuses of the events (those the ingest has stored yet)."""
     found = Counter()
     for event_id in event_ids:
-        stored = services.store().get_event_with_notifications(flows.tenant, event_id)
+        stored = wiring.store().get_event_with_notifications(flows.tenant, event_id)
         found.update(n.status.value for n in (stored[1] if stored else []))
     return found
 
@@ -71,7 +72,7 @@ def statuses(flows: Workflows, event_ids: list[str]) -> Counter:
 def running(flows: Workflows) -> dict[str, int]:
     resources = flows.runtime.resources
     assert resources is not None
-    return {name: engine.running_executions(arn)
+    return {name: executions.running_executions(arn)
             for name, arn in resources.state_machine_arns.items()}
 
 
@@ -91,7 +92,7 @@ def test_a_down_endpoint_parks_its_notifications_then_gets_each_once(
     switch = Switch(Answer(status=503))
     flows.receiver.script = switch
     subscription = flows.subscribe()
-    store = services.store()
+    store = wiring.store()
     peak = Counter()
     sampling = threading.Event()
 
@@ -209,7 +210,7 @@ def test_sporadic_failures_do_not_open_the_breaker(flows: Workflows) -> None:
                what="every notification ended")
 
     # Then the breaker stays closed: 19 delivered, the refused payload dead-lettered
-    health = services.store().endpoint_health(flows.tenant, subscription.id)
+    health = wiring.store().endpoint_health(flows.tenant, subscription.id)
     assert health.breaker is BreakerState.CLOSED
     assert health.failure_streak == 0
     assert statuses(flows, event_ids) == {"delivered": 19, "failed": 1}
@@ -237,7 +238,7 @@ def test_parked_past_the_retry_window_ends_in_the_dead_letter_queue(
     assert sorted(d["event_id"] for d in letters) == sorted(event_ids)
     errors = Counter(d["error"] for d in letters)
     assert errors["Delivery.WindowEnded"] >= 2  # the parked ones (the first few may not be)
-    assert services.store().parked_count(flows.tenant, subscription.id) == 0
+    assert wiring.store().parked_count(flows.tenant, subscription.id) == 0
 
 
 def disabled_after_sustained_failure(flows: Workflows, settings: Callable[..., None],
@@ -251,7 +252,7 @@ def disabled_after_sustained_failure(flows: Workflows, settings: Callable[..., N
     flows.receiver.script = switch
     subscription = flows.subscribe()
     event_ids = publish_many(flows, events)
-    eventually(lambda: services.store().get_subscription(flows.tenant, subscription.id).status
+    eventually(lambda: wiring.store().get_subscription(flows.tenant, subscription.id).status
                is SubscriptionStatus.DISABLED, what="the subscription disabled")
     return switch, subscription, event_ids
 
@@ -261,7 +262,7 @@ def test_sustained_failure_disables_and_a_re_enable_delivers_what_was_parked(
     # Given an endpoint down longer than the auto-disable window
     # When events keep failing to it
     switch, subscription, event_ids = disabled_after_sustained_failure(flows, settings, 6)
-    store = services.store()
+    store = wiring.store()
 
     # Then it is disabled with a reason and a time, and its notifications stay parked
     detail = subscription_detail(flows.tenant, subscription.id, store=store)
@@ -281,8 +282,8 @@ def test_sustained_failure_disables_and_a_re_enable_delivers_what_was_parked(
     switch.up.set()
     update_subscription(flows.tenant, subscription.id,
                         SubscriptionChanges(status=SubscriptionStatus.ACTIVE), store=store,
-                        policy=services.target_policy(),
-                        recoveries=services.recovery_executions())
+                        policy=wiring.target_policy(),
+                        recoveries=wiring.recovery_executions())
 
     # Then what was parked is delivered, once each, and the health is clean again
     eventually(lambda: statuses(flows, event_ids) == {"delivered": 6},

@@ -7,9 +7,9 @@ from collections import Counter
 
 import pytest
 
+from stepwire.host.provision import ROLE_ARN
 from tests.workflow.conftest import Workflows
-from workflows.ids import new_id
-from workflows.local.provision import ROLE_ARN
+from workflows.kernel.ids import new_id
 
 pytestmark = pytest.mark.workflow
 

@@ -7,7 +7,7 @@ from datetime import datetime
 import pytest
 
 from tests.workflow.conftest import Workflows
-from workflows.ids import execution_name, new_id
+from workflows.kernel.ids import execution_name, new_id
 
 pytestmark = pytest.mark.workflow
 

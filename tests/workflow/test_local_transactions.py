@@ -3,7 +3,7 @@
 
 import pytest
 
-from workflows.local.runtime import LocalRuntime
+from stepwire.runtime import LocalRuntime
 
 pytestmark = pytest.mark.workflow
 

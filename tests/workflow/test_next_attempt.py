@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from stepwire.emulation.stepfunctions import clock
+from stepwire.host.activity_log import log_wait
 from tests.support.receiver import Answer
 from tests.workflow.conftest import Workflows
 from tests.workflow.test_notification_workflow import (
@@ -16,10 +18,8 @@ from tests.workflow.test_notification_workflow import (
     deliver_one,
     deliver_to_the_tail,
 )
-from workflows import services
-from workflows.events import NotificationView, get_event
-from workflows.local import engine
-from workflows.local.activity_log import log_wait
+from workflows import wiring
+from workflows.operations.events import NotificationView, get_event
 from workflows.storage import NEXT_ATTEMPT
 
 pytestmark = pytest.mark.workflow
@@ -42,16 +42,16 @@ def trace_at_each_wait(flows: Workflows) -> Iterator[list[SeenWait]]:
         target = state_input.get("notification") if isinstance(state_input, dict) else None
         if not target or target["tenant"] != flows.tenant:
             return
-        detail = get_event(flows.tenant, target["event_id"], store=services.store())
+        detail = get_event(flows.tenant, target["event_id"], store=wiring.store())
         [view] = [n for n in detail.notifications
                   if n.subscription_id == target["subscription_id"]]
         seen.append(SeenWait(state, seconds, view))
 
-    engine.on_wait(capture)
+    clock.on_wait(capture)
     try:
         yield seen
     finally:
-        engine.on_wait(log_wait if flows.runtime.config.log_format else None)
+        clock.on_wait(log_wait if flows.runtime.config.log_format else None)
 
 
 def due_after_last_attempt(view: NotificationView) -> float:
@@ -76,11 +76,11 @@ def test_a_backoff_wait_shows_when_the_next_attempt_is_due_then_clears(flows: Wo
     # ... the jittered wait the workflow picked, counted from when it decided it
     assert wait.seconds <= due_after_last_attempt(wait.view) <= wait.seconds + 1
     # And once the next attempt started, it is gone from the trace and from the row
-    detail = get_event(flows.tenant, event["id"], store=services.store())
+    detail = get_event(flows.tenant, event["id"], store=wiring.store())
     [view] = detail.notifications
     assert (view.status, view.next_attempt_at, view.next_attempt_reason) == (
         "delivered", None, None)
-    row = services.store().get_notification(flows.tenant, event["id"], view.subscription_id)
+    row = wiring.store().get_notification(flows.tenant, event["id"], view.subscription_id)
     assert NEXT_ATTEMPT not in row
 
 
@@ -113,5 +113,5 @@ def test_every_wait_of_the_long_tail_is_shown_with_its_reason(flows: Workflows) 
         assert wait.seconds <= due_after_last_attempt(wait.view) <= wait.seconds + 1
     assert [w.seconds for w in seen][0] == 3600
     # And a dead letter waits for nothing
-    [view] = get_event(flows.tenant, event["id"], store=services.store()).notifications
+    [view] = get_event(flows.tenant, event["id"], store=wiring.store()).notifications
     assert (view.status, view.next_attempt_at) == ("failed", None)

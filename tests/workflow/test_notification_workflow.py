@@ -8,9 +8,9 @@ import pytest
 
 from tests.support.receiver import Answer, free_port
 from tests.workflow.conftest import REQUEST_TIMEOUT, Workflows
-from workflows import services
-from workflows.ids import execution_name, new_id
-from workflows.models import (
+from workflows import wiring
+from workflows.kernel.ids import execution_name, new_id
+from workflows.kernel.models import (
     NotificationStatus,
     NotificationTarget,
     Subscription,
@@ -182,7 +182,7 @@ def test_410_disables_the_subscription_without_retry(flows: Workflows) -> None:
     assert execution["status"] == "FAILED"
     assert execution["error"] == "Delivery.Gone"
     assert len(flows.receiver.requests["/hook"]) == 1
-    stored = services.store().get_subscription(flows.tenant, subscription.id)
+    stored = wiring.store().get_subscription(flows.tenant, subscription.id)
     assert stored is not None and stored.status is SubscriptionStatus.DISABLED
     [letter] = flows.dead_letters()
     assert letter["error"] == "Delivery.Gone"
@@ -240,7 +240,7 @@ def test_forbidden_target_at_delivery_is_a_recorded_permanent_failure(flows: Wor
     now = utc_now()
     rebound = Subscription(**{**subscription.model_dump(), "url": "http://169.254.169.254/x",
                               "updated_at": now})
-    services.store().put_subscription(rebound, [])
+    wiring.store().put_subscription(rebound, [])
     event = flows.event()
     flows.publish(event)
     arn = flows.notification_arn(event["id"], subscription.id)
@@ -257,7 +257,7 @@ def test_forbidden_target_at_delivery_is_a_recorded_permanent_failure(flows: Wor
 
 def test_paused_subscription_gets_nothing_new(flows: Workflows) -> None:
     subscription = flows.subscribe()
-    services.store().set_subscription_status(flows.tenant, subscription.id,
+    wiring.store().set_subscription_status(flows.tenant, subscription.id,
                                              SubscriptionStatus.PAUSED)
     event = flows.event()
     ingest = flows.wait(flows.publish(event))
@@ -296,7 +296,7 @@ def test_two_runs_of_a_pending_notification_make_one_post_and_one_webhook_id(
     flows.receiver.script = lambda _request: Answer(status=200, delay=REQUEST_TIMEOUT / 2)
     subscription, event, arn, execution = deliver_one(flows)
     assert execution["status"] == "SUCCEEDED"
-    services.store().set_notification_status(
+    wiring.store().set_notification_status(
         next(iter(_targets(flows, event["id"]))), NotificationStatus.PENDING)
     flows.receiver.requests.clear()
     # When two executions of it start at once
@@ -320,7 +320,7 @@ def test_a_repeated_hand_off_starts_one_long_tail(flows: Workflows) -> None:
     assert execution["status"] == "SUCCEEDED"
     # When its fast execution's run is repeated with the same name and still fails
     flows.receiver.script = answers(500, 500)
-    services.store().set_notification_status(next(iter(_targets(flows, event["id"]))),
+    wiring.store().set_notification_status(next(iter(_targets(flows, event["id"]))),
                                              NotificationStatus.PENDING)
     machine = flows.runtime.resources.notification_state_machine_arn
     [target] = _targets(flows, event["id"])

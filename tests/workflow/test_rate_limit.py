@@ -13,14 +13,16 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from stepwire.emulation.stepfunctions import clock
 from tests.workflow.conftest import TIME_SCALE, Workflows
 from tests.workflow.test_endpoint_health import eventually, publish_many
-from workflows import activity, observability, services, table
-from workflows.breaker import BreakerState
-from workflows.local import engine
-from workflows.models import NotificationStatus, utc_now
-from workflows.rate_limit import Window
-from workflows.settings import get_settings
+from workflows import wiring
+from workflows.delivery.breaker import BreakerState
+from workflows.delivery.rate_limit import Window
+from workflows.kernel import activity, observability
+from workflows.kernel.models import NotificationStatus, utc_now
+from workflows.kernel.settings import get_settings
+from workflows.storage import table
 from workflows.storage.items import key, to_item
 
 pytestmark = pytest.mark.workflow
@@ -32,10 +34,10 @@ def time_scale(settings: Callable[..., None]) -> Iterator[Callable[[float], None
 
     def use(scale: float) -> None:
         settings(time_scale=scale)
-        engine.set_time_scale(scale)
+        clock.set_time_scale(scale)
 
     yield use
-    engine.set_time_scale(TIME_SCALE)
+    clock.set_time_scale(TIME_SCALE)
 
 
 @pytest.fixture
@@ -61,7 +63,7 @@ def assert_delivered_once_without_a_failed_attempt(flows: Workflows, event_ids: 
         _, [notification] = flows.notification(event_id)
         assert notification.status is NotificationStatus.DELIVERED
         assert [a.status_code for a in notification.attempts] == [200], event_id
-    health = services.store().endpoint_health(flows.tenant, subscription_id)
+    health = wiring.store().endpoint_health(flows.tenant, subscription_id)
     assert (health.breaker, health.failure_streak, health.last_error) == (
         BreakerState.CLOSED, 0, None)
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 
+from stepwire.emulation.stepfunctions import clock
 from tests.support.receiver import Answer
 from tests.workflow.conftest import TIME_SCALE, Workflows
 from tests.workflow.test_endpoint_health import (
@@ -18,11 +19,10 @@ from tests.workflow.test_endpoint_health import (
     publish_many,
     statuses,
 )
-from workflows import services
-from workflows.executions import execution_arn
-from workflows.local import engine
-from workflows.models import SubscriptionStatus, utc_now
-from workflows.subscriptions import SubscriptionChanges, update_subscription
+from workflows import wiring
+from workflows.delivery.executions import execution_arn
+from workflows.kernel.models import SubscriptionStatus, utc_now
+from workflows.operations.subscriptions import SubscriptionChanges, update_subscription
 
 pytestmark = pytest.mark.workflow
 
@@ -34,11 +34,11 @@ SLOW_SCALE = 1e-2
 @pytest.fixture
 def slow_waits(settings) -> Iterator[None]:
     def slow() -> None:
-        engine.set_time_scale(SLOW_SCALE)
+        clock.set_time_scale(SLOW_SCALE)
         settings(time_scale=SLOW_SCALE)
 
     yield slow
-    engine.set_time_scale(TIME_SCALE)
+    clock.set_time_scale(TIME_SCALE)
 
 
 def recoveries_of(flows: Workflows, subscription_id: str) -> list[dict]:
@@ -58,7 +58,7 @@ def test_a_re_enable_releases_what_was_parked_before_the_next_probe(
         flows: Workflows, settings, slow_waits) -> None:
     # Given a subscription disabled after sustained failure, its notifications parked
     switch, subscription, event_ids = disabled_after_sustained_failure(flows, settings, 6)
-    store = services.store()
+    store = wiring.store()
     eventually(lambda: store.parked_count(flows.tenant, subscription.id) == 6,
                what="every notification parked")
     # and its recovery asleep until a probe at least 1,000 workflow seconds away
@@ -80,8 +80,8 @@ def test_a_re_enable_releases_what_was_parked_before_the_next_probe(
     started, reenabled_at = time.monotonic(), utc_now()
     update_subscription(flows.tenant, subscription.id,
                         SubscriptionChanges(status=SubscriptionStatus.ACTIVE), store=store,
-                        policy=services.target_policy(),
-                        recoveries=services.recovery_executions())
+                        policy=wiring.target_policy(),
+                        recoveries=wiring.recovery_executions())
 
     # Then the old recovery is not stopped (it ends itself at its next step, superseded)
     assert flows.sfn.describe_execution(executionArn=old_arn)["status"] == "RUNNING"
@@ -118,7 +118,7 @@ def test_a_backlog_longer_than_n_batches_is_released_across_executions_one_at_a_
     switch = Switch(Answer(status=503))
     flows.receiver.script = switch
     subscription = flows.subscribe()
-    store = services.store()
+    store = wiring.store()
     # and a backlog of 13 parked notifications (the probe delivers one, 6 batches remain)
     event_ids = publish_many(flows, 13)
     eventually(lambda: store.parked_count(flows.tenant, subscription.id) == 13,

@@ -1,1 +1,3 @@
-"""The HTTP API behind API Gateway (routes, problem responses, OpenAPI)."""
+"""The HTTP API: the route table, the resolver and one module of routes per resource (entry:
+`lambdas/handle_api_request.py`).
+"""

@@ -20,7 +20,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Que
 from aws_lambda_powertools.event_handler.openapi.swagger_ui import generate_swagger_html
 from pydantic import BaseModel
 
-from workflows import __version__, aws, dead_letters, events, services, subscriptions
+from workflows import __version__, wiring
 from workflows.api import request_body
 from workflows.api.problems import (
     FieldProblem,
@@ -31,13 +31,15 @@ from workflows.api.problems import (
     validation_problem,
 )
 from workflows.api.routes import ApiRoute, RouteTable
-from workflows.auth import ROLE_PERMISSIONS, Forbidden, Permission, Principal, Unauthorized
-from workflows.cursor import InvalidCursor
-from workflows.errors import InvalidTarget, NotFound
-from workflows.idempotency import IdempotencyKeyInProgress, IdempotencyKeyReused
-from workflows.observability import logger
-from workflows.revocations import Revocation, RevocationRequest
-from workflows.settings import get_settings
+from workflows.auth.revocations import Revocation, RevocationRequest
+from workflows.auth.tokens import ROLE_PERMISSIONS, Forbidden, Permission, Principal, Unauthorized
+from workflows.kernel import aws
+from workflows.kernel.errors import InvalidTarget, NotFound
+from workflows.kernel.observability import logger
+from workflows.kernel.settings import get_settings
+from workflows.operations import dead_letters, events, subscriptions
+from workflows.operations.cursor import InvalidCursor
+from workflows.operations.idempotency import IdempotencyKeyInProgress, IdempotencyKeyReused
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 50
@@ -284,8 +286,8 @@ def create_subscription(
         request: Annotated[subscriptions.NewSubscription, Body()],
 ) -> subscriptions.SubscriptionWithSecret:
     created = subscriptions.create_subscription(principal().tenant, request,
-                                                store=services.store(),
-                                                policy=services.target_policy())
+                                                store=wiring.store(),
+                                                policy=wiring.target_policy())
     return subscriptions.SubscriptionWithSecret(
         **subscriptions.SubscriptionView.of(created).model_dump(), secret=created.secret)
 
@@ -297,8 +299,8 @@ def create_subscription(
 def list_subscriptions(limit: Limit = DEFAULT_LIMIT,
                        cursor: Cursor = None) -> subscriptions.SubscriptionPage:
     return subscriptions.list_subscriptions(principal().tenant, limit, cursor,
-                                            store=services.store(),
-                                            codec=services.cursor_codec())
+                                            store=wiring.store(),
+                                            codec=wiring.cursor_codec())
 
 
 @route("GET", "/subscriptions/<subscription_id>", Permission.READ, responses=_NOT_FOUND,
@@ -308,7 +310,7 @@ def list_subscriptions(limit: Limit = DEFAULT_LIMIT,
                    "notifications, and why and since when it was disabled.")
 def get_subscription(subscription_id: str) -> subscriptions.SubscriptionDetail:
     return subscriptions.subscription_detail(principal().tenant, subscription_id,
-                                             store=services.store())
+                                             store=wiring.store())
 
 
 @route("PATCH", "/subscriptions/<subscription_id>", Permission.MANAGE_SUBSCRIPTIONS,
@@ -321,8 +323,8 @@ def update_subscription(
         subscription_id: str, changes: Annotated[subscriptions.SubscriptionChanges, Body()],
 ) -> subscriptions.SubscriptionView:
     return subscriptions.SubscriptionView.of(subscriptions.update_subscription(
-        principal().tenant, subscription_id, changes, store=services.store(),
-        policy=services.target_policy(), recoveries=services.recovery_executions()))
+        principal().tenant, subscription_id, changes, store=wiring.store(),
+        policy=wiring.target_policy(), recoveries=wiring.recovery_executions()))
 
 
 @route("DELETE", "/subscriptions/<subscription_id>", Permission.MANAGE_SUBSCRIPTIONS,
@@ -331,7 +333,7 @@ def update_subscription(
        description="No further event is delivered to it; past events keep their trace.")
 def delete_subscription(subscription_id: str):  # noqa: ANN201 - 204, no body
     subscriptions.delete_subscription(principal().tenant, subscription_id,
-                                      store=services.store())
+                                      store=wiring.store())
     return Response(204, None, "")
 
 
@@ -342,7 +344,7 @@ def delete_subscription(subscription_id: str):  # noqa: ANN201 - 204, no body
                    "signatures, so the receiver can switch without missing one.")
 def rotate_secret(subscription_id: str) -> subscriptions.RotatedSecret:
     return subscriptions.rotate_secret(principal().tenant, subscription_id,
-                                       store=services.store())
+                                       store=wiring.store())
 
 
 # --- events ----------------------------------------------------------------------------------
@@ -367,7 +369,7 @@ def publish_event(
         principal().tenant, request, idempotency_key, sfn=aws.client("stepfunctions"),
         ingest_state_machine_arn=settings.ingest_state_machine_arn,
         max_data_bytes=settings.max_event_data_bytes,
-        idempotency=services.publish_idempotency())
+        idempotency=wiring.publish_idempotency())
 
 
 @route("GET", "/events", Permission.READ, responses=_BAD_CURSOR,
@@ -385,7 +387,7 @@ def list_events(
 ) -> events.EventPage:
     filters = events.EventFilters(type=type, status=status, since=since, until=until)
     return events.list_events(principal().tenant, filters, limit, cursor,
-                              store=services.store(), codec=services.cursor_codec())
+                              store=wiring.store(), codec=wiring.cursor_codec())
 
 
 @route("GET", "/events/<event_id>", Permission.READ, responses=_NOT_FOUND,
@@ -395,7 +397,7 @@ def list_events(
                    "next attempt is due and why (backoff, Retry-After, rate limit, parked, "
                    "disabled).")
 def get_event(event_id: str) -> events.EventDetail:
-    return events.get_event(principal().tenant, event_id, store=services.store(),
+    return events.get_event(principal().tenant, event_id, store=wiring.store(),
                             time_scale=get_settings().time_scale)
 
 
@@ -407,7 +409,7 @@ def get_event(event_id: str) -> events.EventDetail:
 def replay_event(event_id: str, request: Annotated[events.ReplayRequest | None, Body()] = None,
                  ) -> events.ReplayResult:
     return events.replay_event(
-        principal().tenant, event_id, request or events.ReplayRequest(), store=services.store(),
+        principal().tenant, event_id, request or events.ReplayRequest(), store=wiring.store(),
         sfn=aws.client("stepfunctions"),
         notification_state_machine_arn=get_settings().notification_state_machine_arn)
 
@@ -426,7 +428,7 @@ def list_dead_letters(
         cursor: Cursor = None,
 ) -> dead_letters.DeadLetterPage:
     return dead_letters.list_dead_letters(principal().tenant, limit, cursor,
-                                          store=services.store(), codec=services.cursor_codec(),
+                                          store=wiring.store(), codec=wiring.cursor_codec(),
                                           since=since, subscription_id=subscription_id)
 
 
@@ -439,7 +441,7 @@ def redrive_dead_letters(
         request: Annotated[dead_letters.RedriveRequest | None, Body()] = None,
 ) -> dead_letters.RedriveResult:
     return dead_letters.redrive(
-        principal().tenant, request or dead_letters.RedriveRequest(), store=services.store(),
+        principal().tenant, request or dead_letters.RedriveRequest(), store=wiring.store(),
         sfn=aws.client("stepfunctions"),
         notification_state_machine_arn=get_settings().notification_state_machine_arn)
 
@@ -457,4 +459,4 @@ def revoke_tokens(
         request: Annotated[RevocationRequest, Body()],
 ) -> Revocation:
     """Revoke a token of this tenant by `jti`, or every token of a subject issued until now."""
-    return services.token_revocations().revoke(principal().tenant, request)
+    return wiring.token_revocations().revoke(principal().tenant, request)

@@ -13,7 +13,11 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 
 from workflows.api.problems import problem
-from workflows.limits import MAX_DATA_DEPTH, MAX_REQUEST_BYTES, text_nests_deeper_than
+from workflows.kernel.payload_limits import (
+    MAX_DATA_DEPTH,
+    MAX_REQUEST_BYTES,
+    text_nests_deeper_than,
+)
 
 APPLICATION_JSON = "application/json"
 # The body is an object around the event's data: one level more than the data may use.

@@ -1,4 +1,4 @@
-"""DynamoDB storage, one store per record type over the one table (`workflows.table`).
+"""DynamoDB storage, one store per record type over the one table (`workflows.storage.table`).
 
 `Store` is all of them together, as the use cases receive it.
 """

@@ -2,8 +2,8 @@
 
 from typing import Any
 
-from workflows import table
-from workflows.models import DeadLetter
+from workflows.kernel.models import DeadLetter
+from workflows.storage import table
 from workflows.storage.items import TableAccess, from_item, plain_key, tenant_key, to_item
 
 

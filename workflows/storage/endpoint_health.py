@@ -7,8 +7,8 @@ execution and the API never overwrite each other's state.
 from datetime import datetime
 from typing import Any
 
-from workflows import table
-from workflows.breaker import BreakerState, EndpointHealth
+from workflows.delivery.breaker import BreakerState, EndpointHealth
+from workflows.storage import table
 from workflows.storage.items import TableAccess, from_item, tenant_key, to_item
 
 _CLOSED, _OPEN, _HALF = (BreakerState.CLOSED.value, BreakerState.OPEN.value,

@@ -3,8 +3,8 @@
 import json
 from typing import Any
 
-from workflows import table
-from workflows.models import Attempt, Event, Notification
+from workflows.kernel.models import Attempt, Event, Notification
+from workflows.storage import table
 from workflows.storage.items import TableAccess, event_key, from_item, plain_key, to_item
 
 

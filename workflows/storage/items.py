@@ -1,6 +1,6 @@
 """What every store shares: DynamoDB JSON conversion, keys, reads and pages of the one table.
 
-Keys are built by `workflows.table`; nothing outside `workflows/storage` sees them.
+Keys are built by `workflows.storage.table`; nothing outside `workflows/storage` sees them.
 """
 
 from datetime import datetime, timedelta
@@ -9,7 +9,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from workflows import table
+from workflows.storage import table
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()

@@ -10,9 +10,8 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from workflows import table
-from workflows.breaker import EndpointHealth
-from workflows.models import (
+from workflows.delivery.breaker import EndpointHealth
+from workflows.kernel.models import (
     Attempt,
     Event,
     NotificationStatus,
@@ -21,6 +20,7 @@ from workflows.models import (
     Subscription,
     utc_now,
 )
+from workflows.storage import table
 from workflows.storage.endpoint_health import health_of
 from workflows.storage.events import event_of
 from workflows.storage.items import (

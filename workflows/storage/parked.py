@@ -10,9 +10,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from workflows import table
-from workflows.breaker import BreakerState
-from workflows.models import NotificationStatus, NotificationTarget, utc_now
+from workflows.delivery.breaker import BreakerState
+from workflows.kernel.models import NotificationStatus, NotificationTarget, utc_now
+from workflows.storage import table
 from workflows.storage.endpoint_health import EndpointHealthStore
 from workflows.storage.items import STATUS, event_key, from_item, key, to_item
 from workflows.storage.notifications import LEASE_UNTIL

@@ -1,7 +1,7 @@
 """The rate limit's counters: deliveries started per endpoint and second."""
 
-from workflows import table
-from workflows.rate_limit import WINDOW_KEPT_SECONDS, Window
+from workflows.delivery.rate_limit import WINDOW_KEPT_SECONDS, Window
+from workflows.storage import table
 from workflows.storage.items import TableAccess, key, to_item
 
 

@@ -7,7 +7,7 @@ authorizer reads it and needs nothing else of the table).
 from datetime import datetime
 from typing import Any, Literal
 
-from workflows import table
+from workflows.storage import table
 from workflows.storage.items import tenant_key, to_item
 
 Kind = Literal["jti", "sub"]

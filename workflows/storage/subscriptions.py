@@ -3,8 +3,9 @@
 from datetime import datetime
 from typing import Any
 
-from workflows import secret_box, table
-from workflows.models import SigningSecret, Subscription, SubscriptionStatus, utc_now
+from workflows.kernel.models import SigningSecret, Subscription, SubscriptionStatus, utc_now
+from workflows.secrets import secret_box
+from workflows.storage import table
 from workflows.storage.items import (
     STATUS,
     TableAccess,

@@ -1,0 +1,267 @@
+"""The `stepwire` command: `stepwire local` runs the platform on this machine, `stepwire token`
+prints a JWT for it, `stepwire revoke` revokes tokens on it."""
+
+import argparse
+import ipaddress
+import os
+import signal
+import socket
+import sys
+import threading
+from urllib.parse import urlsplit
+
+from workflows import __version__
+
+# What an AWS CLI or SDK needs to talk to the local endpoint: a region and any keys.
+AWS_CLI_ENVIRONMENT = ("AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=local "
+                       "AWS_SECRET_ACCESS_KEY=local")
+
+
+def _local(args: argparse.Namespace) -> int:
+    from stepwire.runtime import LocalConfig, LocalRuntime, PortInUse
+    from stepwire.state.state_dir import StateDirError
+
+    config = LocalConfig(aws_port=args.aws_port, api_port=args.api_port, host=args.host,
+                         expose_aws_endpoint=args.expose_aws_endpoint,
+                         retry_time_scale=args.retry_time_scale,
+                         deny_private_targets=args.deny_private_targets,
+                         connect_timeout=args.connect_timeout,
+                         request_timeout=args.request_timeout,
+                         api_rate=args.api_rate, api_burst=args.api_burst,
+                         log_format=args.log_format,
+                         state_dir=None if args.ephemeral else args.state_dir,
+                         workers=args.workers, checkpoint_seconds=args.checkpoint_seconds,
+                         pack_seconds=args.pack_seconds)
+    stopped = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopped.set())
+    try:
+        runtime = LocalRuntime(config).start()
+    except PortInUse as exc:
+        print(f"stepwire local: {exc}", file=sys.stderr)
+        return 1
+    except StateDirError as exc:
+        print(f"stepwire local: {exc}", file=sys.stderr)
+        return 2
+    targets = ("only public targets (--deny-private-targets)" if args.deny_private_targets
+               else "loopback and private targets ALLOWED (pass --deny-private-targets to refuse)")
+    exposure = ""
+    if not ipaddress.ip_address(_resolved(args.host)).is_loopback:
+        exposure = (f"  WARNING:      the API listens on {args.host}, reachable from the network"
+                    + (" and so does the AWS endpoint, with every key and secret"
+                       if args.expose_aws_endpoint else "") + "\n")
+    print(f"Stepwire {__version__} running locally\n"
+          f"  API:          http://{args.host}:{args.api_port}\n"
+          f"  AWS endpoint: {runtime.aws_endpoint}"
+          f"  (aws --endpoint-url {runtime.aws_endpoint} ...)\n"
+          f"  Console:      http://{args.host}:{args.api_port}/console/"
+          "  (sign in with a token from `stepwire token`)\n"
+          f"  API docs:     http://{args.host}:{args.api_port}/docs\n"
+          f"  Webhooks:     {targets}\n"
+          f"  Retry waits:  x{args.retry_time_scale:g}\n"
+          f"  AWS CLI env:  {AWS_CLI_ENVIRONMENT} (the region and dummy keys any AWS "
+          "client needs here)\n"
+          f"  Ingress DLQ:  {_ingress_dead_letters(runtime)}"
+          "  (events refused by the ingest, with the reason)\n"
+          f"  State:        {_state_line(runtime)}\n"
+          f"  Workers:      {config.workers} executions at once; the rest queue\n"
+          f"{exposure}Ctrl-C to stop.", flush=True)
+    while not stopped.wait(BACKLOG_REPORT_SECONDS):
+        queued, computing = runtime.admission.status()
+        if queued:
+            print(f"backlog: {queued} executions queued, {computing} computing", flush=True)
+    print("stopping...", flush=True)
+    runtime.stop()
+    print("stopped.", flush=True)
+    # Executions still running resume at the next start (or end here, with --ephemeral);
+    # some of moto's worker threads are not daemons and would hold the exit until they finish.
+    os._exit(0)
+
+
+BACKLOG_REPORT_SECONDS = 5.0
+
+
+def _state_line(runtime: "LocalRuntime") -> str:  # noqa: F821 - imported lazily above
+    if runtime.durability is None:
+        return "in memory only (--ephemeral): gone when this process ends"
+    resumed = runtime.durability.resumed
+    return f"{runtime.config.state_dir} (resumed {resumed} unfinished executions)"
+
+
+def _ingress_dead_letters(runtime: "LocalRuntime") -> str:  # noqa: F821
+    """The ingress dead-letter queue's URL on the AWS endpoint, as AWS clients use it."""
+    return runtime.aws_endpoint + urlsplit(runtime.resources.ingress_dead_letter_queue_url).path
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+    return value
+
+
+def _resolved(host: str) -> str:
+    try:
+        return socket.getaddrinfo(host, None)[0][4][0]
+    except (OSError, UnicodeError):
+        return "0.0.0.0"
+
+
+def _local_token(args: argparse.Namespace, command: str, *, roles: list[str], sub: str,
+                 ttl: int) -> str | int:
+    """A JWT signed with the current key of the instance on --aws-port, or an exit code."""
+    import boto3
+
+    from workflows.auth.tokens import issue_token, signing_key
+    from workflows.kernel.settings import Settings
+
+    client = boto3.client("secretsmanager", region_name="us-east-1",
+                          endpoint_url=f"http://{args.host}:{args.aws_port}",
+                          aws_access_key_id="local", aws_secret_access_key="local")
+    try:
+        key = signing_key(client.get_secret_value(SecretId=args.secret_id))
+    except Exception as exc:  # noqa: BLE001 - explain, do not trace
+        print(f"stepwire {command}: cannot read the signing key on port {args.aws_port} "
+              f"(is `stepwire local` running?): {exc}", file=sys.stderr)
+        return 1
+    fields = Settings.model_fields
+    try:
+        return issue_token(
+            key, tenant=args.tenant, roles=roles, sub=sub,
+            issuer=os.environ.get("STEPWIRE_JWT_ISSUER", fields["jwt_issuer"].default),
+            audience=os.environ.get("STEPWIRE_JWT_AUDIENCE", fields["jwt_audience"].default),
+            ttl_seconds=ttl)
+    except ValueError as exc:
+        print(f"stepwire {command}: {exc}", file=sys.stderr)
+        return 2
+
+
+def _token(args: argparse.Namespace) -> int:
+    """Print a JWT signed with the current key of the instance running on --aws-port."""
+    token = _local_token(args, "token",
+                         roles=[r.strip() for r in args.roles.split(",") if r.strip()],
+                         sub=args.sub or f"local:{args.tenant}", ttl=args.ttl)
+    if isinstance(token, int):
+        return token
+    print(token)
+    return 0
+
+
+def _revoke(args: argparse.Namespace) -> int:
+    """Revoke through the local API (POST /tokens/revocations) as the tenant's admin."""
+    import httpx
+
+    body = {name: value for name, value in (("jti", args.jti), ("sub", args.sub)) if value}
+    if not body:
+        print("stepwire revoke: name the token to revoke: --jti, --sub or both", file=sys.stderr)
+        return 2
+    token = _local_token(args, "revoke", roles=["admin"], sub="local:stepwire-revoke", ttl=60)
+    if isinstance(token, int):
+        return token
+    try:
+        response = httpx.post(f"http://{args.host}:{args.api_port}/tokens/revocations",
+                              json=body, headers={"Authorization": f"Bearer {token}"},
+                              timeout=30)
+    except httpx.HTTPError as exc:
+        print(f"stepwire revoke: the API on port {args.api_port} did not answer: {exc}",
+              file=sys.stderr)
+        return 1
+    print(response.text)
+    return 0 if response.status_code == 201 else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = argparse.ArgumentDefaultsHelpFormatter
+    parser = argparse.ArgumentParser(prog="stepwire", description="Stepwire webhook platform")
+    parser.add_argument("--version", action="version", version=f"stepwire {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    local = commands.add_parser("local", help="run the whole platform on this machine",
+                                description="Run the API, the workflows and the emulated AWS "
+                                            "services in the foreground; Ctrl-C stops.",
+                                formatter_class=defaults)
+    local.add_argument("--api-port", type=int, default=8080, help="the HTTP API's port")
+    local.add_argument("--aws-port", type=int, default=4566,
+                       help="the emulated AWS endpoint's port (for the AWS CLI and SDKs)")
+    local.add_argument("--host", default="127.0.0.1",
+                       help="the API's listening address; the AWS endpoint stays on loopback "
+                            "unless --expose-aws-endpoint")
+    local.add_argument("--expose-aws-endpoint", action="store_true",
+                       help="also serve the emulated AWS endpoint on --host: anyone who reaches "
+                            "it can read every key and secret")
+    local.add_argument("--retry-time-scale", type=float, default=1.0,
+                       help="multiply every workflow wait by this factor (0.01: 100x shorter)")
+    local.add_argument("--deny-private-targets", action="store_true",
+                       help="refuse loopback and private webhook targets, as in the cloud")
+    local.add_argument("--connect-timeout", type=float, default=5.0,
+                       help="webhook connect timeout in seconds")
+    local.add_argument("--request-timeout", type=float, default=15.0,
+                       help="webhook whole-request timeout in seconds")
+    local.add_argument("--api-rate", type=float, default=100.0,
+                       help="API requests/s per tenant (the usage plan), bursts of --api-burst")
+    local.add_argument("--api-burst", type=int, default=200,
+                       help="API requests per tenant allowed at once above --api-rate")
+    local.add_argument("--log-format", choices=("human", "json"), default="human",
+                       help="the activity lines on stderr (events, attempts, waits, dead "
+                            "letters): one sentence each, or one JSON object each")
+    local.add_argument("--state-dir", default=".stepwire",
+                       help="where subscriptions, events, keys and unfinished work survive a "
+                            "restart (default .stepwire); one instance per directory")
+    local.add_argument("--ephemeral", action="store_true",
+                       help="keep everything in memory only (tests)")
+    local.add_argument("--workers", type=int, default=8,
+                       help="executions computing at once; the rest wait in the admission queue")
+    local.add_argument("--checkpoint-seconds", type=_positive, default=30.0,
+                       help="how often the state directory's snapshot is rewritten (by a "
+                            "forked child: the engine goes on; the journal holds the rest)")
+    local.add_argument("--pack-seconds", type=_positive, default=10.0,
+                       help="stored events, subscriptions and the like unused this long are "
+                            "kept compressed in memory until next used")
+    local.set_defaults(run=_local)
+
+    token = commands.add_parser("token", help="print a JWT the local instance accepts",
+                                description="Print (alone on stdout) a JWT signed with the "
+                                            "current key of the running `stepwire local`.",
+                                formatter_class=defaults)
+    token.add_argument("--tenant", required=True, help="the tenant the token acts for")
+    token.add_argument("--roles", required=True, help="comma separated: admin,publisher,reader")
+    token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
+    token.add_argument("--sub", default=None, help="the subject (None: local:<tenant>)")
+    token.add_argument("--aws-port", type=int, default=4566,
+                       help="the AWS port of the `stepwire local` to sign for")
+    token.add_argument("--host", default="127.0.0.1",
+                       help="the address of that instance's AWS endpoint")
+    token.add_argument("--secret-id", default="stepwire/jwt-signing-key",
+                       help=argparse.SUPPRESS)
+    token.set_defaults(run=_token)
+
+    revoke = commands.add_parser("revoke", help="revoke tokens of a tenant on the local instance",
+                                 description="Revoke one token (--jti) or every token of a "
+                                             "subject (--sub) on the running `stepwire local`.",
+                                 formatter_class=defaults)
+    revoke.add_argument("--tenant", required=True, help="the tenant whose tokens are revoked")
+    revoke.add_argument("--jti", default=None, help="the one token with this jti")
+    revoke.add_argument("--sub", default=None,
+                        help="every token of this subject issued until now")
+    revoke.add_argument("--api-port", type=int, default=8080,
+                        help="the API port of the `stepwire local` to revoke on")
+    revoke.add_argument("--aws-port", type=int, default=4566,
+                        help="its AWS port (the admin token is signed with its key)")
+    revoke.add_argument("--host", default="127.0.0.1", help="its address")
+    revoke.add_argument("--secret-id", default="stepwire/jwt-signing-key",
+                        help=argparse.SUPPRESS)
+    revoke.set_defaults(run=_revoke)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:  # `stepwire` alone: what it can do
+        parser.print_help()
+        return 0
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

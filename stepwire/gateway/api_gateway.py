@@ -1,0 +1,347 @@
+"""The local API Gateway: HTTP in, the REST proxy event AWS would build, the same handlers.
+
+Per request, as API Gateway (REST API, Lambda proxy integration, TOKEN authorizer) does:
+size limit (413) → route match → for a protected route: bearer token present (401), the
+authorizer Lambda called with the TOKEN event (an exception is 401, a Deny is 403), the
+tenant's usage plan (token bucket: 429 with Retry-After) → the API Lambda with the proxy event
+whose requestContext.authorizer carries {tenant, roles, sub, principalId}. The authorizer's
+result is not cached (API Gateway caches it per token for a configurable TTL; 0 here).
+"""
+
+import base64
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlsplit
+
+import waitress
+
+from stepwire.host.lambda_host import LambdaContext
+from workflows.api.request_body import header_value
+from workflows.api.routes import RouteTable
+from workflows.kernel.payload_limits import MAX_REQUEST_BYTES
+
+Handler = Callable[[dict[str, Any], Any], Any]
+# Local-only pages (stepwire/gateway/console_routes.py): (method, path, headers, principal_of) →
+# an answer, or None when the path is not theirs.
+Pages = Callable[[str, str, dict[str, str], Callable[[str | None], dict | None]],
+                 "GatewayResponse | None"]
+
+ACCOUNT_ID = "123456789012"
+API_ID = "stepwirelocal"
+STAGE = "local"
+REGION = "us-east-1"
+# The HTTP server: threads that run requests (the handlers run one at a time anyway, as one
+# Lambda environment each), how many connections may wait to be accepted and be open at once,
+# and a body size past which waitress refuses before reading (smaller excess bodies get the
+# gateway's own 413, as problem+json).
+SERVER_THREADS = 8
+LISTEN_BACKLOG = 1024
+CONNECTION_LIMIT = 512
+SERVER_BODY_LIMIT = 4 * MAX_REQUEST_BYTES
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """The usage plan, per tenant: `rate` requests/s sustained, bursts up to `burst`."""
+
+    rate: float = 100.0
+    burst: int = 200
+
+
+class TokenBucket:
+    def __init__(self, limit: RateLimit, clock: Callable[[], float] = time.monotonic) -> None:
+        self._limit = limit
+        self._clock = clock
+        self._tokens = float(limit.burst)
+        self._at = clock()
+        self._lock = threading.Lock()
+
+    def take(self) -> float:
+        """0 if a request may pass now, else the seconds until one may."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self._limit.burst,
+                               self._tokens + (now - self._at) * self._limit.rate)
+            self._at = now
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return 0.0
+            return (1 - self._tokens) / self._limit.rate
+
+
+@dataclass(frozen=True)
+class GatewayResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+class Gateway:
+    """In front of the API's route table. Callable in process with `call`."""
+
+    def __init__(self, api: Handler, authorizer: Handler, routes: RouteTable,
+                 *, rate_limit: RateLimit = RateLimit(), max_body_bytes: int = MAX_REQUEST_BYTES
+                 ) -> None:
+        self._api = api
+        self._authorizer = authorizer
+        self._routes = routes
+        self._rate_limit = rate_limit
+        self._max_body = max_body_bytes
+        self._buckets: dict[str, TokenBucket] = {}
+        self._buckets_lock = threading.Lock()
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        # One execution environment per function, as Lambda gives each one event at a time:
+        # the handlers (Powertools' resolver keeps the current event on the app) are not
+        # made for concurrent calls in one process.
+        self._api_lock = threading.Lock()
+        self._authorizer_lock = threading.Lock()
+        self._pages: list[Pages] = []
+
+    def mount(self, pages: Pages) -> None:
+        """Serve local-only pages (the console) before the API's routes."""
+        self._pages.append(pages)
+
+    def principal_of(self, authorization: str | None) -> dict | None:
+        """The authorizer's context for a bearer token, None when it is refused."""
+        allowed, context = self._authorize(authorization, "GET", "/") if authorization \
+            else (False, None)
+        return context if allowed else None
+
+    # --- one request -----------------------------------------------------------------------
+
+    def call(self, method: str, target: str, headers: dict[str, str] | None = None,
+             body: bytes | str | None = None, source_ip: str = "127.0.0.1") -> GatewayResponse:
+        headers = dict(headers or {})
+        raw = body.encode() if isinstance(body, str) else (body or b"")
+        if len(raw) > self._max_body:
+            return _problem(413, f"the request body is {len(raw)} bytes; the limit is "
+                                 f"{self._max_body} bytes")
+        path, query = _path_and_query(target)
+        for pages in self._pages:
+            if (answer := pages(method, path, headers, self.principal_of)) is not None:
+                return answer
+        resource, path_parameters, public = self._match(method, path)
+        request_id = str(uuid.uuid4())
+        authorizer_context: dict[str, Any] | None = None
+        if not public:
+            token = header_value(headers, "authorization")
+            if not token:
+                return _problem(401, "missing Authorization header", authenticate=True)
+            allowed, authorizer_context = self._authorize(token, method, path)
+            if authorizer_context is None:
+                return _problem(401, "the bearer token is missing, invalid or expired",
+                                authenticate=True)
+            if not allowed:
+                return _problem(403, "the authorizer denied this request")
+            wait = self._bucket(authorizer_context.get("tenant", "")).take()
+            if wait > 0:
+                return _problem(429, "too many requests for this tenant",
+                                extra={"Retry-After": str(max(1, int(wait + 0.999)))})
+        event = self._proxy_event(method, path, query, headers, raw, resource,
+                                  path_parameters, request_id, source_ip, authorizer_context)
+        with self._api_lock:
+            result = self._api(event, LambdaContext(function_name="stepwire-api",
+                                                    invoked_function_arn=_function_arn("api")))
+        return _from_proxy_result(result, request_id)
+
+    def _match(self, method: str, path: str) -> tuple[str, dict[str, str] | None, bool]:
+        found = self._routes.find(method, path)
+        if found is not None:
+            route, parameters = found
+            return route.path, parameters or None, route.public
+        # Anything else goes to the protected catch-all proxy resource.
+        return "/{proxy+}", {"proxy": path.lstrip("/")}, False
+
+    def _authorize(self, token: str, method: str, path: str) -> tuple[bool, dict | None]:
+        event = {"type": "TOKEN", "authorizationToken": token,
+                 "methodArn": f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{API_ID}/{STAGE}/"
+                              f"{method}{path}"}
+        try:
+            with self._authorizer_lock:
+                result = self._authorizer(event, LambdaContext(
+                    function_name="stepwire-authorizer",
+                    invoked_function_arn=_function_arn("authorizer")))
+        except Exception:  # noqa: BLE001 - any authorizer failure is a 401, as in AWS
+            return False, None
+        statements = (result.get("policyDocument") or {}).get("Statement") or []
+        allowed = any(s.get("Effect") == "Allow" for s in statements) and not any(
+            s.get("Effect") == "Deny" for s in statements)
+        context = {k: v for k, v in (result.get("context") or {}).items()}
+        context["principalId"] = result.get("principalId")
+        return allowed, context
+
+    def _bucket(self, tenant: str) -> TokenBucket:
+        with self._buckets_lock:
+            if tenant not in self._buckets:
+                self._buckets[tenant] = TokenBucket(self._rate_limit)
+            return self._buckets[tenant]
+
+    @staticmethod
+    def _proxy_event(method: str, path: str, query: str, headers: dict[str, str], body: bytes,
+                     resource: str, path_parameters: dict[str, str] | None, request_id: str,
+                     source_ip: str, authorizer: dict[str, Any] | None) -> dict[str, Any]:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        multi_query: dict[str, list[str]] = {}
+        for name, value in pairs:
+            multi_query.setdefault(name, []).append(value)
+        multi_headers: dict[str, list[str]] = {}
+        for name, value in headers.items():
+            multi_headers.setdefault(name, []).append(value)
+        try:
+            text, encoded = body.decode(), False
+        except UnicodeDecodeError:
+            text, encoded = base64.b64encode(body).decode(), True
+        now = time.time()
+        context: dict[str, Any] = {
+            "accountId": ACCOUNT_ID, "apiId": API_ID, "stage": STAGE, "protocol": "HTTP/1.1",
+            "resourceId": resource, "resourcePath": resource, "httpMethod": method,
+            "path": f"/{STAGE}{path}", "requestId": request_id,
+            "extendedRequestId": request_id, "domainName": headers.get("Host", "localhost"),
+            "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "requestTimeEpoch": int(now * 1000),
+            "identity": {"sourceIp": source_ip, "userAgent": header_value(headers, "user-agent")},
+        }
+        if authorizer is not None:
+            context["authorizer"] = authorizer
+        return {
+            "resource": resource, "path": path, "httpMethod": method,
+            "headers": {name: values[-1] for name, values in multi_headers.items()} or None,
+            "multiValueHeaders": multi_headers or None,
+            "queryStringParameters": {name: values[-1] for name, values in multi_query.items()}
+            or None,
+            "multiValueQueryStringParameters": multi_query or None,
+            "pathParameters": path_parameters, "stageVariables": None,
+            "requestContext": context,
+            "body": text if body else None, "isBase64Encoded": encoded,
+        }
+
+    # --- the HTTP server -------------------------------------------------------------------
+
+    def wsgi(self, environ: dict[str, Any], start_response: Callable) -> list[bytes]:
+        """The gateway as a WSGI application (waitress serves it)."""
+        headers = _headers_of(environ)
+        length, refused = _body_length(headers, self._max_body)
+        if refused is not None:
+            response = refused
+        else:
+            body = environ["wsgi.input"].read(length) if length else b""
+            try:
+                response = self.call(environ["REQUEST_METHOD"], _target_of(environ), headers,
+                                     body, source_ip=environ.get("REMOTE_ADDR", "127.0.0.1"))
+            except Exception:  # noqa: BLE001 - the 502 API Gateway gives
+                response = _problem(502, "the API handler failed")
+        outgoing = [(name, value) for name, value in response.headers.items()
+                    if name.lower() not in ("content-length", "connection")]
+        outgoing.append(("Content-Length", str(len(response.body))))
+        start_response(f"{response.status} {_phrase(response.status)}", outgoing)
+        return [b"" if environ["REQUEST_METHOD"] == "HEAD" else response.body]
+
+    def start(self, host: str, port: int) -> "Gateway":
+        """Serve on host:port with waitress: a listen backlog and a connection limit sized for
+        bursts (a burst is answered, 202 or 429, never reset). Raises OSError if the port is
+        taken."""
+        # Its "Task queue depth is N" warnings name no cause or remedy; requests that wait are
+        # answered all the same, and the banner's backlog line tells what the engine waits on.
+        logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+        self._server = waitress.create_server(
+            self.wsgi, host=host, port=port, threads=SERVER_THREADS, backlog=LISTEN_BACKLOG,
+            connection_limit=CONNECTION_LIMIT, channel_timeout=60, ident="stepwire-local",
+            max_request_body_size=SERVER_BODY_LIMIT, clear_untrusted_proxy_headers=True)
+        self._thread = threading.Thread(target=self._server.run, name="stepwire-api-gateway",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
+def _headers_of(environ: dict[str, Any]) -> dict[str, str]:
+    """The request headers as sent (names in Title-Case: WSGI keeps no original case)."""
+    headers = {}
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            name = key[5:]
+        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH") and value:
+            name = key
+        else:
+            continue
+        headers["-".join(part.capitalize() for part in name.split("_"))] = value
+    return headers
+
+
+def _target_of(environ: dict[str, Any]) -> str:
+    """The raw request target (not the decoded PATH_INFO: `%2F` must stay itself). A leading
+    `//` is folded into `/`, as Python's http.server did before."""
+    target = environ.get("REQUEST_URI") or (
+        quote(environ.get("PATH_INFO", "/"))
+        + (f"?{environ['QUERY_STRING']}" if environ.get("QUERY_STRING") else ""))
+    if target.startswith("//"):
+        target = "/" + target.lstrip("/")
+    return target
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
+
+
+def _path_and_query(target: str) -> tuple[str, str]:
+    """The request target's path, exactly as sent (`//x` is a path, not a host), and query."""
+    if not target.startswith("/"):  # absolute form: http://host/path?query
+        parts = urlsplit(target)
+        return parts.path or "/", parts.query
+    path, _, query = target.partition("?")
+    return path.partition("#")[0], query
+
+
+def _body_length(headers: Any, limit: int) -> tuple[int, GatewayResponse | None]:
+    """The body's length from Content-Length, or the answer that refuses the request. (The
+    server dechunks a chunked body within its own limit and passes its length here.)"""
+    value = (header_value(headers, "content-length") or "0").strip()
+    if not value.isdigit():  # negative, signed or not a number: never read "until close"
+        return 0, _problem(400, f"invalid Content-Length: {value!r}")
+    length = int(value)
+    if length > limit:
+        return 0, _problem(413, f"the request body is {length} bytes; the limit is "
+                                f"{limit} bytes")
+    return length, None
+
+
+def _function_arn(name: str) -> str:
+    return f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:stepwire-{name}"
+
+
+def _problem(status: int, detail: str, *, authenticate: bool = False,
+             extra: dict[str, str] | None = None) -> GatewayResponse:
+    """API Gateway's own answers, with gateway responses set to problem+json."""
+    body = json.dumps({"type": "about:blank", "title": HTTPStatus(status).phrase,
+                       "status": status, "detail": detail}).encode()
+    headers = {"Content-Type": "application/problem+json", **(extra or {})}
+    if authenticate:
+        headers["WWW-Authenticate"] = "Bearer"
+    return GatewayResponse(status, headers, body)
+
+
+def _from_proxy_result(result: dict[str, Any], request_id: str) -> GatewayResponse:
+    headers = {k: str(v) for k, v in (result.get("headers") or {}).items()}
+    for name, values in (result.get("multiValueHeaders") or {}).items():
+        if values:
+            headers[name] = ", ".join(str(v) for v in values)
+    headers["x-amzn-RequestId"] = request_id
+    body = result.get("body") or ""
+    raw = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
+    return GatewayResponse(int(result.get("statusCode", 502)), headers, raw)

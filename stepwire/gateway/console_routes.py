@@ -1,0 +1,134 @@
+"""What the local gateway serves besides the API: the console and two local-only routes.
+
+- `/console/…`: the console's static files, shipped in the package (`stepwire/console/`);
+  `/` leads there.
+- `GET /local/executions/{arn}`: an execution's state machine definition (the ASL as
+  deployed) and the states it went through, read from the Step Functions API
+  (DescribeExecution, DescribeStateMachine, GetExecutionHistory). Only for the caller's own
+  tenant: the execution's input names it.
+- `GET /local/metrics`: the last hour of the handlers' metric records, summed per minute.
+
+Both need a valid token, like the API. A deployed API has neither route (there the console
+links to the Step Functions console and the CloudWatch dashboard instead).
+"""
+
+import json
+import mimetypes
+import re
+from collections.abc import Callable
+from datetime import datetime
+from importlib import resources
+from typing import Any
+from urllib.parse import unquote
+
+from stepwire.emulation.cloudwatch import MetricsRecorder
+from stepwire.gateway.api_gateway import GatewayResponse
+from stepwire.gateway.api_gateway import _problem as problem
+
+STATIC = resources.files("workflows") / "console"
+_EXECUTION = re.compile(r"^/local/executions/(?P<arn>[^/]+)$")
+# Principal context of a bearer token, or None when the token is refused.
+Authorize = Callable[[str | None], dict[str, Any] | None]
+
+
+class LocalConsole:
+    def __init__(self, sfn: Any, metrics: MetricsRecorder) -> None:
+        self._sfn = sfn
+        self._metrics = metrics
+
+    def __call__(self, method: str, path: str, headers: dict[str, str],
+                 authorize: Authorize) -> GatewayResponse | None:
+        """The answer for a console or local route; None: not one of them."""
+        if path == "/console" or (path == "/" and method in ("GET", "HEAD")):
+            # `/` too: someone who opens the bare URL lands on the console's sign-in.
+            return GatewayResponse(302, {"Location": "/console/"}, b"")
+        if path.startswith("/console/"):
+            return _static(method, path.removeprefix("/console/") or "index.html")
+        if not path.startswith("/local/"):
+            return None
+        if method != "GET":
+            return problem(405, f"{method} is not allowed on {path}", extra={"Allow": "GET"})
+        principal = authorize(next((v for k, v in headers.items()
+                                    if k.lower() == "authorization"), None))
+        if principal is None:
+            return problem(401, "the bearer token is missing, invalid or expired",
+                           authenticate=True)
+        if path == "/local/metrics":
+            return _json(self._metrics.summary())
+        match = _EXECUTION.match(path)
+        if match:
+            return self._execution(unquote(match["arn"]), principal.get("tenant"))
+        return problem(404, f"no local route {path}")
+
+    def _execution(self, arn: str, tenant: str | None) -> GatewayResponse:
+        not_found = problem(404, "no such execution in this tenant (finished executions are "
+                                 "kept locally only for a while)")
+        try:
+            execution = self._sfn.describe_execution(executionArn=arn)
+        except Exception:  # noqa: BLE001 - unknown, malformed or pruned: all 404
+            return not_found
+        if _tenant_of(execution.get("input")) != tenant:
+            return not_found
+        machine = self._sfn.describe_state_machine(
+            stateMachineArn=execution["stateMachineArn"])
+        history = self._sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+        return _json({
+            "execution_arn": arn, "status": execution["status"],
+            "started_at": _iso(execution.get("startDate")),
+            "stopped_at": _iso(execution.get("stopDate")),
+            "state_machine": {"name": machine["name"], "type": machine.get("type"),
+                              "definition": json.loads(machine["definition"])},
+            "steps": visited_states(history),
+        })
+
+
+def visited_states(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The states in the order they were entered, with when they were left and how."""
+    steps: list[dict[str, Any]] = []
+    open_steps: dict[str, dict[str, Any]] = {}
+    for event in history:
+        kind = event["type"]
+        if kind.endswith("StateEntered"):
+            name = event["stateEnteredEventDetails"]["name"]
+            step = {"state": name, "type": kind.removesuffix("StateEntered"),
+                    "entered_at": _iso(event["timestamp"]), "exited_at": None, "error": None}
+            steps.append(step)
+            open_steps[name] = step
+        elif kind.endswith("StateExited"):
+            step = open_steps.pop(event["stateExitedEventDetails"]["name"], None)
+            if step is not None:
+                step["exited_at"] = _iso(event["timestamp"])
+        elif kind.endswith("Failed") and steps:
+            details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+            steps[-1]["error"] = details.get("error")
+    return steps
+
+
+def _tenant_of(raw_input: str | None) -> str | None:
+    try:
+        return json.loads(raw_input or "{}")["notification"]["tenant"]
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _json(payload: Any) -> GatewayResponse:
+    return GatewayResponse(200, {"Content-Type": "application/json",
+                                 "Cache-Control": "no-store"}, json.dumps(payload).encode())
+
+
+def _static(method: str, name: str) -> GatewayResponse:
+    if method not in ("GET", "HEAD"):
+        return problem(405, f"{method} is not allowed on /console/{name}",
+                       extra={"Allow": "GET, HEAD"})
+    asset = STATIC / name
+    if "/" in name or name.startswith(".") or not asset.is_file():
+        return problem(404, f"no console file {name}")
+    kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    if kind.startswith("text/") or kind.endswith("javascript"):
+        kind += "; charset=utf-8"
+    return GatewayResponse(200, {"Content-Type": kind, "Cache-Control": "no-cache",
+                                 "X-Content-Type-Options": "nosniff"}, asset.read_bytes())

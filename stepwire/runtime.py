@@ -1,0 +1,347 @@
+"""`stepwire local`: the whole platform in one process.
+
+moto emulates DynamoDB, SQS, Secrets Manager, EventBridge and Step Functions (with its ASL
+interpreter); the Lambda handlers run in process; the emulated APIs are served on the AWS port
+for any AWS client, LocalStack-style.
+"""
+
+import json
+import os
+import socket
+import sys
+import threading
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto import mock_aws
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import make_server
+
+from lambdas import (
+    handle_api_request,
+    handle_authorize_request,
+    handle_deliver_notification,
+    handle_hand_off,
+    handle_ingest_event,
+    handle_probe_endpoint,
+    handle_record_failure,
+    handle_release_parked,
+)
+from stepwire.emulation import housekeeping
+from stepwire.emulation.aws_endpoint import refuse_unsupported
+from stepwire.emulation.cloudwatch import MetricsRecorder
+from stepwire.emulation.dynamodb import backend, wire_answers
+from stepwire.emulation.stepfunctions import clock, direct_calls, executions, interpreter
+from stepwire.gateway.api_gateway import Gateway, RateLimit
+from stepwire.gateway.console_routes import LocalConsole
+from stepwire.host.activity_log import ActivityPrinter, log_wait
+from stepwire.host.admission import Admission
+from stepwire.host.lambda_host import LambdaHost
+from stepwire.host.provision import (
+    ACCOUNT_ID,
+    MACHINES,
+    STATEMACHINES_DIR,
+    Machine,
+    Resources,
+    provision,
+)
+from stepwire.state.durability import Durability
+from stepwire.state.state_dir import StateDir
+from workflows import wiring
+from workflows.api.app import ROUTES
+from workflows.kernel import activity, observability
+from workflows.kernel.ids import execution_name, new_id
+from workflows.kernel.observability import logger
+
+REGION = "us-east-1"
+FUNCTIONS = {
+    "IngestFunctionArn": ("stepwire-ingest", handle_ingest_event.lambda_handler),
+    "DeliverFunctionArn": ("stepwire-deliver", handle_deliver_notification.lambda_handler),
+    "RecordFailureFunctionArn": ("stepwire-record-failure", handle_record_failure.lambda_handler),
+    "HandOffFunctionArn": ("stepwire-hand-off", handle_hand_off.lambda_handler),
+    "ProbeEndpointFunctionArn": ("stepwire-probe-endpoint", handle_probe_endpoint.lambda_handler),
+    "ReleaseParkedFunctionArn": ("stepwire-release-parked", handle_release_parked.lambda_handler),
+}
+
+
+@dataclass
+class LocalConfig:
+    aws_port: int = 4566
+    api_port: int = 8080
+    host: str = "127.0.0.1"  # the API's address
+    # The emulated AWS endpoint hands out every key and secret to whoever reaches it: it
+    # listens on loopback only unless this is set explicitly.
+    expose_aws_endpoint: bool = False
+    retry_time_scale: float = 1.0
+    deny_private_targets: bool = False
+    # Webhook timeouts (seconds): the contract's defaults; tests shorten them.
+    connect_timeout: float = 5.0
+    request_timeout: float = 15.0
+    # Finished executions kept per state machine for inspection; older ones are pruned so
+    # memory stays flat (the attempt log in the table keeps the whole trace).
+    keep_finished_executions: int = 200
+    # EventBridge ingress starts no more ingest executions while this many run: one process,
+    # one GIL, and more threads only add contention. (Notification executions are not
+    # counted: hours of retry waits must not hold back new events.)
+    max_running_ingests: int = 32
+    # Off only to measure the engine as moto ships it (make bench compares both).
+    optimize_engine: bool = True
+    # The local gateway's usage plan, per tenant (requests/s sustained, burst).
+    api_rate: float = 100.0
+    api_burst: int = 200
+    # Which state machine files run: only `make cost` changes them, to price today's design
+    # against the previous one on the same engine.
+    machines: tuple[Machine, ...] = MACHINES
+    statemachines_dir: Path = STATEMACHINES_DIR
+    # The activity log lines on stderr: "human" or "json"; None prints nothing.
+    log_format: str | None = "human"
+    # Where state survives a stop or a crash; None keeps everything in memory (tests).
+    state_dir: str | None = None
+    checkpoint_seconds: float = 30.0
+    # Stored partitions unused this long are packed (stepwire/emulation/dynamodb/at_rest.py).
+    pack_seconds: float = 10.0
+    # Executions computing at once (the admission queue's pool); the rest wait their turn.
+    workers: int = 8
+
+
+class PortInUse(Exception):
+    def __init__(self, port: int, option: str, reason: str) -> None:
+        super().__init__(f"port {port} is already in use ({reason}): stop what uses it, or "
+                         f"choose another port with {option} PORT")
+        self.port = port
+        self.option = option
+
+
+def ensure_free(host: str, port: int, option: str) -> None:
+    """Bind and release the port as the servers will (SO_REUSEADDR): a taken port is named with
+    the option that changes it, not a traceback from deep inside a server."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise PortInUse(port, option, exc.strerror or str(exc)) from None
+
+
+class LocalRuntime:
+    def __init__(self, config: LocalConfig | None = None) -> None:
+        self.config = config or LocalConfig()
+        self.lambdas = LambdaHost(ACCOUNT_ID, REGION)
+        self.resources: Resources | None = None
+        self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+        self._stopping = threading.Event()
+        self._ingress_backlog: deque[tuple[str, str]] = deque()  # (SQS message id, body)
+        self._threads: list[threading.Thread] = []
+        self._server: Any = None
+        self.gateway: Gateway | None = None
+        self._pruner = housekeeping.Pruner(self.config.keep_finished_executions,
+                                     pack_after=self.config.pack_seconds)
+        # The handlers' metric records, for the console's Health page (CloudWatch's part).
+        self.metrics = MetricsRecorder()
+        self.admission = Admission(self.config.workers)
+        self._state_dir: StateDir | None = None
+        self.durability: Durability | None = None
+
+    @property
+    def aws_endpoint(self) -> str:
+        return f"http://{self._aws_host}:{self.config.aws_port}"
+
+    @property
+    def _aws_host(self) -> str:
+        return self.config.host if self.config.expose_aws_endpoint else "127.0.0.1"
+
+    def client(self, service: str) -> Any:
+        """An in-process client of the emulated APIs."""
+        return boto3.client(service, region_name=REGION)
+
+    def start(self) -> "LocalRuntime":
+        """Start everything; PortInUse (before anything started) if a port is taken."""
+        if self.config.state_dir is not None:  # first: a second instance must not bind ports
+            self._state_dir = StateDir(self.config.state_dir).open()
+        ensure_free(self._aws_host, self.config.aws_port, "--aws-port")
+        ensure_free(self.config.host, self.config.api_port, "--api-port")
+        # No X-Ray daemon here: the handlers' tracer stays off (and unimported).
+        os.environ.update({"AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
+                           "POWERTOOLS_TRACE_DISABLED": "true"})
+        observability.set_metrics_sink(self.metrics)
+        if self.config.log_format is not None:
+            activity.set_sink(ActivityPrinter(self.config.log_format))
+            clock.on_wait(log_wait)
+        # Handlers log every invocation at INFO in AWS; locally only warnings, unless asked.
+        logger.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"))
+        # Their lines (CloudWatch Logs in AWS) join the activity lines on stderr: stdout is the
+        # banner alone, and whoever reads it may stop reading (a full pipe blocks every writer).
+        logger.registered_handler.setStream(sys.stderr)
+        self._mock.start()
+        self.lambdas.activate()
+        housekeeping.quiet_logging()
+        housekeeping.forget_model_objects()
+        interpreter.fix_sfn_integration()
+        backend.serialize_dynamodb()
+        interpreter.serialize_literal_eval()
+        if self.config.optimize_engine:
+            interpreter.speed_up()
+            wire_answers.install()
+            direct_calls.direct_calls(True)
+        clock.set_time_scale(self.config.retry_time_scale)
+        function_arns = {placeholder: self.lambdas.register(name, handler)
+                         for placeholder, (name, handler) in FUNCTIONS.items()}
+        self.resources = provision(
+            {s: self.client(s) for s in
+             ("dynamodb", "sqs", "secretsmanager", "events", "stepfunctions")},
+            function_arns, machines=self.config.machines,
+            statemachines_dir=self.config.statemachines_dir)
+        if self._state_dir is not None:
+            self._restore(self._state_dir)
+        self.admission.start()
+        self._configure_handlers(self.resources)
+        self._serve_aws_endpoint()
+        self._serve_api()
+        self._start_thread("stepwire-ingress", self._poll_ingress)
+        self._start_thread("stepwire-ingest-starter", self._start_ingests)
+        self._pruner.start()
+        if self.durability is not None:
+            self.durability.resume(self.client("stepfunctions"))
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._pruner.stop()
+        if self.gateway is not None:
+            self.gateway.stop()
+        if self._server is not None:
+            self._server.shutdown()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self.admission.stop()
+        if self.durability is not None:
+            self.durability.deactivate()
+        if self._state_dir is not None:
+            self._state_dir.close()
+        self.lambdas.deactivate()
+        direct_calls.direct_calls(False)
+        self._mock.stop()
+        observability.set_metrics_sink(None)
+        activity.set_sink(None)
+        clock.on_wait(None)
+        wiring.reset()
+
+    def __enter__(self) -> "LocalRuntime":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- wiring --------------------------------------------------------------------------
+
+    def _restore(self, state_dir: StateDir) -> None:
+        """What the last run left: loaded, replayed, journaled from here on."""
+        assert self.resources is not None
+        self.durability = Durability(state_dir, ACCOUNT_ID, REGION,
+                                     self.resources.ingress_queue_url.rsplit("/", 1)[-1],
+                                     checkpoint_seconds=self.config.checkpoint_seconds)
+        renamed = self.durability.restore()
+        self.resources = replace(self.resources, **{
+            f.name: renamed[value] for f in fields(self.resources)
+            if isinstance(value := getattr(self.resources, f.name), str) and value in renamed})
+        self.durability.activate()
+        self._ingress_backlog.extend(self.durability.open_ingress.items())
+
+    def _configure_handlers(self, resources: Resources) -> None:
+        """The handlers read their settings from the environment, as in AWS."""
+        os.environ.update({
+            "STEPWIRE_TABLE_NAME": resources.table_name,
+            "STEPWIRE_IDEMPOTENCY_TABLE_NAME": resources.idempotency_table_name,
+            "STEPWIRE_DEAD_LETTER_QUEUE_URL": resources.dead_letter_queue_url,
+            "STEPWIRE_NOTIFICATION_STATE_MACHINE_ARN": resources.notification_state_machine_arn,
+            # Absent from a pipeline hosted without one (`make cost` measures an earlier one).
+            "STEPWIRE_RECOVERY_STATE_MACHINE_ARN": resources.recovery_state_machine_arn or "",
+            "STEPWIRE_INGEST_STATE_MACHINE_ARN": resources.ingest_state_machine_arn,
+            "STEPWIRE_DATA_KEY_SECRET_ID": resources.data_key_secret_id,
+            "STEPWIRE_JWT_SECRET_ID": resources.jwt_secret_id,
+            "STEPWIRE_ALLOW_PRIVATE_TARGETS": str(not self.config.deny_private_targets).lower(),
+            "STEPWIRE_REQUIRE_HTTPS": "false",
+            "STEPWIRE_CONNECT_TIMEOUT_SECONDS": str(self.config.connect_timeout),
+            "STEPWIRE_REQUEST_TIMEOUT_SECONDS": str(self.config.request_timeout),
+            # The breaker's own durations (auto-disable, retry window) follow the engine's.
+            "STEPWIRE_TIME_SCALE": str(self.config.retry_time_scale),
+        })
+        os.environ.pop("STEPWIRE_AWS_ENDPOINT_URL", None)  # in process: moto answers directly
+        wiring.reset()
+
+    def _serve_aws_endpoint(self) -> None:
+        app = refuse_unsupported(
+            self.lambdas.wsgi_middleware(DomainDispatcherApplication(create_backend_app)))
+        self._server = make_server(self._aws_host, self.config.aws_port, app, threaded=True)
+        self._start_thread("stepwire-aws-endpoint", self._server.serve_forever)
+
+    def _serve_api(self) -> None:
+        """The HTTP API: the local gateway in front of the authorizer and API handlers."""
+        self.gateway = Gateway(handle_api_request.lambda_handler,
+                               handle_authorize_request.lambda_handler, ROUTES,
+                               rate_limit=RateLimit(self.config.api_rate, self.config.api_burst))
+        self.gateway.mount(LocalConsole(self.client("stepfunctions"), self.metrics))
+        self.gateway.start(self.config.host, self.config.api_port)
+
+    def _start_thread(self, name: str, target: Any) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    # --- EventBridge ingress -------------------------------------------------------------
+
+    def _poll_ingress(self) -> None:
+        """Rule → SQS → here: the queue is drained into the backlog that `_start_ingests` works
+        off. (moto's SQS costs O(queue length) per call: a backlog kept there slows everything.)"""
+        sqs = self.client("sqs")
+        assert self.resources is not None
+        queue = self.resources.ingress_queue_url
+        while not self._stopping.is_set():
+            messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10,
+                                           WaitTimeSeconds=1).get("Messages", [])
+            if messages:
+                self._ingress_backlog.extend((m["MessageId"], m["Body"]) for m in messages)
+                sqs.delete_message_batch(QueueUrl=queue, Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                    for i, m in enumerate(messages)])
+
+    def _start_ingests(self) -> None:
+        """StartExecution of the ingest workflow for each backlog entry (the cloud's rule
+        target), while fewer than `max_running_ingests` run."""
+        assert self.resources is not None
+        ingest = self.resources.ingest_state_machine_arn
+        sfn = self.client("stepfunctions")
+        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="stepwire-ingress") as pool:
+            while not self._stopping.is_set():
+                room = self.config.max_running_ingests - executions.running_executions(ingest)
+                batch = [self._ingress_backlog.popleft()
+                         for _ in range(min(room, len(self._ingress_backlog), 20))]
+                if not batch:
+                    self._stopping.wait(0.02)
+                    continue
+                list(pool.map(lambda entry: self._start_ingest(sfn, entry), batch))
+
+    def _start_ingest(self, sfn: Any, entry: tuple[str, str]) -> None:
+        message_id, body = entry
+        assert self.resources is not None
+        try:
+            envelope_id = str(json.loads(body).get("id", ""))
+        except (ValueError, AttributeError):
+            envelope_id = ""
+        # Named after the EventBridge event id: a redelivered message starts nothing new.
+        name = execution_name("eventbridge", envelope_id or new_id("in"))
+        try:
+            sfn.start_execution(stateMachineArn=self.resources.ingest_state_machine_arn,
+                                input=body, name=name)
+        except sfn.exceptions.ExecutionAlreadyExists:
+            pass
+        except Exception:  # noqa: BLE001 - the event must not be lost: try it again later
+            logger.exception("could not start the ingest workflow; will retry")
+            self._ingress_backlog.append(entry)
+            return
+        if self.durability is not None:
+            self.durability.ingress_started(message_id)

@@ -1,0 +1,1 @@
+"""Who may call: JWTs and their roles, token revocations, per-tenant usage keys."""

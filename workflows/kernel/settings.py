@@ -1,0 +1,77 @@
+"""Configuration, read from the environment (STEPWIRE_*) inside the handler, never at import."""
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The default clock-skew leeway of JWTs and the most a deployment may set (jwt_leeway_seconds).
+LEEWAY_SECONDS = 30
+MAX_LEEWAY_SECONDS = 300
+
+
+class Settings(BaseSettings):
+    """Everything that differs between the cloud and the local runtime."""
+
+    model_config = SettingsConfigDict(env_prefix="STEPWIRE_", frozen=True)
+
+    table_name: str
+    # Powertools Idempotency records of POST /events (workflows/operations/idempotency.py).
+    idempotency_table_name: str
+    dead_letter_queue_url: str
+    ingest_state_machine_arn: str
+    notification_state_machine_arn: str
+    # The endpoint recovery workflow: a re-enable starts it (workflows/recovery/handover.py).
+    recovery_state_machine_arn: str
+    # Symmetric key that encrypts subscription signing secrets at rest.
+    data_key_secret_id: str
+    jwt_secret_id: str
+    # The cloud requires https and public targets; the local runtime relaxes both (and says so).
+    allow_private_targets: bool = False
+    require_https: bool = True
+    connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    request_timeout_seconds: float = Field(default=15.0, gt=0)
+    # A receiver's Retry-After is honoured up to this many seconds.
+    retry_after_cap_seconds: int = Field(default=3600, ge=1)
+    # Endpoint health (workflows/delivery/breaker.py). The breaker opens after this many
+    # notifications in a row failed their first attempt with a retryable error (a 4xx of one
+    # payload does not count, a 2xx resets the run).
+    breaker_failure_threshold: int = Field(default=10, ge=2)
+    # Only failures for this long (the breaker open all along) disables the subscription.
+    auto_disable_after_seconds: int = Field(default=5 * 24 * 3600, ge=1)
+    # A parked notification older than this (since the event was accepted) is dead-lettered:
+    # the default schedule's 27 h 35 m, plus its jitter.
+    retry_window_seconds: int = Field(default=119_166, ge=1)
+    # Parked notifications released per second after an endpoint recovers.
+    release_rate_per_second: int = Field(default=10, ge=1)
+    # Continue-as-new: a recovery hands over to a fresh execution after this many release
+    # batches (about 11 history events each; a Standard history holds 25,000).
+    recovery_batches_per_execution: int = Field(default=1000, ge=1, le=2000)
+    # Locally, --retry-time-scale: the durations above are multiplied by it (1 in AWS).
+    time_scale: float = Field(default=1.0, gt=0)
+    # How long event records are kept (DynamoDB TTL).
+    retention_days: int = Field(default=30, ge=1)
+    # The HTTP API's tokens: issuer and audience of the HS256 tokens signed with jwt_secret_id
+    # (its current and previous versions are accepted), optionally an external identity
+    # provider's JWKS (RS256/ES256) with its own issuer.
+    jwt_issuer: str = "stepwire"
+    jwt_audience: str = "stepwire-api"
+    jwt_jwks_url: str | None = None
+    jwt_jwks_issuer: str | None = None
+    jwt_key_cache_seconds: int = Field(default=60, ge=0)
+    # Clock skew tolerated on `exp`, `iat` (and `nbf`): a token expired this many seconds ago
+    # still passes. Small, so that an expired token stops working soon after.
+    jwt_leeway_seconds: int = Field(default=LEEWAY_SECONDS, ge=0, le=MAX_LEEWAY_SECONDS)
+    # The namespace of the tenants' API keys (workflows/auth/usage_keys.py): the stack's name
+    # in AWS.
+    api_usage_key_namespace: str = Field(default="stepwire", min_length=1)
+    # The largest `data` of a published event (serialized JSON, bytes); above it the API says 413.
+    max_event_data_bytes: int = Field(default=128 * 1024, ge=64 * 1024)
+    # Empty in AWS; the local runtime's endpoint for AWS clients in other processes.
+    aws_endpoint_url: str | None = None
+    region: str = Field(default="us-east-1", validation_alias="AWS_REGION")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()  # type: ignore[call-arg]  # values come from the environment

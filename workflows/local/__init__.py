@@ -1,1 +1,0 @@
-"""The one-machine runtime: moto's AWS emulation and ASL interpreter, hosted in process."""

@@ -1,0 +1,3 @@
+"""Recovery: an open endpoint probed, its parked notifications released, and the recovery execution
+handed over.
+"""

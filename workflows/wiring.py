@@ -1,0 +1,107 @@
+"""The objects the use cases need, built from settings once per process.
+
+The delivery and ingest handlers import this module on their cold start: what only the API and
+the authorizer use (JWT, cursors, Powertools Idempotency) is imported where it is built.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+from functools import cache
+from typing import TYPE_CHECKING
+
+from workflows.delivery.target_guard import TargetPolicy
+from workflows.kernel import aws
+from workflows.kernel.settings import get_settings
+from workflows.secrets import secret_box
+from workflows.storage import Store
+
+if TYPE_CHECKING:
+    from workflows.auth.revocations import TokenRevocations
+    from workflows.auth.tokens import SecretsManagerKeys, TokenVerifier
+    from workflows.operations.cursor import CursorCodec
+    from workflows.operations.idempotency import Idempotency
+    from workflows.recovery.handover import RecoveryExecutions
+
+
+@cache
+def store() -> Store:
+    settings = get_settings()
+    return Store(aws.client("dynamodb"), settings.table_name,
+                 data_key_secret_id=settings.data_key_secret_id,
+                 retention=timedelta(days=settings.retention_days))
+
+
+@cache
+def publish_idempotency() -> Idempotency:
+    from workflows.operations.idempotency import Idempotency
+
+    return Idempotency(aws.client("dynamodb"), get_settings().idempotency_table_name)
+
+
+def recovery_executions() -> RecoveryExecutions:
+    from workflows.recovery.handover import RecoveryExecutions
+
+    return RecoveryExecutions(aws.client("stepfunctions"),
+                              get_settings().recovery_state_machine_arn)
+
+
+def target_policy() -> TargetPolicy:
+    return TargetPolicy.from_settings(get_settings())
+
+
+@cache
+def cursor_codec() -> CursorCodec:
+    from workflows.operations.cursor import CursorCodec
+
+    return CursorCodec.from_secret(get_settings().data_key_secret_id)
+
+
+@cache
+def jwt_keys() -> SecretsManagerKeys:
+    from workflows.auth.tokens import SecretsManagerKeys
+
+    settings = get_settings()
+    return SecretsManagerKeys(aws.client("secretsmanager"), settings.jwt_secret_id,
+                              ttl=settings.jwt_key_cache_seconds)
+
+
+@cache
+def token_revocations() -> TokenRevocations:
+    from workflows.auth.revocations import TokenRevocations
+    from workflows.storage.revocations import RevocationStore
+
+    return TokenRevocations(RevocationStore(aws.client("dynamodb"), get_settings().table_name))
+
+
+@cache
+def token_verifier() -> TokenVerifier:
+    """HS256 with the current/previous signing key; RS256/ES256 through a JWKS if configured;
+    revoked tokens refused."""
+    import jwt
+
+    from workflows.auth.tokens import TokenPolicy, TokenVerifier
+
+    settings = get_settings()
+    jwks = jwt.PyJWKClient(settings.jwt_jwks_url, cache_keys=True, lifespan=300) \
+        if settings.jwt_jwks_url else None
+    return TokenVerifier(jwt_keys(), TokenPolicy(issuer=settings.jwt_issuer,
+                                                 audience=settings.jwt_audience,
+                                                 jwks_issuer=settings.jwt_jwks_issuer,
+                                                 leeway=settings.jwt_leeway_seconds), jwks,
+                         revocations=token_revocations())
+
+
+def reset() -> None:
+    """Forget everything built from the environment (the local runtime calls this on start)."""
+    store.cache_clear()
+    publish_idempotency.cache_clear()
+    cursor_codec.cache_clear()
+    jwt_keys.cache_clear()
+    token_revocations.cache_clear()
+    token_verifier.cache_clear()
+    if "workflows.operations.cursor" in sys.modules:
+        sys.modules["workflows.operations.cursor"].reset()
+    secret_box.reset()
+    aws.reset_clients()
