@@ -9,7 +9,7 @@ from stacks.api import ROUTES
 from stacks.api_models import draft4_schema
 from stacks.constants import EVENT_BUS_NAME, WAF_RATE_LIMIT
 from stacks.functions import ALL_FUNCTIONS
-from workflows.api.app import openapi_schema
+from workflows.api.public_routes import openapi_schema
 from workflows.kernel.settings import Settings
 from workflows.storage import table
 

@@ -150,7 +150,7 @@ def test_the_gateway_refuses_a_negative_or_oversized_content_length_without_read
 def test_the_router_must_resolve_the_route_whose_permission_was_checked():
     from types import SimpleNamespace
 
-    from workflows.api.app import _the_router_resolved_the_checked_route
+    from workflows.api.resolver import _the_router_resolved_the_checked_route
 
     checked = ApiRoute("GET", "/events", Permission.READ)
     event = SimpleNamespace(http_method="POST", path="/events/")

@@ -1,0 +1,69 @@
+"""What the use cases' errors answer: each a problem+json with its status.
+"""
+
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+from workflows.api.problems import (
+    FieldProblem,
+    problem,
+    validation_problem,
+)
+from workflows.api.resolver import (
+    app,
+)
+from workflows.kernel.errors import InvalidTarget, NotFound
+from workflows.kernel.observability import logger
+from workflows.operations import events, subscriptions
+from workflows.operations.cursor import InvalidCursor
+from workflows.operations.idempotency import IdempotencyKeyInProgress, IdempotencyKeyReused
+
+
+@app.exception_handler(RequestValidationError)
+def _invalid(exc: RequestValidationError) -> Response:
+    return validation_problem(exc)
+
+
+@app.exception_handler(NotFound)
+def _not_found(exc: NotFound) -> Response:
+    return problem(404, exc.detail)
+
+
+@app.exception_handler(NotFoundError)
+def _no_route(_: NotFoundError) -> Response:
+    return problem(404, f"no route {app.current_event.http_method} {app.current_event.path}")
+
+
+@app.exception_handler([InvalidCursor, events.InvalidRequest])
+def _bad_request(exc: InvalidCursor) -> Response:
+    return problem(400, exc.detail)
+
+
+@app.exception_handler(IdempotencyKeyReused)
+def _key_reused(exc: IdempotencyKeyReused) -> Response:
+    return problem(422, exc.detail)
+
+
+@app.exception_handler(IdempotencyKeyInProgress)
+def _key_in_progress(exc: IdempotencyKeyInProgress) -> Response:
+    return problem(409, exc.detail)
+
+
+@app.exception_handler(events.PayloadTooLarge)
+def _too_large(exc: events.PayloadTooLarge) -> Response:
+    return problem(413, exc.detail)
+
+
+@app.exception_handler([InvalidTarget, subscriptions.InvalidSubscription])
+def _invalid_target(exc: InvalidTarget) -> Response:
+    # Named like every other 422: the field is the subscription's url.
+    return problem(422, f"url: {exc.detail}",
+                   errors=[FieldProblem(field="url", message=exc.detail)])
+
+
+@app.exception_handler(Exception)
+def _unexpected(exc: Exception) -> Response:
+    logger.exception("unhandled error")
+    return problem(500, "internal error; the request id is in the logs")

@@ -1,0 +1,95 @@
+"""`/subscriptions`: create, list, read, change, delete, rotate the secret.
+"""
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+
+from workflows import wiring
+from workflows.api.problems import (
+    problem_response,
+)
+from workflows.api.resolver import (
+    BAD_CURSOR,
+    DEFAULT_LIMIT,
+    NOT_FOUND,
+    Cursor,
+    Limit,
+    principal,
+    route,
+)
+from workflows.auth.tokens import Permission
+from workflows.operations import subscriptions
+
+
+@route("POST", "/subscriptions", Permission.MANAGE_SUBSCRIPTIONS, status_code=201,
+       responses={400: problem_response("The body is not valid JSON")},
+       summary="Subscribe an endpoint to event types",
+       description="Events whose type matches one of `event_types` (`order.created`, "
+                   "`order.*`, `*`) are POSTed to `url`, signed with the returned `secret` "
+                   "(Standard Webhooks; shown only here and on rotation: keep it). A URL that "
+                   "does not resolve to a public address is a 422 naming `url`.")
+def create_subscription(
+        request: Annotated[subscriptions.NewSubscription, Body()],
+) -> subscriptions.SubscriptionWithSecret:
+    created = subscriptions.create_subscription(principal().tenant, request,
+                                                store=wiring.store(),
+                                                policy=wiring.target_policy())
+    return subscriptions.SubscriptionWithSecret(
+        **subscriptions.SubscriptionView.of(created).model_dump(), secret=created.secret)
+
+
+@route("GET", "/subscriptions", Permission.READ, responses=BAD_CURSOR,
+       summary="List your subscriptions",
+       description="A page of up to `limit` subscriptions; pass `next_cursor` back as "
+                   "`cursor` for the next page.")
+def list_subscriptions(limit: Limit = DEFAULT_LIMIT,
+                       cursor: Cursor = None) -> subscriptions.SubscriptionPage:
+    return subscriptions.list_subscriptions(principal().tenant, limit, cursor,
+                                            store=wiring.store(),
+                                            codec=wiring.cursor_codec())
+
+
+@route("GET", "/subscriptions/<subscription_id>", Permission.READ, responses=NOT_FOUND,
+       summary="One subscription, with its endpoint's health",
+       description="Its endpoint, event types, status and rate limit (never the secret), and "
+                   "`health`: the breaker's state, failure streak, last error, parked "
+                   "notifications, and why and since when it was disabled.")
+def get_subscription(subscription_id: str) -> subscriptions.SubscriptionDetail:
+    return subscriptions.subscription_detail(principal().tenant, subscription_id,
+                                             store=wiring.store())
+
+
+@route("PATCH", "/subscriptions/<subscription_id>", Permission.MANAGE_SUBSCRIPTIONS,
+       responses={**NOT_FOUND, 400: problem_response("The body is not valid JSON")},
+       summary="Change, pause or resume a subscription",
+       description="Send only the fields to change: `url`, `event_types`, `description`, "
+                   "`rate_limit`, or `status` (`paused` holds deliveries, `active` resumes; a "
+                   "disabled subscription is re-enabled with `active`).")
+def update_subscription(
+        subscription_id: str, changes: Annotated[subscriptions.SubscriptionChanges, Body()],
+) -> subscriptions.SubscriptionView:
+    return subscriptions.SubscriptionView.of(subscriptions.update_subscription(
+        principal().tenant, subscription_id, changes, store=wiring.store(),
+        policy=wiring.target_policy(), recoveries=wiring.recovery_executions()))
+
+
+@route("DELETE", "/subscriptions/<subscription_id>", Permission.MANAGE_SUBSCRIPTIONS,
+       responses={**NOT_FOUND, 204: {"description": "Deleted"}},
+       summary="Delete a subscription",
+       description="No further event is delivered to it; past events keep their trace.")
+def delete_subscription(subscription_id: str):  # noqa: ANN201 - 204, no body
+    subscriptions.delete_subscription(principal().tenant, subscription_id,
+                                      store=wiring.store())
+    return Response(204, None, "")
+
+
+@route("POST", "/subscriptions/<subscription_id>/rotate-secret",
+       Permission.MANAGE_SUBSCRIPTIONS, responses=NOT_FOUND,
+       summary="Rotate a subscription's signing secret",
+       description="Returns the new secret (shown once). For 24 hours webhooks carry both "
+                   "signatures, so the receiver can switch without missing one.")
+def rotate_secret(subscription_id: str) -> subscriptions.RotatedSecret:
+    return subscriptions.rotate_secret(principal().tenant, subscription_id,
+                                       store=wiring.store())
