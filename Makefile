@@ -48,7 +48,7 @@ cost: $(STAMP)
 # The HTTP API fuzzed by schemathesis from its own /openapi.json, longer than in `make test`.
 test-api-fuzz: $(STAMP)
 	STEPWIRE_FUZZ_EXAMPLES=$(or $(EXAMPLES),400) $(BIN)/python -m pytest -q -p no:cacheprovider \
-		-rA tests/e2e/test_api_schemathesis.py
+		-rA tests/e2e/api/test_api_schemathesis.py
 
 # HTTP ingress: POST /events latency at a fixed offered rate, notifications/s through the API.
 bench-http: $(STAMP)

@@ -13,8 +13,8 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.remote.webdriver import WebDriver
 
+from tests.e2e.api.test_api_http import stepwire_token
 from tests.e2e.conftest import ROOT, LocalProcess, start_local, stop_local
-from tests.e2e.test_api_http import stepwire_token
 from tests.support.receiver import Answer, Receiver
 
 SCREENSHOTS = ROOT / "build" / "screenshots"

@@ -9,8 +9,8 @@ from selenium.webdriver.support import expected_conditions as seen
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.browser.conftest import screenshot
+from tests.e2e.api.test_api_http import stepwire_token, subscribe
 from tests.e2e.conftest import LocalProcess
-from tests.e2e.test_api_http import stepwire_token, subscribe
 from tests.support.receiver import Answer, Receiver
 
 pytestmark = pytest.mark.browser

@@ -3,7 +3,7 @@
 Installed for the whole test session (tests/conftest.py): every `lambdas/*` handler runs with
 its module name in a context variable, and every botocore call made meanwhile is recorded as
 (handler module, IAM action, resource kind). The infrastructure tier then checks that the
-synthesized role of that function allows exactly that (tests/infrastructure/test_grants.py).
+synthesized role of that function allows exactly that (tests/infrastructure/grants/test_grants.py).
 Calls made by the tests themselves, outside a handler, are not recorded.
 """
 
