@@ -56,7 +56,8 @@ bench-http: $(STAMP)
 		$(SOAK_ARGS) $(ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check workflows lambdas stacks tests bench
+	$(BIN)/ruff check workflows lambdas stacks stepwire tests bench
+	$(BIN)/mypy
 	$(BIN)/statelint --ignore URI --ignore FLOAT statemachines/*.asl.json
 
 # The CloudFormation template and the bundled Lambda asset in cdk.out (no AWS account needed).

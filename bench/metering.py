@@ -47,6 +47,9 @@ def _value_size(value: dict) -> int:
 class Meter:
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._zero()
+
+    def _zero(self) -> None:
         self.write_units = 0.0
         self.read_units = 0.0
         self.requests: Counter[str] = Counter()
@@ -55,7 +58,7 @@ class Meter:
 
     def reset(self) -> None:
         with self._lock:
-            self.__init__()
+            self._zero()
 
     def dynamodb(self, action: str, request: dict, response: dict) -> None:
         write = read = 0.0
@@ -114,10 +117,11 @@ def metering() -> Iterator[Meter]:
             name = unquote(function).rsplit(":function:", 1)[-1].split(":")[0]
             meter.invoked(name, time.perf_counter() - started)
 
-    DynamoHandler.call_action = metered_dynamodb
-    LambdaHost.invoke = metered_invoke
+    # Methods of moto's handler and of the Lambda host wrapped, then restored (monkeypatch).
+    DynamoHandler.call_action = metered_dynamodb  # type: ignore[method-assign]
+    LambdaHost.invoke = metered_invoke  # type: ignore[method-assign]
     try:
         yield meter
     finally:
-        DynamoHandler.call_action = dynamodb_call
-        LambdaHost.invoke = invoke
+        DynamoHandler.call_action = dynamodb_call  # type: ignore[method-assign]
+        LambdaHost.invoke = invoke  # type: ignore[method-assign]

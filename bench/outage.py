@@ -72,6 +72,7 @@ def run(events: int, scale: float, timeout: float, outage_seconds: float = 10.0)
     with LocalRuntime(config) as runtime, Receiver(down) as dead, Receiver() as healthy:
         os.environ.update(out_of_reach)
         get_settings.cache_clear()
+        assert runtime.resources is not None  # set once the runtime has started
         arns = runtime.resources.state_machine_arns
         bus = runtime.client("events")
         tenant_a, tenant_b = new_id("tenant"), new_id("tenant")

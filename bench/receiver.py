@@ -23,7 +23,7 @@ class Arrivals:
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+            def do_POST(self) -> None:  # the stdlib's name
                 body = self.rfile.read(int(self.headers["content-length"]))
                 now = time.perf_counter()
                 status, headers = arrivals.answer(self) if arrivals.answer else (200, {})

@@ -22,7 +22,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         principal = wiring.token_verifier().verify(bearer_token(event.get("authorizationToken")))
     except Unauthorized as exc:
         logger.info("token refused", extra={"reason": exc.detail})
-        raise Exception("Unauthorized") from None  # noqa: TRY002 - API Gateway's contract
+        raise Exception("Unauthorized") from None  # API Gateway's contract
     annotate(tenant=principal.tenant)
     return {
         "principalId": principal.sub,

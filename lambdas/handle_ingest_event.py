@@ -18,6 +18,9 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         else "api"
     if result.outcome is Outcome.ACCEPTED:
         event_accepted(source)
+        # An accepted event always has its tenant, id and type.
+        assert result.tenant is not None and result.event_id is not None
+        assert result.type is not None
         activity.event_accepted(tenant=result.tenant, event_id=result.event_id,
                                 event_type=result.type, source=source,
                                 notifications=len(result.notifications))

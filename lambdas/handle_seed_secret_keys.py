@@ -18,7 +18,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> None:
             seeded = seed_keys(aws.client("secretsmanager"),
                                event["ResourceProperties"]["SecretIds"])
         logger.info("secrets seeded", extra={"request": event["RequestType"], "seeded": seeded})
-    except Exception as exc:  # noqa: BLE001 - CloudFormation must hear of every failure
+    except Exception as exc:  # CloudFormation must hear of every failure
         logger.exception("seeding failed")
         respond(event, log_stream, FAILED, reason=str(exc))
         return

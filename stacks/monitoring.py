@@ -72,8 +72,9 @@ class Monitoring(Construct):
             topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
         return topic
 
-    def _alarm(self, name: str, metric: cloudwatch.IMetric, threshold: float, description: str,
-               evaluation_periods: int = 1, below: bool = False) -> cloudwatch.Alarm:
+    def _alarm(self, name: str, metric: cloudwatch.Metric | cloudwatch.MathExpression,
+               threshold: float, description: str, evaluation_periods: int = 1,
+               below: bool = False) -> cloudwatch.Alarm:
         comparison = (cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD if below else
                       cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD)
         alarm = metric.create_alarm(

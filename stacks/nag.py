@@ -49,6 +49,7 @@ def _ack(construct: IConstruct, rule: str, reason: str) -> None:
 
 def acknowledge_findings(stack: "StepwireStack") -> None:
     for function in stack.functions.by_name.values():
+        assert function.role is not None  # each function is built with its own role
         _ack(function.role, "IAM5[Resource::*]", XRAY_ONLY)
         _ack(function, "L1", RUNTIME)
     for machine in stack.state_machines.all:

@@ -12,11 +12,10 @@ _PROJECTIONS = {"ALL": dynamodb.ProjectionType.ALL, "KEYS_ONLY": dynamodb.Projec
 
 
 def _key_attributes(request: dict, key_schema: list[dict]) -> dict[str, dynamodb.Attribute]:
-    """`{"partition_key": Attribute, "sort_key": Attribute}` from a CreateTable key schema."""
+    """`{"HASH": Attribute, "RANGE": Attribute}` from a CreateTable key schema."""
     types = {d["AttributeName"]: d["AttributeType"] for d in request["AttributeDefinitions"]}
-    roles = {"HASH": "partition_key", "RANGE": "sort_key"}
-    return {roles[k["KeyType"]]: dynamodb.Attribute(name=k["AttributeName"],
-                                                    type=_TYPES[types[k["AttributeName"]]])
+    return {k["KeyType"]: dynamodb.Attribute(name=k["AttributeName"],
+                                             type=_TYPES[types[k["AttributeName"]]])
             for k in key_schema}
 
 
@@ -34,9 +33,11 @@ class Storage(Construct):
                                        removal_policy=RemovalPolicy.RETAIN)
         self.index_names: list[str] = []
         for index in request.get("GlobalSecondaryIndexes", []):
+            keys = _key_attributes(request, index["KeySchema"])
             self.table.add_global_secondary_index(
                 index_name=index["IndexName"],
-                **_key_attributes(request, index["KeySchema"]),
+                partition_key=keys["HASH"],
+                sort_key=keys.get("RANGE"),
                 projection_type=_PROJECTIONS[index["Projection"]["ProjectionType"]],
             )
             self.index_names.append(index["IndexName"])
@@ -48,16 +49,20 @@ class Storage(Construct):
             removal_policy=RemovalPolicy.DESTROY)
 
     def _build_table(self, construct_id: str, request: dict, ttl_attribute: str,
-                     **options: object) -> dynamodb.Table:
+                     removal_policy: RemovalPolicy,
+                     deletion_protection: bool | None = None) -> dynamodb.Table:
+        keys = _key_attributes(request, request["KeySchema"])
         return dynamodb.Table(
             self, construct_id,
-            **_key_attributes(request, request["KeySchema"]),
+            partition_key=keys["HASH"],
+            sort_key=keys.get("RANGE"),
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True),
             time_to_live_attribute=ttl_attribute,
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            **options,
+            deletion_protection=deletion_protection,
+            removal_policy=removal_policy,
         )
 
     def index_arns(self) -> list[str]:

@@ -8,9 +8,13 @@ import signal
 import socket
 import sys
 import threading
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from workflows import __version__
+
+if TYPE_CHECKING:  # at run time imported lazily, in `_local`
+    from stepwire.runtime import LocalRuntime
 
 # What an AWS CLI or SDK needs to talk to the local endpoint: a region and any keys.
 AWS_CLI_ENVIRONMENT = ("AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=local "
@@ -81,15 +85,16 @@ def _local(args: argparse.Namespace) -> int:
 BACKLOG_REPORT_SECONDS = 5.0
 
 
-def _state_line(runtime: "LocalRuntime") -> str:  # noqa: F821 - imported lazily above
+def _state_line(runtime: "LocalRuntime") -> str:
     if runtime.durability is None:
         return "in memory only (--ephemeral): gone when this process ends"
     resumed = runtime.durability.resumed
     return f"{runtime.config.state_dir} (resumed {resumed} unfinished executions)"
 
 
-def _ingress_dead_letters(runtime: "LocalRuntime") -> str:  # noqa: F821
+def _ingress_dead_letters(runtime: "LocalRuntime") -> str:
     """The ingress dead-letter queue's URL on the AWS endpoint, as AWS clients use it."""
+    assert runtime.resources is not None  # set once the runtime has started
     return runtime.aws_endpoint + urlsplit(runtime.resources.ingress_dead_letter_queue_url).path
 
 
@@ -102,7 +107,7 @@ def _positive(text: str) -> float:
 
 def _resolved(host: str) -> str:
     try:
-        return socket.getaddrinfo(host, None)[0][4][0]
+        return str(socket.getaddrinfo(host, None)[0][4][0])
     except (OSError, UnicodeError):
         return "0.0.0.0"
 
@@ -120,7 +125,7 @@ def _local_token(args: argparse.Namespace, command: str, *, roles: list[str], su
                           aws_access_key_id="local", aws_secret_access_key="local")
     try:
         key = signing_key(client.get_secret_value(SecretId=args.secret_id))
-    except Exception as exc:  # noqa: BLE001 - explain, do not trace
+    except Exception as exc:  # explain, do not trace
         print(f"stepwire {command}: cannot read the signing key on port {args.aws_port} "
               f"(is `stepwire local` running?): {exc}", file=sys.stderr)
         return 1

@@ -6,6 +6,7 @@ for any AWS client, LocalStack-style.
 """
 
 import json
+import logging
 import os
 import socket
 import sys
@@ -175,7 +176,9 @@ class LocalRuntime:
         logger.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"))
         # Their lines (CloudWatch Logs in AWS) join the activity lines on stderr: stdout is the
         # banner alone, and whoever reads it may stop reading (a full pipe blocks every writer).
-        logger.registered_handler.setStream(sys.stderr)
+        handler = logger.registered_handler
+        assert isinstance(handler, logging.StreamHandler)  # Powertools logs to a stream
+        handler.setStream(sys.stderr)
         self._mock.start()
         self.lambdas.activate()
         housekeeping.quiet_logging()
@@ -245,9 +248,10 @@ class LocalRuntime:
                                      self.resources.ingress_queue_url.rsplit("/", 1)[-1],
                                      checkpoint_seconds=self.config.checkpoint_seconds)
         renamed = self.durability.restore()
-        self.resources = replace(self.resources, **{
+        changes: dict[str, Any] = {
             f.name: renamed[value] for f in fields(self.resources)
-            if isinstance(value := getattr(self.resources, f.name), str) and value in renamed})
+            if isinstance(value := getattr(self.resources, f.name), str) and value in renamed}
+        self.resources = replace(self.resources, **changes)
         self.durability.activate()
         self._ingress_backlog.extend(self.durability.open_ingress.items())
 
@@ -339,7 +343,7 @@ class LocalRuntime:
                                 input=body, name=name)
         except sfn.exceptions.ExecutionAlreadyExists:
             pass
-        except Exception:  # noqa: BLE001 - the event must not be lost: try it again later
+        except Exception:  # the event must not be lost: try it again later
             logger.exception("could not start the ingest workflow; will retry")
             self._ingress_backlog.append(entry)
             return

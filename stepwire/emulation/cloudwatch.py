@@ -115,8 +115,8 @@ def _aggregate(minutes: Iterable[Minute]) -> dict[str, Any]:
 
     by_outcome: dict[str, int] = {}
     for minute in minutes:
-        for outcome, attempts in minute.attempts_by_outcome.items():
-            by_outcome[outcome] = by_outcome.get(outcome, 0) + attempts
+        for outcome, made in minute.attempts_by_outcome.items():
+            by_outcome[outcome] = by_outcome.get(outcome, 0) + made
     attempts = total(Metric.ATTEMPTS)
     delivered, dead = total(Metric.DELIVERED), total(Metric.DEAD_LETTERED)
     parked = [m.last_parked_backlog for m in minutes if m.last_parked_backlog is not None]

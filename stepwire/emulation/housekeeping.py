@@ -29,14 +29,14 @@ def quiet_logging() -> None:
         logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
-def _untracked_new(cls: type, *args: Any, **kwargs: Any) -> Any:
+def _untracked_new(cls: type[BaseModel], *args: Any, **kwargs: Any) -> Any:
     return super(BaseModel, cls).__new__(cls)
 
 
 def forget_model_objects() -> None:
     """moto's `BaseModel` appends every instance to its class's `instances_tracked`, so
     nothing it makes is ever freed: over 10,000 notifications that was most of the growth."""
-    BaseModel.__new__ = staticmethod(_untracked_new)
+    BaseModel.__new__ = staticmethod(_untracked_new)  # type: ignore[method-assign]  # patches moto
     reset_model_data()
 
 

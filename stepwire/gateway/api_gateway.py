@@ -169,7 +169,7 @@ class Gateway:
                 result = self._authorizer(event, LambdaContext(
                     function_name="stepwire-authorizer",
                     invoked_function_arn=_function_arn("authorizer")))
-        except Exception:  # noqa: BLE001 - any authorizer failure is a 401, as in AWS
+        except Exception:  # any authorizer failure is a 401, as in AWS
             return False, None
         statements = (result.get("policyDocument") or {}).get("Statement") or []
         allowed = any(s.get("Effect") == "Allow" for s in statements) and not any(
@@ -236,7 +236,7 @@ class Gateway:
             try:
                 response = self.call(environ["REQUEST_METHOD"], _target_of(environ), headers,
                                      body, source_ip=environ.get("REMOTE_ADDR", "127.0.0.1"))
-            except Exception:  # noqa: BLE001 - the 502 API Gateway gives
+            except Exception:  # the 502 API Gateway gives
                 response = _problem(502, "the API handler failed")
         outgoing = [(name, value) for name, value in response.headers.items()
                     if name.lower() not in ("content-length", "connection")]

@@ -65,7 +65,7 @@ class LocalConsole:
                                  "kept locally only for a while)")
         try:
             execution = self._sfn.describe_execution(executionArn=arn)
-        except Exception:  # noqa: BLE001 - unknown, malformed or pruned: all 404
+        except Exception:  # unknown, malformed or pruned: all 404
             return not_found
         if _tenant_of(execution.get("input")) != tenant:
             return not_found
@@ -95,11 +95,12 @@ def visited_states(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
             steps.append(step)
             open_steps[name] = step
         elif kind.endswith("StateExited"):
-            step = open_steps.pop(event["stateExitedEventDetails"]["name"], None)
-            if step is not None:
-                step["exited_at"] = _iso(event["timestamp"])
+            exited = open_steps.pop(event["stateExitedEventDetails"]["name"], None)
+            if exited is not None:
+                exited["exited_at"] = _iso(event["timestamp"])
         elif kind.endswith("Failed") and steps:
-            details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+            details: dict[str, Any] = next(
+                (v for k, v in event.items() if k.endswith("EventDetails")), {})
             steps[-1]["error"] = details.get("error")
     return steps
 

@@ -131,5 +131,5 @@ def _install_hooks() -> None:
             return start(self)
         _active.submit(self._execution_logic)
 
-    ExecutionWorker.start = admitted_start
+    ExecutionWorker.start = admitted_start  # type: ignore[method-assign]  # patches moto
     clock.sleeping = _sleeping

@@ -74,7 +74,7 @@ class LambdaHost:
             event = json.loads(payload or b"{}")
             result = handler(event, context)
             return 200, headers, json.dumps(result).encode()
-        except Exception as exc:  # noqa: BLE001 - every error is reported, as Lambda does
+        except Exception as exc:  # every error is reported, as Lambda does
             error = {"errorType": type(exc).__name__, "errorMessage": str(exc),
                      "requestId": context.aws_request_id,
                      "stackTrace": traceback.format_tb(exc.__traceback__)[-5:]}
@@ -90,7 +90,7 @@ class LambdaHost:
         if hook not in botocore.handlers.BUILTIN_HANDLERS:
             botocore.handlers.BUILTIN_HANDLERS.append(hook)
             if boto3.DEFAULT_SESSION is not None:
-                boto3.DEFAULT_SESSION._session.register(*hook)  # noqa: SLF001
+                boto3.DEFAULT_SESSION._session.register(*hook)
 
     def deactivate(self) -> None:
         global _active

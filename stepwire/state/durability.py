@@ -215,7 +215,7 @@ class Durability:
         while not self._stopped.wait(self._checkpoint_seconds):
             try:
                 self.checkpoint(forked=hasattr(os, "fork"))
-            except Exception:  # noqa: BLE001 - the journal still holds everything: keep going
+            except Exception:  # the journal still holds everything: keep going
                 log.exception("checkpoint failed; the journal keeps growing until one succeeds")
 
     def _lock(self) -> Any:
@@ -329,9 +329,11 @@ def _install_hooks() -> None:
     if _installed:
         return
     _installed = True
-    DynamoHandler.call_action = _journaled_call(DynamoHandler.call_action, "dynamodb")
-    SecretsManagerResponse.call_action = _journaled_call(SecretsManagerResponse.call_action,
-                                                         "secretsmanager")
+    # moto's methods wrapped (monkeypatch).
+    DynamoHandler.call_action = _journaled_call(  # type: ignore[method-assign]
+        DynamoHandler.call_action, "dynamodb")
+    SecretsManagerResponse.call_action = _journaled_call(  # type: ignore[method-assign]
+        SecretsManagerResponse.call_action, "secretsmanager")
     send_message, start = SQSBackend.send_message, Execution.start
     terminated = BaseExecutionWorkerCommunication.terminated
 
@@ -357,7 +359,7 @@ def _install_hooks() -> None:
         if _active is not None:
             _active.execution_ended(self.execution.exec_arn)
 
-    SQSBackend.send_message = journaled_send
-    Execution.start = journaled_start
-    BaseExecutionWorkerCommunication.terminated = journaled_end
+    SQSBackend.send_message = journaled_send  # type: ignore[method-assign]
+    Execution.start = journaled_start  # type: ignore[method-assign]
+    BaseExecutionWorkerCommunication.terminated = journaled_end  # type: ignore[method-assign]
 

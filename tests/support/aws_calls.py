@@ -65,9 +65,9 @@ def _authorized_parts(service: str, operation: str,
             for kind, part in item.items()]
 
 
-def _record(make_api_call):  # noqa: ANN001, ANN202
+def _record(make_api_call):
     @functools.wraps(make_api_call)
-    def recorded(self, operation_name: str, api_params: dict[str, Any]):  # noqa: ANN202
+    def recorded(self, operation_name: str, api_params: dict[str, Any]):
         handler = _current.get()
         if handler is not None:
             service = self.meta.service_model.service_name
@@ -80,7 +80,7 @@ def _record(make_api_call):  # noqa: ANN001, ANN202
     return recorded
 
 
-def _attributed(module: str, handler):  # noqa: ANN001, ANN202
+def _attributed(module: str, handler):
     @functools.wraps(handler)
     def run(event: Any, context: Any) -> Any:
         token = _current.set(module)

@@ -43,7 +43,7 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     else:
         matched, _ = found
         try:
-            if not matched.public:
+            if matched.permission is not None:  # not public
                 who = Principal.from_context(
                     (event.get("requestContext") or {}).get("authorizer"))
                 who.require(matched.permission)

@@ -54,7 +54,7 @@ def publish_event(
                    "failed, or unmatched: no subscription matched, nothing was sent) and time "
                    "(`since`, `until`).")
 def list_events(
-        type: Annotated[str | None, Query(max_length=128)] = None,  # noqa: A002 - the contract
+        type: Annotated[str | None, Query(max_length=128)] = None,  # the contract
         status: Annotated[events.EventStatus | None, Query()] = None,
         since: Annotated[datetime | None, Query()] = None,
         until: Annotated[datetime | None, Query()] = None,

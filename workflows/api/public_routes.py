@@ -29,12 +29,12 @@ def openapi_schema() -> dict[str, Any]:
 
 
 @route("GET", "/openapi.json", None, include_in_schema=False, summary="This API's OpenAPI document")
-def openapi():  # noqa: ANN201 - a raw Response is not a schema
+def openapi():  # a raw Response is not a schema
     return Response(200, "application/json", to_json(openapi_schema()))
 
 
 @route("GET", "/docs", None, include_in_schema=False, summary="Swagger UI")
-def docs():  # noqa: ANN201
+def docs():
     from pathlib import Path
 
     if (app.current_event.query_string_parameters or {}).get("format") == "json":

@@ -23,8 +23,8 @@ from workflows.kernel.observability import logger
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 50
-SECURITY = [{"bearerAuth": []}]
-PUBLIC = [{}]
+SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+PUBLIC: list[dict[str, list[str]]] = [{}]
 
 app = APIGatewayRestResolver(enable_validation=True)
 app.configure_openapi(

@@ -79,7 +79,7 @@ def update_subscription(
        responses={**NOT_FOUND, 204: {"description": "Deleted"}},
        summary="Delete a subscription",
        description="No further event is delivered to it; past events keep their trace.")
-def delete_subscription(subscription_id: str):  # noqa: ANN201 - 204, no body
+def delete_subscription(subscription_id: str):  # 204, no body
     subscriptions.delete_subscription(principal().tenant, subscription_id,
                                       store=wiring.store())
     return Response(204, None, "")

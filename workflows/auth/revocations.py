@@ -96,4 +96,5 @@ class TokenRevocations:
 
 
 def _named(jti: str | None, sub: str | None) -> list[tuple[Kind, str]]:
-    return [(kind, value) for kind, value in (("jti", jti), ("sub", sub)) if value is not None]
+    named: tuple[tuple[Kind, str | None], ...] = (("jti", jti), ("sub", sub))
+    return [(kind, value) for kind, value in named if value is not None]

@@ -256,7 +256,7 @@ class TokenVerifier:
             raise Unauthorized("an RS256/ES256 token must name its key (kid)")
         try:
             key = self._jwks.get_signing_key(str(kid))
-        except Exception as exc:  # noqa: BLE001 - any lookup failure is an unknown key
+        except Exception as exc:  # any lookup failure is an unknown key
             raise Unauthorized(f"unknown signing key: {exc}") from None
         if _KEY_FAMILY[algorithm] != getattr(key, "key_type", None):
             raise Unauthorized("the token's algorithm does not match its key")

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from functools import cache
+from typing import cast
 from urllib.parse import urlsplit
 
 import urllib3
@@ -103,12 +104,13 @@ class PinnedConnections:
 
     def _new_pool(self, target: ResolvedTarget) -> Pool:
         """Connections to the checked address; TLS names (SNI) and verifies the host name."""
-        options = {"timeout": self._timeout, "maxsize": self._keepalive, "retries": False}
         if target.scheme == "https":
             return urllib3.HTTPSConnectionPool(
                 target.address, target.port, ssl_context=self._ssl,
-                server_hostname=target.host, assert_hostname=target.host, **options)
-        return urllib3.HTTPConnectionPool(target.address, target.port, **options)
+                server_hostname=target.host, assert_hostname=target.host,
+                timeout=self._timeout, maxsize=self._keepalive, retries=False)
+        return urllib3.HTTPConnectionPool(target.address, target.port, timeout=self._timeout,
+                                          maxsize=self._keepalive, retries=False)
 
     def pool_count(self) -> int:
         with self._lock:
@@ -167,9 +169,10 @@ def post(target: ResolvedTarget, body: bytes, headers: dict[str, str], *,
 
     try:
         with connections.client_for(target) as pool:
-            response = pool.urlopen("POST", _path(target), body=body, headers=request_headers,
-                                    redirect=False, retries=False, preload_content=False,
-                                    assert_same_host=False)
+            # A connection pool's answer is always an HTTPResponse (typed as the base class).
+            response = cast(urllib3.HTTPResponse, pool.urlopen(
+                "POST", _path(target), body=body, headers=request_headers, redirect=False,
+                retries=False, preload_content=False, assert_same_host=False))
             try:
                 read = 0
                 for chunk in response.stream(16 * 1024, decode_content=False):

@@ -97,7 +97,7 @@ def resolve_target(url: str, policy: TargetPolicy) -> ResolvedTarget:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
         raise InvalidTarget(f"the host '{host}' does not resolve: {exc}") from None
-    addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
     forbidden = sorted({str(a) for a in addresses if not is_allowed_address(a, policy)})
     if forbidden:
         raise InvalidTarget(f"the host '{host}' resolves to a non-public address "

@@ -11,7 +11,7 @@ _CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, max_pool_conne
 
 
 @cache
-def client(service: str):  # noqa: ANN201 - boto3 client types are generated
+def client(service: str):  # boto3 client types are generated
     settings = get_settings()
     return boto3.client(service, region_name=settings.region,
                         endpoint_url=settings.aws_endpoint_url, config=_CONFIG)

@@ -173,10 +173,12 @@ def publish_event(tenant: str, request: PublishRequest, idempotency_key: str | N
         return AcceptedEvent(id=event_id, type=request.type,
                              created_at=created_at).model_dump(mode="json")
 
-    if idempotency_key is None and request.id is None:
+    if idempotency_key is not None:
+        key, key_name = idempotency_key, "Idempotency-Key"
+    elif request.id is not None:
+        key, key_name = request.id, "id"
+    else:
         return AcceptedEvent.model_validate(start())
-    key, key_name = (idempotency_key, "Idempotency-Key") if idempotency_key is not None \
-        else (request.id, "id")
     return AcceptedEvent.model_validate(idempotency.once(
         tenant, key, request.model_dump(mode="json"), start, key_name=key_name))
 
@@ -241,7 +243,8 @@ def _view(notification: Notification, store: Store, time_scale: float) -> Notifi
     return NotificationView(
         subscription_id=notification.subscription_id, status=notification.status,
         attempts=notification.attempts, execution_arn=notification.execution_arn,
-        next_attempt_at=waiting and waiting.at, next_attempt_reason=waiting and waiting.reason)
+        next_attempt_at=waiting.at if waiting else None,
+        next_attempt_reason=waiting.reason if waiting else None)
 
 
 def replay_event(tenant: str, event_id: str, request: ReplayRequest, *, store: Store, sfn: Any,

@@ -24,7 +24,7 @@ import sys
 import time
 import zlib
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
@@ -84,7 +84,7 @@ class PackedPartition(dict):
         assert self._packed is not None and self._dictionary is not None
         wire = zlib.decompressobj(zdict=self._dictionary).decompress(self._packed)
         for wire_attributes in pickle.loads(wire):
-            item = Item.__new__(Item)
+            item = cast(Item, Item.__new__(Item))  # moto's BaseModel.__new__ is typed loosely
             item.hash_key = self.hash_key
             item.range_key = DynamoType(wire_attributes[self._range_key_attr])
             # The item passed moto's size check when written: no need to check it again.
@@ -123,7 +123,7 @@ class PackedPartition(dict):
     update = _unpacking(dict.update)
     clear = _unpacking(dict.clear)
     copy = _unpacking(dict.copy)
-    __hash__ = None  # type: ignore[assignment] - a dict
+    __hash__ = None  # unhashable, as a dict
 
 
 def _restored(hash_key: DynamoType, range_key_attr: str, packed: bytes | None,
@@ -159,7 +159,8 @@ def items_of_index_partition(table: Table, conditions: list[tuple[str, DynamoTyp
         return all(_equal(item.attrs.get(name), value) for name, value in conditions)
 
     if not table.range_key_attr:  # never packed: the table holds its items
-        return [item for item in table.items.values() if matches(item)]
+        # moto types its items as {hash: {range: item}}; without a range key, {hash: item}.
+        return [item for item in cast(dict[Any, Item], table.items).values() if matches(item)]
     return [item for partition in table.items.values()
             if not (isinstance(partition, PackedPartition) and partition.packed
                     and not partition.may_hold(conditions))

@@ -85,7 +85,7 @@ def _transact_keeping_touched_items(self: Any, transact_items: list[dict[str, An
                                     if name}
             try:
                 before = self.get_item(table.name, key)
-            except Exception:  # noqa: BLE001 - a bad key: moto's own call answers it
+            except Exception:  # a bad key: moto's own call answers it
                 continue
             kept.append((table, key, copy.deepcopy(before)))
     try:
@@ -104,8 +104,10 @@ def _transact_keeping_touched_items(self: Any, transact_items: list[dict[str, An
 
 
 def serialize_dynamodb() -> None:
-    DynamoHandler.call_action = _serialized_dynamodb_call
-    Table.query = _partition_query
-    Table.all_items = _items_of_partition
-    dynamodb_models.copy = _TablesKeptInPlace()
-    DynamoDBBackend.transact_write_items = _transact_keeping_touched_items
+    # moto's methods and its backend's `copy` module replaced (monkeypatch).
+    DynamoHandler.call_action = _serialized_dynamodb_call  # type: ignore[method-assign]
+    Table.query = _partition_query  # type: ignore[method-assign]
+    Table.all_items = _items_of_partition  # type: ignore[method-assign]
+    dynamodb_models.copy = _TablesKeptInPlace()  # type: ignore[assignment]
+    DynamoDBBackend.transact_write_items = (  # type: ignore[method-assign]
+        _transact_keeping_touched_items)

@@ -25,14 +25,17 @@ from moto.dynamodb import responses as dynamodb_responses
 from moto.dynamodb.exceptions import ItemSizeTooLarge
 from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
 from moto.dynamodb.models.utilities import bytesize
-from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+# moto's module opts out of type checking (`# type: ignore` at its top): mypy sees no names.
+from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
 
 # The item operations: their outputs carry no timestamps and no blobs outside item values.
 ITEM_OPERATIONS = frozenset({
     "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem",
     "BatchWriteItem", "TransactGetItems", "TransactWriteItems"})
-_SCALARS = {"string": str, "boolean": bool, "integer": int, "long": int,
-            "double": (int, float), "float": (int, float)}
+_SCALARS: dict[str, type | tuple[type, ...]] = {
+    "string": str, "boolean": bool, "integer": int, "long": int, "double": (int, float),
+    "float": (int, float)}
 
 
 def wire_ready(value: Any, shape: Shape) -> bool:
@@ -110,7 +113,8 @@ def install() -> None:
     handler = dynamodb_responses.DynamoHandler
     if handler.serialized is _serialized:
         return
-    handler.serialized = _serialized
-    Item.__init__ = _new_item
+    # moto's methods replaced (monkeypatch).
+    handler.serialized = _serialized  # type: ignore[method-assign]
+    Item.__init__ = _new_item  # type: ignore[method-assign]
     dynamodb_responses.UpdateExpressionParser = _CachedUpdateExpressions
     dynamodb_models.UpdateExpressionParser = _CachedUpdateExpressions

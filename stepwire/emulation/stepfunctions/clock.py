@@ -46,7 +46,7 @@ def _scaled_wait(self: Any, env: Any, wait_seconds: float) -> None:
         try:
             state = (env.states.context_object.context_object_data.get("State") or {})
             observer(state.get("Name", "Wait"), wait_seconds, env.states.get_input())
-        except Exception:  # noqa: BLE001 - a log line must never stop a workflow
+        except Exception:  # a log line must never stop a workflow
             pass
     # A stopped execution sets the event and ends the wait early, as in moto's own version.
     if wait_seconds > 0:
@@ -59,5 +59,6 @@ def set_time_scale(factor: float) -> None:
     if factor <= 0:
         raise ValueError("the time scale must be positive")
     _clock.factor = factor
-    retrier_decl.time = _clock
-    wait_function.WaitFunction._wait_interval = _scaled_wait
+    # moto's `time` module and wait method replaced (monkeypatch).
+    retrier_decl.time = _clock  # type: ignore[assignment]
+    wait_function.WaitFunction._wait_interval = _scaled_wait  # type: ignore[method-assign]

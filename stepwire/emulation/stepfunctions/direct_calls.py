@@ -17,6 +17,7 @@
   local runtime is up.
 """
 
+import io
 import threading
 import time
 from collections.abc import Callable
@@ -114,18 +115,10 @@ def _invoke_in_process(parameters: dict, region: str, state_credentials: Any) ->
         return _invoke_via_botocore(parameters, region, state_credentials)
     status, headers, body = answered
     response: dict[str, Any] = {"StatusCode": status, "ExecutedVersion": "$LATEST",
-                                "Payload": lambda_eval_utils._from_payload(_Body(body))}
+                                "Payload": lambda_eval_utils._from_payload(io.BytesIO(body))}
     if "x-amz-function-error" in headers:
         response["FunctionError"] = headers["x-amz-function-error"]
     return response
-
-
-class _Body:
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-
-    def read(self) -> bytes:
-        return self._data
 
 
 _direct = threading.Event()
@@ -161,7 +154,7 @@ def direct_calls(on: bool) -> None:
         if hook not in botocore.handlers.BUILTIN_HANDLERS:  # clients created from now on
             botocore.handlers.BUILTIN_HANDLERS.append(hook)
             if boto3.DEFAULT_SESSION is not None:
-                boto3.DEFAULT_SESSION._session.register(*hook)  # noqa: SLF001
+                boto3.DEFAULT_SESSION._session.register(*hook)
     if on:
         _direct.set()
     else:
@@ -169,8 +162,9 @@ def direct_calls(on: bool) -> None:
 
 
 def install() -> None:
-    execute_state.Thread = _InlineThread
-    execute_state.threading = _InlineThreading()
+    # moto's names replaced (monkeypatch): a stand-in class, module and method.
+    execute_state.Thread = _InlineThread  # type: ignore[misc, assignment]
+    execute_state.threading = _InlineThreading()  # type: ignore[assignment]
     execute_state.TMP_THREADS = _NoTmpThreads(execute_state.TMP_THREADS)
-    program.Program.eval = _program_eval_inline
+    program.Program.eval = _program_eval_inline  # type: ignore[method-assign]
     lambda_eval_utils._invoke_lambda_function = _invoke_in_process

@@ -54,7 +54,9 @@ def _sfn_parameters_in_api_case(self: Any, parameters: dict, boto_service_name: 
 
 
 def fix_sfn_integration() -> None:
-    state_task_service_sfn.StateTaskServiceSfn._normalise_parameters = _sfn_parameters_in_api_case
+    # moto's method replaced (monkeypatch).
+    state_task_service_sfn.StateTaskServiceSfn._normalise_parameters = (  # type: ignore[method-assign]
+        _sfn_parameters_in_api_case)
 
 
 _parsed: dict[str, Any] = {}
@@ -120,12 +122,14 @@ def speed_up() -> None:
         # ResultPath builds a new (yacc) parser for plain JSONPath at every state.
         result_path.parse = cache(jsonpath_ng.parse)
         moto_responses.method_names_from_class = cache(moto_responses.method_names_from_class)
-    ExecutionWorker._get_evaluation_entrypoint = _shared_program
+    ExecutionWorker._get_evaluation_entrypoint = (  # type: ignore[method-assign]  # patches moto
+        _shared_program)
     direct_calls.install()
     for name, module in list(sys.modules.items()):
         if name.startswith("moto.stepfunctions") and \
                 getattr(module, "boto_client_for", None) is _new_client:
-            module.boto_client_for = _reused_client
+            # A moto module found by name: mypy does not know its attributes.
+            module.boto_client_for = _reused_client  # type: ignore[attr-defined]
 
 
 class _SerializedAst:
@@ -142,4 +146,4 @@ class _SerializedAst:
 
 
 def serialize_literal_eval() -> None:
-    antlr4utils.ast = _SerializedAst()
+    antlr4utils.ast = _SerializedAst()  # type: ignore[assignment]  # stands in for moto's `ast`

@@ -112,7 +112,7 @@ def test_the_gateway_answers_401_403_and_413_itself():
                 "context": {"tenant": "t"}}
 
     def refuse(event, context):
-        raise Exception("Unauthorized")  # noqa: TRY002 - API Gateway's contract
+        raise Exception("Unauthorized")
 
     def api(event, context):
         raise AssertionError("the API must not be called")

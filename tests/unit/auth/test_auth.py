@@ -311,7 +311,7 @@ ONE, TWO = "one" * 12, "two" * 12
 class FakeSecrets:
     """GetSecretValue by stage, as Secrets Manager answers it."""
 
-    class exceptions:  # noqa: N801 - boto3's shape
+    class exceptions:
         class ResourceNotFoundException(Exception):
             pass
 
@@ -320,7 +320,7 @@ class FakeSecrets:
         self.created = {"v1": utc_now(), "v2": utc_now()}
         self.calls = 0
 
-    def get_secret_value(self, SecretId: str, VersionStage: str) -> dict:  # noqa: N803
+    def get_secret_value(self, SecretId: str, VersionStage: str) -> dict:
         self.calls += 1
         if VersionStage not in self.stages:
             raise self.exceptions.ResourceNotFoundException(VersionStage)
