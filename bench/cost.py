@@ -22,8 +22,9 @@ from pathlib import Path
 from bench.receiver import Arrivals
 from bench.scenarios import SCENARIOS, Counts, run
 from stacks.functions import ALL_FUNCTIONS
+from stepwire.config import LocalConfig
 from stepwire.host.provision import MACHINES, Machine
-from stepwire.runtime import LocalConfig, LocalRuntime
+from stepwire.runtime import LocalRuntime
 
 PRICES = json.loads((Path(__file__).with_name("prices.json")).read_text())
 BASELINE = (Machine("notification", "STANDARD"), Machine("ingest", "STANDARD"))

@@ -30,7 +30,8 @@ from moto.dynamodb.models import dynamodb_backends
 from bench.cpu_profile import CpuProfile
 from bench.receiver import Arrivals, percentile
 from bench.throughput import raw_http_ceiling, rss_mb
-from stepwire.runtime import LocalConfig, LocalRuntime
+from stepwire.config import LocalConfig
+from stepwire.runtime import LocalRuntime
 from tests.support.receiver import free_port
 from workflows.auth.tokens import issue_token, signing_key
 

@@ -17,8 +17,9 @@ import time
 from collections import Counter
 
 from bench.receiver import percentile
+from stepwire.config import LocalConfig
 from stepwire.emulation.stepfunctions import executions
-from stepwire.runtime import LocalConfig, LocalRuntime
+from stepwire.runtime import LocalRuntime
 from tests.support.receiver import Answer, Received, Receiver, free_port
 from workflows import wiring
 from workflows.kernel.ids import new_id

@@ -15,7 +15,8 @@ from pathlib import Path
 import httpx
 
 from bench.receiver import Arrivals, percentile
-from stepwire.runtime import LocalConfig, LocalRuntime
+from stepwire.config import LocalConfig
+from stepwire.runtime import LocalRuntime
 from tests.support.receiver import free_port
 from workflows import wiring
 from workflows.kernel.ids import new_id

@@ -9,7 +9,8 @@ context {tenant, roles, sub} that the API reads, and the tenant's API key as
 from typing import Any
 
 from workflows import wiring
-from workflows.auth.tokens import Unauthorized, bearer_token
+from workflows.auth.roles import Unauthorized
+from workflows.auth.tokens import bearer_token
 from workflows.auth.usage_keys import tenant_usage_key
 from workflows.kernel.observability import annotate, logger, traced_handler
 from workflows.kernel.settings import get_settings

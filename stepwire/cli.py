@@ -22,7 +22,8 @@ AWS_CLI_ENVIRONMENT = ("AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=local "
 
 
 def _local(args: argparse.Namespace) -> int:
-    from stepwire.runtime import LocalConfig, LocalRuntime, PortInUse
+    from stepwire.config import LocalConfig, PortInUse
+    from stepwire.runtime import LocalRuntime
     from stepwire.state.state_dir import StateDirError
 
     config = LocalConfig(aws_port=args.aws_port, api_port=args.api_port, host=args.host,

@@ -8,13 +8,11 @@ for any AWS client, LocalStack-style.
 import json
 import logging
 import os
-import socket
 import sys
 import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, fields, replace
-from pathlib import Path
+from dataclasses import fields, replace
 from typing import Any
 
 import boto3
@@ -32,21 +30,20 @@ from lambdas import (
     handle_record_failure,
     handle_release_parked,
 )
+from stepwire.config import LocalConfig, ensure_free
 from stepwire.emulation import housekeeping
 from stepwire.emulation.aws_endpoint import refuse_unsupported
 from stepwire.emulation.cloudwatch import MetricsRecorder
 from stepwire.emulation.dynamodb import backend, wire_answers
 from stepwire.emulation.stepfunctions import clock, direct_calls, executions, interpreter
-from stepwire.gateway.api_gateway import Gateway, RateLimit
+from stepwire.gateway.api_gateway import Gateway
 from stepwire.gateway.console_routes import LocalConsole
+from stepwire.gateway.usage_plans import RateLimit
 from stepwire.host.activity_log import ActivityPrinter, log_wait
 from stepwire.host.admission import Admission
 from stepwire.host.lambda_host import LambdaHost
 from stepwire.host.provision import (
     ACCOUNT_ID,
-    MACHINES,
-    STATEMACHINES_DIR,
-    Machine,
     Resources,
     provision,
 )
@@ -67,65 +64,6 @@ FUNCTIONS = {
     "ProbeEndpointFunctionArn": ("stepwire-probe-endpoint", handle_probe_endpoint.lambda_handler),
     "ReleaseParkedFunctionArn": ("stepwire-release-parked", handle_release_parked.lambda_handler),
 }
-
-
-@dataclass
-class LocalConfig:
-    aws_port: int = 4566
-    api_port: int = 8080
-    host: str = "127.0.0.1"  # the API's address
-    # The emulated AWS endpoint hands out every key and secret to whoever reaches it: it
-    # listens on loopback only unless this is set explicitly.
-    expose_aws_endpoint: bool = False
-    retry_time_scale: float = 1.0
-    deny_private_targets: bool = False
-    # Webhook timeouts (seconds): the contract's defaults; tests shorten them.
-    connect_timeout: float = 5.0
-    request_timeout: float = 15.0
-    # Finished executions kept per state machine for inspection; older ones are pruned so
-    # memory stays flat (the attempt log in the table keeps the whole trace).
-    keep_finished_executions: int = 200
-    # EventBridge ingress starts no more ingest executions while this many run: one process,
-    # one GIL, and more threads only add contention. (Notification executions are not
-    # counted: hours of retry waits must not hold back new events.)
-    max_running_ingests: int = 32
-    # Off only to measure the engine as moto ships it (make bench compares both).
-    optimize_engine: bool = True
-    # The local gateway's usage plan, per tenant (requests/s sustained, burst).
-    api_rate: float = 100.0
-    api_burst: int = 200
-    # Which state machine files run: only `make cost` changes them, to price today's design
-    # against the previous one on the same engine.
-    machines: tuple[Machine, ...] = MACHINES
-    statemachines_dir: Path = STATEMACHINES_DIR
-    # The activity log lines on stderr: "human" or "json"; None prints nothing.
-    log_format: str | None = "human"
-    # Where state survives a stop or a crash; None keeps everything in memory (tests).
-    state_dir: str | None = None
-    checkpoint_seconds: float = 30.0
-    # Stored partitions unused this long are packed (stepwire/emulation/dynamodb/at_rest.py).
-    pack_seconds: float = 10.0
-    # Executions computing at once (the admission queue's pool); the rest wait their turn.
-    workers: int = 8
-
-
-class PortInUse(Exception):
-    def __init__(self, port: int, option: str, reason: str) -> None:
-        super().__init__(f"port {port} is already in use ({reason}): stop what uses it, or "
-                         f"choose another port with {option} PORT")
-        self.port = port
-        self.option = option
-
-
-def ensure_free(host: str, port: int, option: str) -> None:
-    """Bind and release the port as the servers will (SO_REUSEADDR): a taken port is named with
-    the option that changes it, not a traceback from deep inside a server."""
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            raise PortInUse(port, option, exc.strerror or str(exc)) from None
 
 
 class LocalRuntime:

@@ -9,19 +9,27 @@ result is not cached (API Gateway caches it per token for a configurable TTL; 0 
 """
 
 import base64
-import json
 import logging
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from http import HTTPStatus
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import parse_qsl
 
 import waitress
 
+from stepwire.gateway.http_wire import (
+    GatewayResponse,
+    body_length,
+    from_proxy_result,
+    headers_of,
+    path_and_query,
+    phrase,
+    problem,
+    target_of,
+)
+from stepwire.gateway.usage_plans import DEFAULT_RATE_LIMIT, RateLimit, TokenBucket
 from stepwire.host.lambda_host import LambdaContext
 from workflows.api.request_body import header_value
 from workflows.api.routes import RouteTable
@@ -47,48 +55,12 @@ CONNECTION_LIMIT = 512
 SERVER_BODY_LIMIT = 4 * MAX_REQUEST_BYTES
 
 
-@dataclass(frozen=True)
-class RateLimit:
-    """The usage plan, per tenant: `rate` requests/s sustained, bursts up to `burst`."""
-
-    rate: float = 100.0
-    burst: int = 200
-
-
-class TokenBucket:
-    def __init__(self, limit: RateLimit, clock: Callable[[], float] = time.monotonic) -> None:
-        self._limit = limit
-        self._clock = clock
-        self._tokens = float(limit.burst)
-        self._at = clock()
-        self._lock = threading.Lock()
-
-    def take(self) -> float:
-        """0 if a request may pass now, else the seconds until one may."""
-        with self._lock:
-            now = self._clock()
-            self._tokens = min(self._limit.burst,
-                               self._tokens + (now - self._at) * self._limit.rate)
-            self._at = now
-            if self._tokens >= 1:
-                self._tokens -= 1
-                return 0.0
-            return (1 - self._tokens) / self._limit.rate
-
-
-@dataclass(frozen=True)
-class GatewayResponse:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-
 class Gateway:
     """In front of the API's route table. Callable in process with `call`."""
 
     def __init__(self, api: Handler, authorizer: Handler, routes: RouteTable,
-                 *, rate_limit: RateLimit = RateLimit(), max_body_bytes: int = MAX_REQUEST_BYTES
-                 ) -> None:
+                 *, rate_limit: RateLimit = DEFAULT_RATE_LIMIT,
+                 max_body_bytes: int = MAX_REQUEST_BYTES) -> None:
         self._api = api
         self._authorizer = authorizer
         self._routes = routes
@@ -122,9 +94,9 @@ class Gateway:
         headers = dict(headers or {})
         raw = body.encode() if isinstance(body, str) else (body or b"")
         if len(raw) > self._max_body:
-            return _problem(413, f"the request body is {len(raw)} bytes; the limit is "
+            return problem(413, f"the request body is {len(raw)} bytes; the limit is "
                                  f"{self._max_body} bytes")
-        path, query = _path_and_query(target)
+        path, query = path_and_query(target)
         for pages in self._pages:
             if (answer := pages(method, path, headers, self.principal_of)) is not None:
                 return answer
@@ -134,23 +106,23 @@ class Gateway:
         if not public:
             token = header_value(headers, "authorization")
             if not token:
-                return _problem(401, "missing Authorization header", authenticate=True)
+                return problem(401, "missing Authorization header", authenticate=True)
             allowed, authorizer_context = self._authorize(token, method, path)
             if authorizer_context is None:
-                return _problem(401, "the bearer token is missing, invalid or expired",
+                return problem(401, "the bearer token is missing, invalid or expired",
                                 authenticate=True)
             if not allowed:
-                return _problem(403, "the authorizer denied this request")
+                return problem(403, "the authorizer denied this request")
             wait = self._bucket(authorizer_context.get("tenant", "")).take()
             if wait > 0:
-                return _problem(429, "too many requests for this tenant",
+                return problem(429, "too many requests for this tenant",
                                 extra={"Retry-After": str(max(1, int(wait + 0.999)))})
         event = self._proxy_event(method, path, query, headers, raw, resource,
                                   path_parameters, request_id, source_ip, authorizer_context)
         with self._api_lock:
             result = self._api(event, LambdaContext(function_name="stepwire-api",
                                                     invoked_function_arn=_function_arn("api")))
-        return _from_proxy_result(result, request_id)
+        return from_proxy_result(result, request_id)
 
     def _match(self, method: str, path: str) -> tuple[str, dict[str, str] | None, bool]:
         found = self._routes.find(method, path)
@@ -227,21 +199,21 @@ class Gateway:
 
     def wsgi(self, environ: dict[str, Any], start_response: Callable) -> list[bytes]:
         """The gateway as a WSGI application (waitress serves it)."""
-        headers = _headers_of(environ)
-        length, refused = _body_length(headers, self._max_body)
+        headers = headers_of(environ)
+        length, refused = body_length(headers, self._max_body)
         if refused is not None:
             response = refused
         else:
             body = environ["wsgi.input"].read(length) if length else b""
             try:
-                response = self.call(environ["REQUEST_METHOD"], _target_of(environ), headers,
+                response = self.call(environ["REQUEST_METHOD"], target_of(environ), headers,
                                      body, source_ip=environ.get("REMOTE_ADDR", "127.0.0.1"))
             except Exception:  # the 502 API Gateway gives
-                response = _problem(502, "the API handler failed")
+                response = problem(502, "the API handler failed")
         outgoing = [(name, value) for name, value in response.headers.items()
                     if name.lower() not in ("content-length", "connection")]
         outgoing.append(("Content-Length", str(len(response.body))))
-        start_response(f"{response.status} {_phrase(response.status)}", outgoing)
+        start_response(f"{response.status} {phrase(response.status)}", outgoing)
         return [b"" if environ["REQUEST_METHOD"] == "HEAD" else response.body]
 
     def start(self, host: str, port: int) -> "Gateway":
@@ -267,81 +239,5 @@ class Gateway:
             self._thread.join(timeout=5)
 
 
-def _headers_of(environ: dict[str, Any]) -> dict[str, str]:
-    """The request headers as sent (names in Title-Case: WSGI keeps no original case)."""
-    headers = {}
-    for key, value in environ.items():
-        if key.startswith("HTTP_"):
-            name = key[5:]
-        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH") and value:
-            name = key
-        else:
-            continue
-        headers["-".join(part.capitalize() for part in name.split("_"))] = value
-    return headers
-
-
-def _target_of(environ: dict[str, Any]) -> str:
-    """The raw request target (not the decoded PATH_INFO: `%2F` must stay itself). A leading
-    `//` is folded into `/`, as Python's http.server did before."""
-    target = environ.get("REQUEST_URI") or (
-        quote(environ.get("PATH_INFO", "/"))
-        + (f"?{environ['QUERY_STRING']}" if environ.get("QUERY_STRING") else ""))
-    if target.startswith("//"):
-        target = "/" + target.lstrip("/")
-    return target
-
-
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Unknown"
-
-
-def _path_and_query(target: str) -> tuple[str, str]:
-    """The request target's path, exactly as sent (`//x` is a path, not a host), and query."""
-    if not target.startswith("/"):  # absolute form: http://host/path?query
-        parts = urlsplit(target)
-        return parts.path or "/", parts.query
-    path, _, query = target.partition("?")
-    return path.partition("#")[0], query
-
-
-def _body_length(headers: Any, limit: int) -> tuple[int, GatewayResponse | None]:
-    """The body's length from Content-Length, or the answer that refuses the request. (The
-    server dechunks a chunked body within its own limit and passes its length here.)"""
-    value = (header_value(headers, "content-length") or "0").strip()
-    if not value.isdigit():  # negative, signed or not a number: never read "until close"
-        return 0, _problem(400, f"invalid Content-Length: {value!r}")
-    length = int(value)
-    if length > limit:
-        return 0, _problem(413, f"the request body is {length} bytes; the limit is "
-                                f"{limit} bytes")
-    return length, None
-
-
 def _function_arn(name: str) -> str:
     return f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:stepwire-{name}"
-
-
-def _problem(status: int, detail: str, *, authenticate: bool = False,
-             extra: dict[str, str] | None = None) -> GatewayResponse:
-    """API Gateway's own answers, with gateway responses set to problem+json."""
-    body = json.dumps({"type": "about:blank", "title": HTTPStatus(status).phrase,
-                       "status": status, "detail": detail}).encode()
-    headers = {"Content-Type": "application/problem+json", **(extra or {})}
-    if authenticate:
-        headers["WWW-Authenticate"] = "Bearer"
-    return GatewayResponse(status, headers, body)
-
-
-def _from_proxy_result(result: dict[str, Any], request_id: str) -> GatewayResponse:
-    headers = {k: str(v) for k, v in (result.get("headers") or {}).items()}
-    for name, values in (result.get("multiValueHeaders") or {}).items():
-        if values:
-            headers[name] = ", ".join(str(v) for v in values)
-    headers["x-amzn-RequestId"] = request_id
-    body = result.get("body") or ""
-    raw = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
-    return GatewayResponse(int(result.get("statusCode", 502)), headers, raw)

@@ -22,10 +22,9 @@ from typing import Any
 from urllib.parse import unquote
 
 from stepwire.emulation.cloudwatch import MetricsRecorder
-from stepwire.gateway.api_gateway import GatewayResponse
-from stepwire.gateway.api_gateway import _problem as problem
+from stepwire.gateway.http_wire import GatewayResponse, problem
 
-STATIC = resources.files("workflows") / "console"
+STATIC = resources.files("stepwire") / "console"
 _EXECUTION = re.compile(r"^/local/executions/(?P<arn>[^/]+)$")
 # Principal context of a bearer token, or None when the token is refused.
 Authorize = Callable[[str | None], dict[str, Any] | None]

@@ -28,23 +28,20 @@ from pathlib import Path
 from typing import Any
 
 from moto.dynamodb.models import dynamodb_backends
-from moto.dynamodb.responses import DynamoHandler
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from moto.secretsmanager.models import secretsmanager_backends
-from moto.secretsmanager.responses import SecretsManagerResponse
-from moto.sqs.models import SQSBackend, sqs_backends
-from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
+from moto.sqs.models import sqs_backends
+from moto.stepfunctions.parser.backend.execution import Execution
 from werkzeug.test import Client
 
 from stepwire.emulation.dynamodb import backend
+from stepwire.state import journaled_calls
 from stepwire.state.journal import Journal
 from stepwire.state.state_dir import READS_FORMATS, STATE_FORMAT, StateDir
 from workflows.storage.notifications import LEASE_UNTIL
 
 log = logging.getLogger("stepwire.local")
-READ_ACTIONS = ("Get", "List", "Describe", "BatchGet", "Query", "Scan")
 
-_active: "Durability | None" = None
 
 
 class Durability:
@@ -140,19 +137,16 @@ class Durability:
 
     def activate(self) -> None:
         """Journal from now on; the restored state becomes the first checkpoint."""
-        global _active
-        _install_hooks()
         self._generation = max([self._generation, *map(self._generation_of, self._journals())])
         self._generation += 1
         self._journal = Journal(self._journal_path(self._generation))
-        _active = self
+        journaled_calls.activate(self)
         self.checkpoint()
         self._checkpointer = threading.Thread(target=self._checkpoint_periodically,
                                               name="stepwire-checkpoint", daemon=True)
         self._checkpointer.start()
 
     def deactivate(self) -> None:
-        global _active
         self._stopped.set()
         if self._checkpointer is not None:
             self._checkpointer.join(timeout=60)
@@ -160,7 +154,7 @@ class Durability:
                 os.kill(self._child, signal.SIGKILL)  # still hold what it was writing
                 self._checkpointer.join()
         self.checkpoint()  # last, so that no older snapshot can replace it
-        _active = None
+        journaled_calls.deactivate()
         assert self._journal is not None
         self._journal.close()
 
@@ -296,70 +290,3 @@ def end_attempt_leases(tables: Iterable[Any]) -> int:
             if item.attrs.pop(LEASE_UNTIL, None) is not None:
                 ended += 1
     return ended
-
-
-# --- hooks into moto (installed once; inert while no instance is active) -------------------
-
-_installed = False
-
-
-def _journaled_call(original: Any, service: str) -> Any:
-    def call_action(self: Any) -> Any:
-        active = _active
-        target = self.headers.get("X-Amz-Target", "")
-        if active is None or target.rpartition(".")[2].startswith(READ_ACTIONS):
-            return original(self)
-        with backend.state_lock:
-            result = original(self)
-            if int(result[0]) < 400:
-                active.wrote(service, target, _request_text(self.body))
-        return result
-    return call_action
-
-
-def _request_text(body: Any) -> str:
-    # DynamoDB's handler has parsed its JSON body by now; Secrets Manager's has not.
-    if isinstance(body, bytes):
-        return body.decode()
-    return body if isinstance(body, str) else json.dumps(body, separators=(",", ":"))
-
-
-def _install_hooks() -> None:
-    global _installed
-    if _installed:
-        return
-    _installed = True
-    # moto's methods wrapped (monkeypatch).
-    DynamoHandler.call_action = _journaled_call(  # type: ignore[method-assign]
-        DynamoHandler.call_action, "dynamodb")
-    SecretsManagerResponse.call_action = _journaled_call(  # type: ignore[method-assign]
-        SecretsManagerResponse.call_action, "secretsmanager")
-    send_message, start = SQSBackend.send_message, Execution.start
-    terminated = BaseExecutionWorkerCommunication.terminated
-
-    def journaled_send(self: Any, queue_name: str, message_body: str,
-                       message_attributes: Any = None, *args: Any, **kwargs: Any) -> Any:
-        active = _active
-        if active is None:
-            return send_message(self, queue_name, message_body, message_attributes,
-                                *args, **kwargs)
-        with backend.state_lock:
-            message = send_message(self, queue_name, message_body, message_attributes,
-                                   *args, **kwargs)
-            active.message_sent(queue_name, message.id, message_body, message_attributes)
-        return message
-
-    def journaled_start(self: Any) -> None:
-        if _active is not None:
-            _active.execution_started(self)
-        start(self)
-
-    def journaled_end(self: Any) -> None:
-        terminated(self)
-        if _active is not None:
-            _active.execution_ended(self.execution.exec_arn)
-
-    SQSBackend.send_message = journaled_send  # type: ignore[method-assign]
-    Execution.start = journaled_start  # type: ignore[method-assign]
-    BaseExecutionWorkerCommunication.terminated = journaled_end  # type: ignore[method-assign]
-

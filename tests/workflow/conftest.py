@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from stepwire.runtime import LocalConfig, LocalRuntime
+from stepwire.config import LocalConfig
+from stepwire.runtime import LocalRuntime
 from tests.support.receiver import Receiver, free_port
 from workflows import wiring
 from workflows.kernel.ids import derived_name, execution_name, new_id

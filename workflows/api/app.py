@@ -23,7 +23,7 @@ from workflows.api import (  # noqa: F401
 from workflows.api.problems import problem
 from workflows.api.resolver import ROUTES, app
 from workflows.api.routes import ApiRoute
-from workflows.auth.tokens import Forbidden, Principal, Unauthorized
+from workflows.auth.roles import Forbidden, Principal, Unauthorized
 from workflows.kernel.observability import logger
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})

@@ -18,7 +18,7 @@ from workflows.api.resolver import (
     principal,
     route,
 )
-from workflows.auth.tokens import Permission
+from workflows.auth.roles import Permission
 from workflows.kernel import aws
 from workflows.kernel.settings import get_settings
 from workflows.operations import dead_letters

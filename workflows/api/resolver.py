@@ -18,7 +18,7 @@ from workflows.api.problems import (
     problem_response,
 )
 from workflows.api.routes import ApiRoute, RouteTable
-from workflows.auth.tokens import ROLE_PERMISSIONS, Permission, Principal
+from workflows.auth.roles import ROLE_PERMISSIONS, Permission, Principal
 from workflows.kernel.observability import logger
 
 MAX_LIMIT = 100

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
-from workflows.auth.tokens import Permission
+from workflows.auth.roles import Permission
 
 # A path parameter is one non-empty segment; the ids themselves are checked by the use cases.
 _PARAMETER = r"(?P<\1>[^/]+)"

@@ -19,7 +19,7 @@ from workflows.api.resolver import (
     principal,
     route,
 )
-from workflows.auth.tokens import Permission
+from workflows.auth.roles import Permission
 from workflows.operations import subscriptions
 
 

@@ -14,7 +14,7 @@ from workflows.api.resolver import (
     route,
 )
 from workflows.auth.revocations import Revocation, RevocationRequest
-from workflows.auth.tokens import Permission
+from workflows.auth.roles import Permission
 
 
 @route("POST", "/tokens/revocations", Permission.REVOKE_TOKENS, status_code=201,

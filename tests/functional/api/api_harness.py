@@ -13,7 +13,9 @@ import boto3
 from moto import mock_aws
 
 from lambdas import handle_api_request, handle_authorize_request
-from stepwire.gateway.api_gateway import Gateway, GatewayResponse, RateLimit
+from stepwire.gateway.api_gateway import Gateway
+from stepwire.gateway.http_wire import GatewayResponse
+from stepwire.gateway.usage_plans import RateLimit
 from stepwire.host.provision import Resources, provision
 from workflows import wiring
 from workflows.api.app import ROUTES

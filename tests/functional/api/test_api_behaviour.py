@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from lambdas import handle_api_request, handle_authorize_request
-from stepwire.gateway.api_gateway import Gateway, RateLimit
+from stepwire.gateway.api_gateway import Gateway
+from stepwire.gateway.usage_plans import RateLimit
 from stepwire.host.provision import STATEMACHINES_DIR
 from tests.functional.api.api_harness import ApiEnv, api_env, json_of
 from workflows import wiring

@@ -10,7 +10,7 @@ import pytest
 
 from tests.functional.api.api_harness import ApiEnv, api_env, json_of
 from workflows.api.app import ROUTES
-from workflows.auth.tokens import Principal, Role
+from workflows.auth.roles import Principal, Role
 
 pytestmark = pytest.mark.functional
 

@@ -10,11 +10,11 @@ from moto import mock_aws
 from moto.awslambda.models import LambdaBackend
 
 from lambdas import handle_rotate_jwt_key
+from workflows.auth.roles import Unauthorized
 from workflows.auth.tokens import (
     SecretsManagerKeys,
     TokenPolicy,
     TokenVerifier,
-    Unauthorized,
     issue_token,
     signing_key,
 )

@@ -4,9 +4,11 @@ import json
 
 import pytest
 
-from stepwire.gateway.api_gateway import Gateway, RateLimit, TokenBucket, _body_length
+from stepwire.gateway.api_gateway import Gateway
+from stepwire.gateway.http_wire import body_length
+from stepwire.gateway.usage_plans import RateLimit, TokenBucket
 from workflows.api.routes import ApiRoute, RouteTable
-from workflows.auth.tokens import Permission
+from workflows.auth.roles import Permission
 from workflows.kernel.models import NotificationStatus as S
 from workflows.kernel.payload_limits import MAX_REQUEST_BYTES
 from workflows.operations.cursor import CursorCodec, InvalidCursor
@@ -140,11 +142,11 @@ def test_the_gateway_refuses_a_negative_or_oversized_content_length_without_read
     for headers, status in [({"Content-Length": "-1"}, 400), ({"Content-Length": "+5"}, 400),
                             ({"Content-Length": "abc"}, 400),
                             ({"Content-Length": str(MAX_REQUEST_BYTES + 1)}, 413)]:
-        length, refused = _body_length(headers, MAX_REQUEST_BYTES)
+        length, refused = body_length(headers, MAX_REQUEST_BYTES)
         assert refused is not None and refused.status == status, headers
         assert length == 0
-    assert _body_length({"Content-Length": "12"}, MAX_REQUEST_BYTES) == (12, None)
-    assert _body_length({}, MAX_REQUEST_BYTES) == (0, None)
+    assert body_length({"Content-Length": "12"}, MAX_REQUEST_BYTES) == (12, None)
+    assert body_length({}, MAX_REQUEST_BYTES) == (0, None)
 
 
 def test_the_router_must_resolve_the_route_whose_permission_was_checked():

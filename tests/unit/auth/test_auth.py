@@ -11,18 +11,14 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from workflows.auth.roles import Forbidden, Permission, Principal, Role, Unauthorized
 from workflows.auth.tokens import (
     MAX_TTL_SECONDS,
     PREVIOUS_KEY_WINDOW,
-    Forbidden,
-    Permission,
-    Principal,
-    Role,
     SecretsManagerKeys,
     SigningKey,
     TokenPolicy,
     TokenVerifier,
-    Unauthorized,
     bearer_token,
     issue_token,
 )

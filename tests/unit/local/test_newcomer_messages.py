@@ -13,11 +13,11 @@ import pytest
 from werkzeug.test import Client
 
 from stepwire import cli
+from stepwire.config import PortInUse, ensure_free
 from stepwire.emulation.aws_endpoint import refuse_unsupported
 from stepwire.emulation.cloudwatch import MetricsRecorder
 from stepwire.gateway.console_routes import LocalConsole
 from stepwire.host.activity_log import ActivityPrinter, log_wait
-from stepwire.runtime import PortInUse, ensure_free
 from workflows.api.app import ROUTES
 from workflows.delivery.attempt import duration_text, gave_up
 from workflows.kernel import activity
@@ -202,6 +202,14 @@ def test_the_bare_root_leads_to_the_console():
     assert answer is not None and (answer.status, answer.headers["Location"]) == (302,
                                                                                   "/console/")
     assert console("POST", "/", {}, lambda token: None) is None  # the API answers that
+
+
+def test_the_console_page_and_its_scripts_are_served_from_the_package():
+    console = LocalConsole(sfn=None, metrics=MetricsRecorder())
+    page = console("GET", "/console/", {}, lambda token: None)
+    assert page is not None and page.status == 200 and b"<html" in page.body.lower()
+    script = console("GET", "/console/app.js", {}, lambda token: None)
+    assert script is not None and script.status == 200 and script.body
 
 
 def test_a_refused_event_is_named_with_the_reason_and_where_it_went(printed):

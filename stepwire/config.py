@@ -1,0 +1,67 @@
+"""What `stepwire local` is told (`LocalConfig`, one field per CLI option), and the check that
+its ports are free before anything starts."""
+
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from stepwire.host.provision import MACHINES, STATEMACHINES_DIR, Machine
+
+
+@dataclass
+class LocalConfig:
+    aws_port: int = 4566
+    api_port: int = 8080
+    host: str = "127.0.0.1"  # the API's address
+    # The emulated AWS endpoint hands out every key and secret to whoever reaches it: it
+    # listens on loopback only unless this is set explicitly.
+    expose_aws_endpoint: bool = False
+    retry_time_scale: float = 1.0
+    deny_private_targets: bool = False
+    # Webhook timeouts (seconds): the contract's defaults; tests shorten them.
+    connect_timeout: float = 5.0
+    request_timeout: float = 15.0
+    # Finished executions kept per state machine for inspection; older ones are pruned so
+    # memory stays flat (the attempt log in the table keeps the whole trace).
+    keep_finished_executions: int = 200
+    # EventBridge ingress starts no more ingest executions while this many run: one process,
+    # one GIL, and more threads only add contention. (Notification executions are not
+    # counted: hours of retry waits must not hold back new events.)
+    max_running_ingests: int = 32
+    # Off only to measure the engine as moto ships it (make bench compares both).
+    optimize_engine: bool = True
+    # The local gateway's usage plan, per tenant (requests/s sustained, burst).
+    api_rate: float = 100.0
+    api_burst: int = 200
+    # Which state machine files run: only `make cost` changes them, to price today's design
+    # against the previous one on the same engine.
+    machines: tuple[Machine, ...] = MACHINES
+    statemachines_dir: Path = STATEMACHINES_DIR
+    # The activity log lines on stderr: "human" or "json"; None prints nothing.
+    log_format: str | None = "human"
+    # Where state survives a stop or a crash; None keeps everything in memory (tests).
+    state_dir: str | None = None
+    checkpoint_seconds: float = 30.0
+    # Stored partitions unused this long are packed (stepwire/emulation/dynamodb/at_rest.py).
+    pack_seconds: float = 10.0
+    # Executions computing at once (the admission queue's pool); the rest wait their turn.
+    workers: int = 8
+
+
+class PortInUse(Exception):
+    def __init__(self, port: int, option: str, reason: str) -> None:
+        super().__init__(f"port {port} is already in use ({reason}): stop what uses it, or "
+                         f"choose another port with {option} PORT")
+        self.port = port
+        self.option = option
+
+
+def ensure_free(host: str, port: int, option: str) -> None:
+    """Bind and release the port as the servers will (SO_REUSEADDR): a taken port is named with
+    the option that changes it, not a traceback from deep inside a server."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise PortInUse(port, option, exc.strerror or str(exc)) from None
