@@ -154,13 +154,15 @@ def test_a_reader_sees_no_replay_redrive_or_edit(browser, local, tokens, api, or
 
 
 def test_an_expired_token_goes_back_to_sign_in(browser, local):
-    # Given a session whose token lives two seconds
-    short = stepwire_token(local, "shop", "reader", ttl=2)
+    # Given a signed-in session whose token lives a few seconds (long enough for the page to
+    # load on a busy machine: the session must begin signed in)
+    ttl = 8
+    short = stepwire_token(local, "shop", "reader", ttl=ttl)
     browser.get(f"{local.api_url}/console/#token={short}")
     css(browser, "header.top nav")
     # When it expires, the console says so on the sign-in form
     alert = until(browser, seen.visibility_of_element_located(
-        (By.CSS_SELECTOR, "main.narrow .error")), timeout=15)
+        (By.CSS_SELECTOR, "main.narrow .error")), timeout=ttl + 20)
     assert "expired" in alert.text
     assert browser.find_element(By.CSS_SELECTOR, "form.sign-in")
 
