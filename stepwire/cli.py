@@ -23,9 +23,15 @@ AWS_CLI_ENVIRONMENT = ("AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=local "
 
 def _local(args: argparse.Namespace) -> int:
     from stepwire.config import LocalConfig, PortInUse
+    from stepwire.emulation.chaos import FAULTS, InvalidRules, load_rules
     from stepwire.runtime import LocalRuntime
     from stepwire.state.state_dir import StateDirError
 
+    try:
+        faults = tuple(load_rules(args.aws_faults)) if args.aws_faults else ()
+    except InvalidRules as exc:
+        print(f"stepwire local: --aws-faults: {exc}", file=sys.stderr)
+        return 2
     config = LocalConfig(aws_port=args.aws_port, api_port=args.api_port, host=args.host,
                          expose_aws_endpoint=args.expose_aws_endpoint,
                          retry_time_scale=args.retry_time_scale,
@@ -36,7 +42,8 @@ def _local(args: argparse.Namespace) -> int:
                          log_format=args.log_format,
                          state_dir=None if args.ephemeral else args.state_dir,
                          workers=args.workers, checkpoint_seconds=args.checkpoint_seconds,
-                         pack_seconds=args.pack_seconds)
+                         pack_seconds=args.pack_seconds, aws_faults=faults,
+                         aws_faults_seed=args.aws_faults_seed)
     stopped = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopped.set())
@@ -70,6 +77,8 @@ def _local(args: argparse.Namespace) -> int:
           "  (events refused by the ingest, with the reason)\n"
           f"  State:        {_state_line(runtime)}\n"
           f"  Workers:      {config.workers} executions at once; the rest queue\n"
+          f"  AWS faults:   {'ACTIVE, ' if faults else ''}{FAULTS.summary()}  (rules: "
+          f"{runtime.aws_endpoint}/_stepwire/chaos/faults)\n"
           f"{exposure}Ctrl-C to stop.", flush=True)
     while not stopped.wait(BACKLOG_REPORT_SECONDS):
         queued, computing = runtime.admission.status()
@@ -223,6 +232,12 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--pack-seconds", type=_positive, default=10.0,
                        help="stored events, subscriptions and the like unused this long are "
                             "kept compressed in memory until next used")
+    local.add_argument("--aws-faults", metavar="FILE", default=None,
+                       help="start with the AWS fault rules of this JSON file (LocalStack's "
+                            "Chaos API shape; change them at /_stepwire/chaos/faults)")
+    local.add_argument("--aws-faults-seed", metavar="N", type=int, default=None,
+                       help="seed the fault rules' probability draws: the same run, the same "
+                            "faults")
     local.set_defaults(run=_local)
 
     token = commands.add_parser("token", help="print a JWT the local instance accepts",

@@ -4,6 +4,7 @@ its ports are free before anything starts."""
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from stepwire.host.provision import MACHINES, STATEMACHINES_DIR, Machine
 
@@ -46,6 +47,10 @@ class LocalConfig:
     pack_seconds: float = 10.0
     # Executions computing at once (the admission queue's pool); the rest wait their turn.
     workers: int = 8
+    # AWS fault rules in force from the start (stepwire/emulation/chaos/), and the seed of
+    # their probability draws (None: a new sequence each run).
+    aws_faults: tuple[dict[str, Any], ...] = ()
+    aws_faults_seed: int | None = None
 
 
 class PortInUse(Exception):

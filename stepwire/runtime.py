@@ -31,8 +31,10 @@ from lambdas import (
     handle_release_parked,
 )
 from stepwire.config import LocalConfig, ensure_free
-from stepwire.emulation import housekeeping
+from stepwire.emulation import housekeeping, limits
 from stepwire.emulation.aws_endpoint import refuse_unsupported
+from stepwire.emulation.chaos import hooks as chaos
+from stepwire.emulation.chaos.endpoint import chaos_middleware
 from stepwire.emulation.cloudwatch import MetricsRecorder
 from stepwire.emulation.dynamodb import backend, wire_answers
 from stepwire.emulation.stepfunctions import clock, direct_calls, executions, interpreter
@@ -118,12 +120,16 @@ class LocalRuntime:
         assert isinstance(handler, logging.StreamHandler)  # Powertools logs to a stream
         handler.setStream(sys.stderr)
         self._mock.start()
+        # Before any client exists: the fault hooks are registered on the clients made from now.
+        chaos.start(self.config.aws_faults, self.config.aws_faults_seed,
+                    announce=self.config.log_format is not None)
         self.lambdas.activate()
         housekeeping.quiet_logging()
         housekeeping.forget_model_objects()
         interpreter.fix_sfn_integration()
         backend.serialize_dynamodb()
         interpreter.serialize_literal_eval()
+        limits.install()
         if self.config.optimize_engine:
             interpreter.speed_up()
             wire_answers.install()
@@ -165,6 +171,7 @@ class LocalRuntime:
             self._state_dir.close()
         self.lambdas.deactivate()
         direct_calls.direct_calls(False)
+        chaos.stop()
         self._mock.stop()
         observability.set_metrics_sink(None)
         activity.set_sink(None)
@@ -216,8 +223,8 @@ class LocalRuntime:
         wiring.reset()
 
     def _serve_aws_endpoint(self) -> None:
-        app = refuse_unsupported(
-            self.lambdas.wsgi_middleware(DomainDispatcherApplication(create_backend_app)))
+        app = chaos_middleware(refuse_unsupported(
+            self.lambdas.wsgi_middleware(DomainDispatcherApplication(create_backend_app))))
         self._server = make_server(self._aws_host, self.config.aws_port, app, threaded=True)
         self._start_thread("stepwire-aws-endpoint", self._server.serve_forever)
 

@@ -7,6 +7,11 @@
 
 A handler's exception becomes what AWS returns: `X-Amz-Function-Error: Unhandled` and
 `{errorType, errorMessage}`; the ASL matches `errorType` in Retry and Catch.
+
+Synchronous payloads are limited as in Lambda: a request over 6 MB is refused (413,
+`RequestEntityTooLargeException`) before the handler runs; a response over 6 MB becomes the
+function error `Function.ResponseSizeTooLarge` (200, Unhandled), which is what Step Functions
+sees as the task's error. Cost: one `len` each way.
 """
 
 import json
@@ -25,6 +30,8 @@ from moto.core.botocore_stubber import MockRawResponse
 
 Handler = Callable[[dict[str, Any], Any], Any]
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
+PAYLOAD_LIMIT = 6_291_456  # synchronous invocation, request and response
+_REASONS = {200: "OK", 404: "Not Found", 413: "Request Entity Too Large"}
 
 
 @dataclass
@@ -67,13 +74,25 @@ class LambdaHost:
             body = {"__type": "ResourceNotFoundException",
                     "message": f"Function not found: {self.arn(name)}"}
             return 404, {"x-amzn-errortype": "ResourceNotFoundException"}, json.dumps(body).encode()
+        if len(payload) > PAYLOAD_LIMIT:
+            body = {"__type": "RequestEntityTooLargeException",
+                    "message": f"Request must be smaller than {PAYLOAD_LIMIT} bytes for the "
+                               "InvokeFunction operation"}
+            return (413, {"x-amzn-errortype": "RequestEntityTooLargeException"},
+                    json.dumps(body).encode())
         context = LambdaContext(function_name=name, invoked_function_arn=self.arn(name))
         headers = {"content-type": "application/json", "x-amz-executed-version": "$LATEST",
                    "x-amzn-requestid": context.aws_request_id}
         try:
             event = json.loads(payload or b"{}")
-            result = handler(event, context)
-            return 200, headers, json.dumps(result).encode()
+            result = json.dumps(handler(event, context)).encode()
+            if len(result) > PAYLOAD_LIMIT:
+                too_large = {"errorType": "Function.ResponseSizeTooLarge",
+                             "errorMessage": "Response payload size exceeded maximum allowed "
+                                             f"payload size ({PAYLOAD_LIMIT} bytes)."}
+                return (200, {**headers, "x-amz-function-error": "Unhandled"},
+                        json.dumps(too_large).encode())
+            return 200, headers, result
         except Exception as exc:  # every error is reported, as Lambda does
             error = {"errorType": type(exc).__name__, "errorMessage": str(exc),
                      "requestId": context.aws_request_id,
@@ -106,7 +125,7 @@ class LambdaHost:
                 return app(environ, start_response)
             length = int(environ.get("CONTENT_LENGTH") or 0)
             status, headers, body = self.invoke(match["name"], environ["wsgi.input"].read(length))
-            start_response(f"{status} {'OK' if status == 200 else 'Not Found'}",
+            start_response(f"{status} {_REASONS.get(status, 'Error')}",
                            [(k, v) for k, v in headers.items()]
                            + [("content-length", str(len(body)))])
             return [body]

@@ -4,8 +4,8 @@ state (the runtime's log lines). A sleeping execution lends its admission slot o
 """
 
 import time as _time
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
@@ -15,13 +15,24 @@ from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wai
 sleeping: Callable[[], AbstractContextManager] = nullcontext
 
 
+@contextmanager
+def _as_declared(env: Any, seconds: float) -> Iterator[float]:
+    yield seconds
+
+
+# Around each wait, inside `sleeping`: (the execution's environment, or None for a Retry
+# interval; the workflow's seconds) → the seconds to wait. The Express duration limit
+# (`execution_limits`) measures and shortens waits here.
+waiting: Callable[[Any, float], AbstractContextManager[float]] = _as_declared
+
+
 class _ScaledClock:
     """Stands in for the `time` module where the interpreter sleeps."""
 
     factor = 1.0
 
     def sleep(self, seconds: float) -> None:
-        with sleeping():
+        with sleeping(), waiting(None, seconds) as seconds:
             _time.sleep(seconds * self.factor)
 
     def __getattr__(self, name: str) -> Any:
@@ -50,8 +61,12 @@ def _scaled_wait(self: Any, env: Any, wait_seconds: float) -> None:
             pass
     # A stopped execution sets the event and ends the wait early, as in moto's own version.
     if wait_seconds > 0:
-        with sleeping():
+        with sleeping(), waiting(env, wait_seconds) as wait_seconds:
             env.program_state_event.wait(wait_seconds * _clock.factor)
+
+
+def time_scale() -> float:
+    return _clock.factor
 
 
 def set_time_scale(factor: float) -> None:

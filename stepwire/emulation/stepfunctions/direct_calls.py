@@ -15,6 +15,8 @@
   loop, moto's search of every service's URL patterns. The request reaches moto's front end
   for the service (so the write lock and the journal apply) as it would have; only while the
   local runtime is up.
+- While an AWS fault rule (`stepwire/emulation/chaos/`) may touch a service, its calls take
+  botocore's own path again, where the fault is served and the SDK's retries see it.
 """
 
 import io
@@ -37,6 +39,7 @@ from moto.stepfunctions.parser.asl.component.state.exec import execute_state
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.responses import StepFunctionResponse
 
+from stepwire.emulation.chaos.rules import FAULTS
 from stepwire.host import lambda_host
 
 
@@ -107,6 +110,8 @@ _invoke_via_botocore = lambda_eval_utils._invoke_lambda_function
 
 
 def _invoke_in_process(parameters: dict, region: str, state_credentials: Any) -> dict:
+    if FAULTS.active and FAULTS.touches("lambda"):
+        return _invoke_via_botocore(parameters, region, state_credentials)
     payload = parameters.get("Payload", b"")
     if isinstance(payload, str):
         payload = payload.encode()
@@ -124,6 +129,7 @@ def _invoke_in_process(parameters: dict, region: str, state_credentials: Any) ->
 _direct = threading.Event()
 # botocore's event name of the service → moto's front end for it (both speak AWS JSON).
 _FRONT_ENDS = {"dynamodb": DynamoHandler, "sfn": StepFunctionResponse}
+_SERVICES = {"dynamodb": "dynamodb", "sfn": "stepfunctions"}  # the fault rules' names
 
 
 @cache
@@ -136,7 +142,10 @@ def _direct_call(model: Any, params: dict, context: Any = None, event_name: str 
     """For `before-call.<service>`: (response, parsed) as botocore's own send would give."""
     if not _direct.is_set():
         return None
-    front_end = _FRONT_ENDS[event_name.split(".")[1]]
+    service = event_name.split(".")[1]
+    if FAULTS.active and FAULTS.touches(_SERVICES[service]):
+        return None
+    front_end = _FRONT_ENDS[service]
     request = normalize_request(AWSPreparedRequest(
         method=params["method"], url=params["url"], headers=params["headers"],
         body=params["body"], stream_output=False))

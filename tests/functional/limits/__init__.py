@@ -1,0 +1,1 @@
+"""AWS's documented limits, as the local engine enforces them."""
