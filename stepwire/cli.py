@@ -24,6 +24,8 @@ AWS_CLI_ENVIRONMENT = ("AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=local "
 def _local(args: argparse.Namespace) -> int:
     from stepwire.config import LocalConfig, PortInUse
     from stepwire.emulation.chaos import FAULTS, InvalidRules, load_rules
+    from stepwire.gateway.api_gateway import CONNECTION_LIMIT
+    from stepwire.gateway.connections import PER_CLIENT
     from stepwire.runtime import LocalRuntime
     from stepwire.state.state_dir import StateDirError
 
@@ -61,7 +63,10 @@ def _local(args: argparse.Namespace) -> int:
     if not ipaddress.ip_address(_resolved(args.host)).is_loopback:
         exposure = (f"  WARNING:      the API listens on {args.host}, reachable from the network"
                     + (" and so does the AWS endpoint, with every key and secret"
-                       if args.expose_aws_endpoint else "") + "\n")
+                       if args.expose_aws_endpoint else "")
+                    + ": anyone who reaches it can load it (a denial of service: one process, "
+                    f"{CONNECTION_LIMIT} connections, {PER_CLIENT} per address) and try "
+                    "tokens; the console answers any Host name there\n")
     print(f"Stepwire {__version__} running locally\n"
           f"  API:          http://{args.host}:{args.api_port}\n"
           f"  AWS endpoint: {runtime.aws_endpoint}"

@@ -37,6 +37,7 @@ from stepwire.emulation.chaos import hooks as chaos
 from stepwire.emulation.chaos.endpoint import chaos_middleware
 from stepwire.emulation.cloudwatch import MetricsRecorder
 from stepwire.emulation.dynamodb import backend, wire_answers
+from stepwire.emulation.origin_guard import origin_guard
 from stepwire.emulation.stepfunctions import clock, direct_calls, executions, interpreter
 from stepwire.gateway.api_gateway import Gateway
 from stepwire.gateway.console_routes import LocalConsole
@@ -223,8 +224,9 @@ class LocalRuntime:
         wiring.reset()
 
     def _serve_aws_endpoint(self) -> None:
-        app = chaos_middleware(refuse_unsupported(
-            self.lambdas.wsgi_middleware(DomainDispatcherApplication(create_backend_app))))
+        app = origin_guard(chaos_middleware(refuse_unsupported(  # outermost: no web page
+            self.lambdas.wsgi_middleware(DomainDispatcherApplication(create_backend_app)))),
+            port=self.config.aws_port, check_host=not self.config.expose_aws_endpoint)
         self._server = make_server(self._aws_host, self.config.aws_port, app, threaded=True)
         self._start_thread("stepwire-aws-endpoint", self._server.serve_forever)
 
@@ -233,7 +235,8 @@ class LocalRuntime:
         self.gateway = Gateway(handle_api_request.lambda_handler,
                                handle_authorize_request.lambda_handler, ROUTES,
                                rate_limit=RateLimit(self.config.api_rate, self.config.api_burst))
-        self.gateway.mount(LocalConsole(self.client("stepfunctions"), self.metrics))
+        self.gateway.mount(LocalConsole(self.client("stepfunctions"), self.metrics,
+                                        host=self.config.host, port=self.config.api_port))
         self.gateway.start(self.config.host, self.config.api_port)
 
     def _start_thread(self, name: str, target: Any) -> None:

@@ -51,6 +51,27 @@ function signInPage(message) {
     problem, form);
 }
 
+function linkSignInPage(token) {
+  const payload = claims(token.replace(/^Bearer\s+/i, ""));
+  if (!payload) return signInPage("The link's token is not a JWT: sign in with a token.");
+  if (typeof payload.exp === "number" && payload.exp < Date.now() / 1000) return signInPage(EXPIRED);
+  const roles = (Array.isArray(payload.roles) ? payload.roles : []).join(", ") || "no roles";
+  const form = h("form", { class: "confirm-sign-in", onsubmit: (e) => {
+    e.preventDefault();
+    session.signIn(token);
+    navigate("#/events");
+  } },
+  h("p", { class: "question" }, "Sign in as tenant ", h("strong", { class: "tenant" },
+    String(payload.tenant || "(none)")), ` (${roles})?`),
+  h("p", {}, "A link asks to sign you in. Continue only if you asked for it: everything you do ",
+    "here will be done in that tenant."),
+  h("div", { class: "actions" },
+    h("button", { type: "submit", class: "confirm" }, "Sign in"),
+    h("button", { type: "button", class: "secondary cancel",
+      onclick: () => navigate("#/sign-in") }, "Cancel")));
+  return h("main", { class: "narrow" }, h("h1", {}, "Stepwire console"), form);
+}
+
 function layout(page) {
   const roles = [...session.roles].join(", ");
   const link = (hash, text) => h("a", { href: hash,
@@ -93,9 +114,10 @@ function route() {
   const hash = location.hash || "#/events";
   const tokenInHash = /^#token=(.+)$/.exec(hash);
   if (tokenInHash) {
-    session.signIn(decodeURIComponent(tokenInHash[1]));
-    history.replaceState(null, "", `${location.pathname}#/events`); // the token leaves the URL
-    route();
+    // A link signs in only once the user has seen and confirmed whose tenant it is: otherwise
+    // anyone's link could sign a victim into the sender's tenant.
+    history.replaceState(null, "", `${location.pathname}#/sign-in`); // the token leaves the URL
+    replace(root, linkSignInPage(decodeURIComponent(tokenInHash[1])));
     return;
   }
   const [path, search] = hash.slice(1).split("?");

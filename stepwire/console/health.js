@@ -13,10 +13,15 @@ export function healthPage(root) {
       metrics = await api("GET", "/local/metrics");
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
-      replace(body, error.status === 404 || error.status === 403
-        ? h("p", {}, "This API is not the local runtime: the same metrics (namespace Stepwire) " +
-          "are on the CloudWatch dashboard \"Stepwire\" of the deployment.")
-        : errorBox(error));
+      if (error.status === 403) {
+        replace(body, h("p", { class: "needs-admin" }, "The metrics are the whole instance's " +
+          "(every tenant's activity): the Health page needs a token with the admin role."));
+      } else {
+        replace(body, error.status === 404
+          ? h("p", {}, "This API is not the local runtime: the same metrics (namespace " +
+            "Stepwire) are on the CloudWatch dashboard \"Stepwire\" of the deployment.")
+          : errorBox(error));
+      }
       return;
     }
     render(metrics);

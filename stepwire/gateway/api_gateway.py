@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl
 
 import waitress
 
+from stepwire.gateway.connections import CLEANUP_INTERVAL, IDLE_TIMEOUT, guard_connections
 from stepwire.gateway.http_wire import (
     GatewayResponse,
     body_length,
@@ -225,8 +226,11 @@ class Gateway:
         logging.getLogger("waitress.queue").setLevel(logging.ERROR)
         self._server = waitress.create_server(
             self.wsgi, host=host, port=port, threads=SERVER_THREADS, backlog=LISTEN_BACKLOG,
-            connection_limit=CONNECTION_LIMIT, channel_timeout=60, ident="stepwire-local",
+            connection_limit=CONNECTION_LIMIT, channel_timeout=IDLE_TIMEOUT,
+            cleanup_interval=CLEANUP_INTERVAL, ident="stepwire-local",
             max_request_body_size=SERVER_BODY_LIMIT, clear_untrusted_proxy_headers=True)
+        # Slow or idle connections closed, a per-client cap (stepwire/gateway/connections.py).
+        guard_connections(self._server)
         self._thread = threading.Thread(target=self._server.run, name="stepwire-api-gateway",
                                         daemon=True)
         self._thread.start()

@@ -6,12 +6,19 @@
   deployed) and the states it went through, read from the Step Functions API
   (DescribeExecution, DescribeStateMachine, GetExecutionHistory). Only for the caller's own
   tenant: the execution's input names it.
-- `GET /local/metrics`: the last hour of the handlers' metric records, summed per minute.
+- `GET /local/metrics`: the last hour of the handlers' metric records, summed per minute. They
+  have no tenant dimension (nor does the CloudWatch dashboard in AWS): admin role only.
 
 Both need a valid token, like the API. A deployed API has neither route (there the console
 links to the Step Functions console and the CloudWatch dashboard instead).
+
+Served on loopback, every console route answers only to the API's own name and port
+(`127.0.0.1:PORT`, `localhost:PORT`, `[::1]:PORT`, the `--host` address): a page reached by
+DNS rebinding (`Host: rebind.attacker.example:PORT`) gets a 403, not the console. With a
+`--host` that is not loopback the console is served to the network on purpose, under any name.
 """
 
+import ipaddress
 import json
 import mimetypes
 import re
@@ -22,25 +29,45 @@ from typing import Any
 from urllib.parse import unquote
 
 from stepwire.emulation.cloudwatch import MetricsRecorder
+from stepwire.emulation.origin_guard import loopback_hosts
 from stepwire.gateway.http_wire import GatewayResponse, problem
 
 STATIC = resources.files("stepwire") / "console"
 _EXECUTION = re.compile(r"^/local/executions/(?P<arn>[^/]+)$")
+# Every console answer: its own scripts and styles only, never framed, no referrer, no sniffing.
+# `connect-src`: the API the console signs in to (its own origin, or one named on the sign-in
+# form: a deployed API over https, another local instance).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self' https: http://127.0.0.1:* http://localhost:*; object-src 'none'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+SECURITY_HEADERS = {"Content-Security-Policy": CONTENT_SECURITY_POLICY,
+                    "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+                    "X-Frame-Options": "DENY"}
 # Principal context of a bearer token, or None when the token is refused.
 Authorize = Callable[[str | None], dict[str, Any] | None]
 
 
 class LocalConsole:
-    def __init__(self, sfn: Any, metrics: MetricsRecorder) -> None:
+    def __init__(self, sfn: Any, metrics: MetricsRecorder, *, host: str = "127.0.0.1",
+                 port: int | None = None) -> None:
         self._sfn = sfn
         self._metrics = metrics
+        self._hosts = None if port is None else console_hosts(host, port)
 
     def __call__(self, method: str, path: str, headers: dict[str, str],
                  authorize: Authorize) -> GatewayResponse | None:
         """The answer for a console or local route; None: not one of them."""
+        if not (path in ("/", "/console") or path.startswith(("/console/", "/local/"))):
+            return None
+        if self._hosts is not None:
+            host = next((v for k, v in headers.items() if k.lower() == "host"), "").lower()
+            if host not in self._hosts:
+                return problem(403, f"Host {host or '(none)'!r} refused: the console answers "
+                                    f"only to {', '.join(sorted(self._hosts))} (DNS rebinding)")
         if path == "/console" or (path == "/" and method in ("GET", "HEAD")):
             # `/` too: someone who opens the bare URL lands on the console's sign-in.
-            return GatewayResponse(302, {"Location": "/console/"}, b"")
+            return GatewayResponse(302, {"Location": "/console/", **SECURITY_HEADERS}, b"")
         if path.startswith("/console/"):
             return _static(method, path.removeprefix("/console/") or "index.html")
         if not path.startswith("/local/"):
@@ -52,7 +79,10 @@ class LocalConsole:
         if principal is None:
             return problem(401, "the bearer token is missing, invalid or expired",
                            authenticate=True)
-        if path == "/local/metrics":
+        if path == "/local/metrics":  # the instance's, every tenant's: an admin's only
+            if "admin" not in str(principal.get("roles") or "").split(","):
+                return problem(403, "the metrics are the whole instance's (every tenant's "
+                                    "activity): they need a token with the admin role")
             return _json(self._metrics.summary())
         match = _EXECUTION.match(path)
         if match:
@@ -79,6 +109,19 @@ class LocalConsole:
                               "definition": json.loads(machine["definition"])},
             "steps": visited_states(history),
         })
+
+
+def console_hosts(host: str, port: int) -> frozenset[str] | None:
+    """The `Host` values the console answers to when the API listens on host:port; None (any)
+    when the address is not loopback: the API is served to the network on purpose."""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        return None
+    own = f"[{host}]" if ":" in host else host
+    return loopback_hosts(port) | {f"{own}:{port}".lower()}
 
 
 def visited_states(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -116,8 +159,8 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _json(payload: Any) -> GatewayResponse:
-    return GatewayResponse(200, {"Content-Type": "application/json",
-                                 "Cache-Control": "no-store"}, json.dumps(payload).encode())
+    return GatewayResponse(200, {"Content-Type": "application/json", "Cache-Control": "no-store",
+                                 **SECURITY_HEADERS}, json.dumps(payload).encode())
 
 
 def _static(method: str, name: str) -> GatewayResponse:
@@ -131,4 +174,4 @@ def _static(method: str, name: str) -> GatewayResponse:
     if kind.startswith("text/") or kind.endswith("javascript"):
         kind += "; charset=utf-8"
     return GatewayResponse(200, {"Content-Type": kind, "Cache-Control": "no-cache",
-                                 "X-Content-Type-Options": "nosniff"}, asset.read_bytes())
+                                 **SECURITY_HEADERS}, asset.read_bytes())

@@ -37,7 +37,7 @@ from werkzeug.test import Client
 from stepwire.emulation.dynamodb import backend
 from stepwire.state import journaled_calls
 from stepwire.state.journal import Journal
-from stepwire.state.state_dir import READS_FORMATS, STATE_FORMAT, StateDir
+from stepwire.state.state_dir import READS_FORMATS, STATE_FORMAT, StateDir, private_file
 from workflows.storage.notifications import LEASE_UNTIL
 
 log = logging.getLogger("stepwire.local")
@@ -199,7 +199,7 @@ class Durability:
             "queues": self._queued_messages(), "executions": executions,
             "ingress": ingress}, protocol=pickle.HIGHEST_PROTOCOL)
         partial = self._dir.snapshot.with_suffix(".partial")
-        with partial.open("wb") as file:
+        with os.fdopen(private_file(partial), "wb") as file:  # 0600: it holds the keys
             file.write(blob)
             file.flush()
             os.fsync(file.fileno())

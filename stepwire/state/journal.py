@@ -13,12 +13,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from stepwire.state.state_dir import private_file
+
 
 class Journal:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.lock = threading.RLock()
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._fd = private_file(path, os.O_WRONLY | os.O_APPEND)  # 0600, whatever the umask
         self.records = 0
 
     def append(self, record: dict[str, Any], *, sync: bool = False) -> None:

@@ -3,11 +3,16 @@
 Layout: `format.json` (the format version that wrote it), `lock` (held with `flock` by the
 running instance: the kernel drops it when the process dies, even on SIGKILL), `snapshot.pickle`
 and `journal.jsonl` (see `stepwire.state.durability`).
+
+It holds the signing and data keys, and a snapshot that is unpickled at start: the directory is
+`0700` and every file in it `0600` whatever the umask, and a directory owned by another user, or
+writable by group or others, is refused (whoever can write it can run code as this user).
 """
 
 import fcntl
 import json
 import os
+import stat
 from pathlib import Path
 
 from workflows import __version__
@@ -20,6 +25,16 @@ STATE_FORMAT = 2
 READS_FORMATS = (1, 2)
 FORMAT_FILE = "format.json"
 LOCK_FILE = "lock"
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+
+
+def private_file(path: Path, flags: int = os.O_WRONLY | os.O_TRUNC) -> int:
+    """A file of the state directory opened (created if missing) readable by its owner only,
+    whatever the umask or its mode before."""
+    fd = os.open(path, flags | os.O_CREAT, PRIVATE_FILE)
+    os.fchmod(fd, PRIVATE_FILE)
+    return fd
 
 
 class StateDirError(Exception):
@@ -42,12 +57,14 @@ class StateDir:
     def open(self) -> "StateDir":
         """Create or check the directory, then take its lock (refused if another holds it)."""
         try:
-            self.path.mkdir(parents=True, exist_ok=True)
+            self.path.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
         except OSError as exc:
             raise StateDirError(f"cannot create the state directory {self.path}: {exc}") from None
+        self._check_owner()
         self._take_lock()
         try:
             self._check_format()
+            self._make_private()  # only a directory stepwire wrote: never a mistaken --state-dir
         except StateDirError:
             self.close()
             raise
@@ -58,8 +75,34 @@ class StateDir:
             os.close(self._lock_fd)  # closing releases the flock
             self._lock_fd = None
 
+    def _check_owner(self) -> None:
+        """Refuse a directory another user could have written (before anything is read)."""
+        found = self.path.stat()
+        if found.st_uid != os.getuid():
+            raise StateDirError(
+                f"the state directory {self.path} is owned by uid {found.st_uid}, not by you "
+                f"(uid {os.getuid()}): its snapshot is loaded as code could be, so only a "
+                "directory of your own is used. Pass another --state-dir, or take it over "
+                f"with `sudo chown -R {os.getuid()} {self.path}` if you trust its contents")
+        if found.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            raise StateDirError(
+                f"the state directory {self.path} is writable by group or others (mode "
+                f"{stat.S_IMODE(found.st_mode):o}): anyone who can write it can run code as "
+                "you when it is loaded. If you trust its contents, `chmod 700 "
+                f"{self.path}`; otherwise pass another --state-dir")
+
+    def _make_private(self) -> None:
+        """The directory 0700 and its files 0600 (one an earlier version left readable too)."""
+        try:
+            os.chmod(self.path, PRIVATE_DIR)
+            for entry in self.path.iterdir():
+                if entry.is_file() and not entry.is_symlink():
+                    os.chmod(entry, PRIVATE_FILE)
+        except OSError as exc:
+            raise StateDirError(f"cannot make {self.path} private to you: {exc}") from None
+
     def _take_lock(self) -> None:
-        fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = private_file(self.path / LOCK_FILE, os.O_RDWR)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -97,4 +140,5 @@ class StateDir:
 
     @staticmethod
     def _mark(marker: Path) -> None:
-        marker.write_text(json.dumps({"format": STATE_FORMAT, "written_by": __version__}))
+        with os.fdopen(private_file(marker), "w") as file:
+            file.write(json.dumps({"format": STATE_FORMAT, "written_by": __version__}))

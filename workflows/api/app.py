@@ -70,9 +70,13 @@ def _resolve(event: dict[str, Any], context: Any, matched: ApiRoute,
         return response_to_proxy(refused)
     app.append_context(principal=who, route=matched)
     try:
-        return app.resolve(event, context)
+        result = app.resolve(event, context)
     finally:
         app.clear_context()
+    if matched.shows_secret:  # nothing between the API and its caller may keep the secret
+        result["multiValueHeaders"] = {**(result.get("multiValueHeaders") or {}),
+                                       "Cache-Control": ["no-store"]}
+    return result
 
 
 def _no_such_route(method: str, path: str) -> Response:

@@ -50,14 +50,15 @@ Cursor = Annotated[str | None, Query(max_length=4096, description="next_cursor o
 
 def route(method: str, path: str, permission: Permission | None,
           responses: dict[int, Any] | None = None, *, summary: str, description: str = "",
-          **options: Any) -> Callable:
+          shows_secret: bool = False, **options: Any) -> Callable:
     """Register `func` with the router and its permission in the one route table. Every
-    operation says what it does (`summary`) and what a user can do with it (`description`)."""
+    operation says what it does (`summary`) and what a user can do with it (`description`);
+    `shows_secret`: its answer is never stored (`Cache-Control: no-store`)."""
     documented = {**(COMMON if permission else {}), **(responses or {})}
 
     def register(func: Callable) -> Callable:
         ROUTES.add(ApiRoute(method, re.sub(r"<(\w+)>", r"{\1}", path), permission,
-                            body=_body_model(func)))
+                            body=_body_model(func), shows_secret=shows_secret))
         # Given `responses`, Powertools documents only those: add the success response.
         returned = typing.get_type_hints(func).get("return")
         success = options.get("status_code", 200)

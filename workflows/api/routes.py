@@ -23,6 +23,8 @@ class ApiRoute:
     path: str  # API Gateway's resource template: /subscriptions/{subscription_id}
     permission: Permission | None  # None: public, no token
     body: type[BaseModel] | None = None  # the JSON request body's model
+    # Its answer carries a secret: `Cache-Control: no-store`, no browser or proxy keeps it.
+    shows_secret: bool = False
     pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -24,7 +24,7 @@ from workflows.operations import subscriptions
 
 
 @route("POST", "/subscriptions", Permission.MANAGE_SUBSCRIPTIONS, status_code=201,
-       responses={400: problem_response("The body is not valid JSON")},
+       shows_secret=True, responses={400: problem_response("The body is not valid JSON")},
        summary="Subscribe an endpoint to event types",
        description="Events whose type matches one of `event_types` (`order.created`, "
                    "`order.*`, `*`) are POSTed to `url`, signed with the returned `secret` "
@@ -86,10 +86,17 @@ def delete_subscription(subscription_id: str):  # 204, no body
 
 
 @route("POST", "/subscriptions/<subscription_id>/rotate-secret",
-       Permission.MANAGE_SUBSCRIPTIONS, responses=NOT_FOUND,
+       Permission.MANAGE_SUBSCRIPTIONS, shows_secret=True,
+       responses={**NOT_FOUND, 400: problem_response("The body is not valid JSON")},
        summary="Rotate a subscription's signing secret",
        description="Returns the new secret (shown once). For 24 hours webhooks carry both "
-                   "signatures, so the receiver can switch without missing one.")
-def rotate_secret(subscription_id: str) -> subscriptions.RotatedSecret:
-    return subscriptions.rotate_secret(principal().tenant, subscription_id,
-                                       store=wiring.store())
+                   "the new and the previous signature, so the receiver can switch without "
+                   "missing one; a secret rotated out earlier stops signing. A leaked secret: "
+                   "send `{\"expire_previous\": true}` and only the new secret signs, at once.")
+def rotate_secret(
+        subscription_id: str,
+        request: Annotated[subscriptions.RotateSecretRequest | None, Body()] = None,
+) -> subscriptions.RotatedSecret:
+    return subscriptions.rotate_secret(
+        principal().tenant, subscription_id, store=wiring.store(),
+        expire_previous=(request or subscriptions.RotateSecretRequest()).expire_previous)

@@ -46,6 +46,15 @@ _REFUSED_IPV6 = (
     ipaddress.IPv6Network("64:ff9b:1::/48"),  # RFC 8215 local-use NAT64: the operator's mapping
 )
 
+# Never called, whatever Python's `is_global` says: its tables allowed these before 3.11.10 /
+# 3.12.4 (CVE-2024-4032), and a fixed Python must not be needed to be safe.
+_DENIED = (
+    ipaddress.IPv4Network("192.0.0.0/24"),  # IETF protocol assignments (192.0.0.8: DS-Lite)
+    ipaddress.IPv6Network("fec0::/10"),  # site-local (deprecated, still routed internally)
+    ipaddress.IPv6Network("5f00::/16"),  # SRv6 SIDs (RFC 9602)
+    ipaddress.IPv6Network("3fff::/20"),  # documentation (RFC 9637)
+)
+
 
 def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
     """The IPv4 address an IPv4-mapped/-compatible/-translated, NAT64 or 6to4 address reaches."""
@@ -64,6 +73,9 @@ def is_allowed_address(address: IPAddress, policy: TargetPolicy) -> bool:
         if any(address in network for network in _REFUSED_IPV6):
             return False
         address = embedded_ipv4(address) or address
+    if any(address in network for network in _DENIED
+           if network.version == address.version):
+        return False
     if address.is_global and not address.is_multicast:
         return True
     # Link-local (cloud metadata), multicast, reserved and unspecified are never allowed.

@@ -3,7 +3,7 @@
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StrictInt, field_validator
+from pydantic import BaseModel, Field, StrictBool, StrictInt, field_validator
 
 from workflows.delivery.breaker import HealthView
 from workflows.delivery.rate_limit import MAX_RATE_LIMIT
@@ -153,6 +153,11 @@ class SubscriptionChanges(NewSubscription):
         return None if values is None else _checked_filters(values)
 
 
+class RotateSecretRequest(BaseModel):
+    # A leaked secret: the one rotated out stops signing now instead of in 24 hours.
+    expire_previous: StrictBool = False
+
+
 class RotatedSecret(BaseModel):
     id: str
     secret: str
@@ -190,13 +195,18 @@ def delete_subscription(tenant: str, subscription_id: str, *, store: Store) -> N
         raise NotFound(f"subscription '{subscription_id}' not found")
 
 
-def rotate_secret(tenant: str, subscription_id: str, *, store: Store) -> RotatedSecret:
-    """A new current secret; the old one keeps signing alongside it for ROTATION_OVERLAP."""
+def rotate_secret(tenant: str, subscription_id: str, *, store: Store,
+                  expire_previous: bool = False) -> RotatedSecret:
+    """A new current secret; the one it replaces keeps signing alongside it for
+    ROTATION_OVERLAP (or not at all: `expire_previous`). Only these two ever sign: a secret
+    rotated out earlier stops now, so a webhook carries at most two signatures."""
     subscription = get_subscription(tenant, subscription_id, store=store)
     now = utc_now()
-    expires_at = now + ROTATION_OVERLAP
-    kept = [SigningSecret(value=s.value, expires_at=s.expires_at or expires_at)
-            for s in store.subscription_secrets(tenant, subscription_id)]
+    expires_at = now if expire_previous else now + ROTATION_OVERLAP
+    current = [s for s in store.subscription_secrets(tenant, subscription_id)
+               if s.expires_at is None][:1]
+    kept = [] if expire_previous else [SigningSecret(value=s.value, expires_at=expires_at)
+                                       for s in current]
     secret = new_signing_secret()
     store.put_subscription(subscription.model_copy(update={"updated_at": now}),
                            [SigningSecret(value=secret), *kept])

@@ -52,6 +52,22 @@ LOCAL = TargetPolicy(allow_private=True, require_https=False)
     ("2001:0:4136:e378:8000:63bf:3fff:fdd2", False, False),  # Teredo
     ("64:ff9b:1::8.8.8.8", False, False),  # local-use NAT64
     ("::", False, False),
+    # Denied whatever Python's is_global tables say (CVE-2024-4032: allowed under 3.11.7).
+    ("192.0.0.8", False, False),
+    ("192.0.0.1", False, False),
+    ("192.0.0.170", False, False),
+    ("192.0.0.9", False, False),
+    ("192.0.0.255", False, False),
+    ("::ffff:192.0.0.8", False, False),
+    ("2002:c000:8::1", False, False),  # 6to4 of 192.0.0.8
+    ("fec0::1", False, False),
+    ("feff:ffff::1", False, False),  # the end of fec0::/10
+    ("5f00::1", False, False),
+    ("5f00:ffff::1", False, False),
+    ("3fff::1", False, False),
+    ("3fff:fff::1", False, False),
+    ("192.0.1.1", True, True),  # just past 192.0.0.0/24
+    ("3fff:1000::1", True, True),  # past 3fff::/20
 ])
 def test_addresses(address: str, cloud: bool, local: bool) -> None:
     ip = ipaddress.ip_address(address)
