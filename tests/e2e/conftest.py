@@ -80,7 +80,8 @@ def start_local(*extra: str, ports: tuple[int, int] | None = None) -> LocalProce
 
 def stop_local(local: LocalProcess) -> tuple[int, str]:
     local.process.send_signal(signal.SIGTERM)
-    local.process.wait(timeout=30)
+    # A clean stop writes a last snapshot: seconds on a busy machine; a hang still fails here.
+    local.process.wait(timeout=90)
     if local.output_reader is not None:
         local.output_reader.join(timeout=5)
     return local.process.returncode, "".join(local.output) + local.log()

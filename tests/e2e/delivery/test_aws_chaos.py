@@ -1,0 +1,155 @@
+"""AWS chaos, end to end: `stepwire local` in its own process, events published through the
+API and through EventBridge while every service it uses (DynamoDB, Lambda, Step Functions,
+SQS, EventBridge) fails about one call in five, set over HTTP with the chaos API; then the
+faults are removed. Every event that was accepted (a 202, or a PutEvents entry without an
+error) must end delivered to a receiver that always answers 200, with no dead letter and one
+webhook-id per event (issue 19; issue 20 is the work that makes it pass)."""
+
+import json
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.e2e.api.test_api_http import stepwire_token
+from tests.e2e.conftest import LocalProcess, start_local, stop_local
+from tests.support.receiver import Receiver
+from workflows.kernel.ids import new_id
+
+pytestmark = [pytest.mark.e2e, pytest.mark.chaos]
+
+SEED = 7
+PROBABILITY = 0.2
+# DynamoDB throttled more often than the rest: then the SDK's 3 attempts run out inside the
+# Deliver function for about one call in 8, so every run meets that fault, not only most runs
+# (a strict xfail must fail every time).
+DYNAMODB_PROBABILITY = 0.5
+ROUNDS = 40  # each: one event through the API, one through EventBridge
+SETTLE_TIMEOUT = 30.0
+FAULTS = [
+    {"service": "dynamodb", "probability": DYNAMODB_PROBABILITY,
+     "error": {"statusCode": 400, "code": "ProvisionedThroughputExceededException"}},
+    {"service": "lambda", "probability": PROBABILITY,
+     "error": {"statusCode": 429, "code": "TooManyRequestsException"}},
+    # `Throttling`: the ASL sees StepFunctions.ThrottlingException (moto appends "Exception")
+    {"service": "stepfunctions", "probability": PROBABILITY,
+     "error": {"statusCode": 400, "code": "Throttling"}},
+    {"service": "sqs", "probability": PROBABILITY,
+     "error": {"statusCode": 400, "code": "RequestThrottled"}},
+    {"service": "events", "probability": PROBABILITY,
+     "error": {"statusCode": 400, "code": "ThrottlingException"}},
+]
+
+
+@pytest.fixture(scope="module")
+def chaotic() -> Iterator[LocalProcess]:
+    running = start_local("--retry-time-scale", "0.01", "--aws-faults-seed", str(SEED))
+    try:
+        yield running
+    finally:
+        code, output = stop_local(running)
+        assert code == 0, f"stepwire local did not stop cleanly ({code}):\n{output}"
+
+
+def dead_letters(local: LocalProcess, tenant: str) -> list[dict]:
+    sqs = local.client("sqs")
+    queue = sqs.get_queue_url(QueueName="stepwire-dead-letters")["QueueUrl"]
+    letters: list[dict] = []
+    while messages := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get(
+            "Messages"):
+        letters.extend(json.loads(m["Body"]) for m in messages)
+        for message in messages:
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+    return [letter for letter in letters if letter.get("tenant") == tenant]
+
+
+# Observed with seed 7 (40 rounds, 80 events, every one accepted): 1 to 3 accepted events
+# never delivered: dead-lettered with ProvisionedThroughputExceededException (a DynamoDB
+# throttle inside the Deliver function, after the SDK's 3 attempts, goes to Deliver's
+# States.ALL catch: "gave up before any attempt"), and in some runs events answered 202 or
+# put on the bus that were never stored (up to 6 EventBridge ones, GET /events/{id} 404:
+# the ingest failed, nothing was stored first). The draws are seeded, the interleaving of
+# threads is not: the counts vary a little from run to run, never to zero.
+@pytest.mark.xfail(strict=True, reason="issue 20: accepted events are dead-lettered by AWS "
+                   "throttles (DynamoDB inside Deliver → States.ALL → DLQ) or lost before "
+                   "being stored (ingest failed after the 202)")
+def test_every_accepted_event_is_delivered_through_aws_faults(chaotic: LocalProcess) -> None:
+    tenant = new_id("awschaos")
+    faults = f"{chaotic.aws_endpoint}/_stepwire/chaos/faults"
+    token = stepwire_token(chaotic, tenant, "admin,publisher")
+    api = httpx.Client(base_url=chaotic.api_url, timeout=30,
+                       headers={"Authorization": f"Bearer {token}"})
+    events = chaotic.client("events")
+    with Receiver() as receiver:
+        created = api.post("/subscriptions", json={"url": receiver.url(), "event_types": ["*"]})
+        assert created.status_code == 201, created.text
+        receiver.secrets["/hook"] = created.json()["secret"]
+
+        # Faults on every service, for the publishing window
+        started = time.monotonic()
+        assert httpx.put(faults, json=FAULTS).status_code == 200
+        accepted: list[str] = []
+        origin: dict[str, str] = {}
+        refused: dict[str, int] = {"api": 0, "eventbridge": 0}
+        for n in range(ROUNDS):
+            answer = api.post("/events", json={"type": "order.created", "data": {"n": n}})
+            if answer.status_code == 202:
+                accepted.append(answer.json()["id"])
+                origin[accepted[-1]] = "api"
+            else:
+                refused["api"] += 1
+            event_id = new_id("evt")
+            try:
+                put = events.put_events(Entries=[{
+                    "EventBusName": "stepwire", "Source": "awschaos",
+                    "DetailType": "order.created",
+                    "Detail": json.dumps({"tenant": tenant, "id": event_id, "data": {"n": n}})}])
+                ok = put["FailedEntryCount"] == 0
+            except Exception:  # a refused PutEvents is simply not accepted
+                ok = False
+            if ok:
+                accepted.append(event_id)
+                origin[event_id] = "eventbridge"
+            else:
+                refused["eventbridge"] += 1
+            time.sleep(0.2)
+        time.sleep(2.0)  # the faults stay on while the accepted events are in flight
+        assert httpx.delete(faults).status_code == 200  # faults off
+
+        # Then every accepted event ends delivered
+        def status_of(event_id: str) -> str:
+            found = api.get(f"/events/{event_id}")
+            if found.status_code != 200:
+                return f"HTTP {found.status_code}"
+            notifications = found.json()["notifications"]
+            return notifications[0]["status"] if notifications else "not fanned out"
+
+        deadline = time.monotonic() + SETTLE_TIMEOUT
+        statuses: dict[str, str] = {}
+        while time.monotonic() < deadline:
+            statuses = {event_id: status_of(event_id) for event_id in accepted}
+            if all(s in ("delivered", "failed") for s in statuses.values()):
+                break
+            time.sleep(0.5)
+        elapsed = time.monotonic() - started
+        requests = receiver.requests.get("/hook", [])
+    letters = dead_letters(chaotic, tenant)
+    webhook_ids: dict[str, set[str]] = {}
+    for request in requests:
+        webhook_ids.setdefault(json.loads(request.body)["id"], set()).add(
+            request.headers["webhook-id"])
+    counts: dict[str, int] = {}
+    for status in statuses.values():
+        counts[status] = counts.get(status, 0) + 1
+    undelivered = sorted(f"{origin[i]}:{s}" for i, s in statuses.items() if s != "delivered")
+    print(f"\naws chaos (seed {SEED}, p={PROBABILITY}): {len(accepted)} accepted of "
+          f"{2 * ROUNDS} published (refused: {refused}); final statuses {counts}; "
+          f"{len(letters)} dead letters {sorted(d['error'] for d in letters)}; "
+          f"not delivered (ingress:status) {undelivered}; "
+          f"{len(requests)} webhook requests; {elapsed:.1f} s")
+
+    assert counts == {"delivered": len(accepted)}, counts
+    assert letters == []
+    assert set(webhook_ids) == set(accepted)
+    assert all(len(ids) == 1 for ids in webhook_ids.values()), webhook_ids
