@@ -11,7 +11,7 @@ PYPROJECT = REPO_ROOT / "pyproject.toml"
 
 STACK_ID = "Stepwire"
 SERVICE_NAME = "stepwire"
-# The contract names the bus (ARCHITECTURE.md, "EventBridge ingress").
+# The contract names the bus (docs/architecture.md, "One event, from `POST /events`").
 EVENT_BUS_NAME = "stepwire"
 
 # Context values (cdk.json or `cdk synth -c key=value`).

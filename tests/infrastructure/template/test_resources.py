@@ -1,4 +1,5 @@
-"""Each component of ARCHITECTURE.md is in the template with its key properties."""
+"""Each component of the design (docs/architecture.md) is in the template, with its key
+properties."""
 
 import json
 from importlib import metadata
