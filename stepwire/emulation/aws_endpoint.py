@@ -16,6 +16,15 @@ UNSUPPORTED = {
 }
 
 
+def aws_json_error(start_response: Callable, status: str, code: str,
+                   message: str) -> list[bytes]:
+    """Answer a WSGI request with AWS's JSON error shape, as the SDKs and the CLI read it."""
+    body = json.dumps({"__type": code, "message": message}).encode()
+    start_response(status, [("Content-Type", "application/x-amz-json-1.0"),
+                            ("x-amzn-errortype", code), ("Content-Length", str(len(body)))])
+    return [body]
+
+
 def refuse_unsupported(app: Callable) -> Callable:
     """WSGI middleware in front of moto: a 400 in the AWS JSON error shape for UNSUPPORTED."""
 
@@ -24,10 +33,6 @@ def refuse_unsupported(app: Callable) -> Callable:
         if refused is None or environ.get("REQUEST_METHOD") != "POST":
             return app(environ, start_response)
         code, message = refused
-        body = json.dumps({"__type": code, "message": message}).encode()
-        start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.0"),
-                                           ("x-amzn-errortype", code),
-                                           ("Content-Length", str(len(body)))])
-        return [body]
+        return aws_json_error(start_response, "400 Bad Request", code, message)
 
     return middleware

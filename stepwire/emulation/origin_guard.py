@@ -15,9 +15,10 @@ Whatever passes, moto's `Access-Control-*` response headers are removed: no brow
 told it may read an answer.
 """
 
-import json
 from collections.abc import Callable, Iterable
 from typing import Any
+
+from stepwire.emulation.aws_endpoint import aws_json_error
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 _BROWSER_SITES = ("cross-site", "same-site")
@@ -57,11 +58,7 @@ def origin_guard(app: Callable, *, port: int, check_host: bool = True) -> Callab
     def middleware(environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         reason = refusal(environ, hosts)
         if reason is not None:
-            body = json.dumps({"__type": ERROR_CODE, "message": reason}).encode()
-            start_response("403 Forbidden", [("Content-Type", "application/x-amz-json-1.0"),
-                                             ("x-amzn-errortype", ERROR_CODE),
-                                             ("Content-Length", str(len(body)))])
-            return [body]
+            return aws_json_error(start_response, "403 Forbidden", ERROR_CODE, reason)
 
         def without_cors(status: str, headers: list[tuple[str, str]],
                          exc_info: Any = None) -> Callable:

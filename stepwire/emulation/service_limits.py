@@ -23,14 +23,14 @@ from moto.events.models import EventsBackend
 from moto.sqs.exceptions import InvalidParameterValue
 from moto.sqs.models import SQSBackend
 
+from stepwire.emulation.stepfunctions.payload_limits import utf8_size
+
 PUT_EVENTS_LIMIT = 1_048_576
 _TIME_BYTES = 14
 
 
 def _utf8(text: Any) -> int:
-    if not isinstance(text, str):
-        return 0
-    return len(text) if text.isascii() else len(text.encode())
+    return utf8_size(text) if isinstance(text, str) else 0
 
 
 def _attribute_bytes(name: str, attribute: dict[str, Any]) -> int:
