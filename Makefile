@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast bench bench-outage cost lint clean synth cdk-synth test-api-fuzz bench-http
+.PHONY: run test test-scale test-fast bench bench-outage cost lint clean synth cdk-synth test-api-fuzz bench-http
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -22,7 +22,11 @@ TIERS := tests/unit tests/functional tests/workflow tests/infrastructure tests/e
 
 test: $(STAMP)
 	$(BIN)/statelint --ignore URI --ignore FLOAT statemachines/*.asl.json
-	$(BIN)/python -m pytest -q -p no:cacheprovider $(TIERS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not scale" $(TIERS)
+
+# Full-size runs, minutes each (one event to 10,000 subscriptions): not in `make test`.
+test-scale: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -s -m scale tests
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "unit or functional"

@@ -91,6 +91,11 @@ class Meter:
             self.invocations[function] += 1
             self.lambda_seconds[function] += seconds
 
+    def ran(self, function: str, seconds: float) -> None:
+        """Seconds of a function whose invocation is priced elsewhere (the ingress)."""
+        with self._lock:
+            self.lambda_seconds[function] += seconds
+
 
 @contextmanager
 def metering() -> Iterator[Meter]:

@@ -1,9 +1,10 @@
 """The cost scenarios, run on the local runtime, and what Step Functions counted for them.
 
-Each scenario publishes events into the ingest workflow (as the EventBridge rule does; the
-ingress itself is not priced), waits until every execution it caused has ended, and returns
+Each scenario publishes one event as `POST /events` does (the API function's publish: the event
+stored, its first page fanned out), waits until every execution it caused has ended, and returns
 what ran: per state machine type, Standard state transitions and Express requests with their
-billed duration, plus the meter's Lambda and DynamoDB counts.
+billed duration, plus the meter's Lambda and DynamoDB counts. The publish's own seconds count as
+the API function's; its request (and API Gateway's) is the ingress, the same in every design.
 """
 
 import json
@@ -18,9 +19,12 @@ from bench.receiver import Arrivals
 from stepwire.runtime import LocalRuntime
 from workflows import wiring
 from workflows.kernel.ids import new_id
+from workflows.kernel.settings import get_settings
+from workflows.operations.events import PublishRequest, publish_event
 from workflows.operations.subscriptions import NewSubscription, create_subscription
 
 EXPRESS_BILLING_STEP = 0.1  # seconds
+API_FUNCTION = "stepwire-api"
 
 
 @dataclass
@@ -93,11 +97,13 @@ def run(runtime: LocalRuntime, receiver: Arrivals, scenario: Scenario,
         create_subscription(tenant, NewSubscription(url=receiver.url, event_types=["*"]),
                             store=wiring.store(), policy=wiring.target_policy())
     before = _execution_arns(sfn, resources.state_machine_arns)
+    request = PublishRequest(type="order.created", data={"order": 42, "items": ["a", "b"]})
     with metering() as meter:
-        sfn.start_execution(stateMachineArn=resources.ingest_state_machine_arn,
-                            name=new_id("cost"), input=json.dumps({
-                                "tenant": tenant, "type": "order.created", "id": new_id("evt"),
-                                "data": {"order": 42, "items": ["a", "b"]}}))
+        started = time.perf_counter()
+        publish_event(tenant, request, None, fan_out=wiring.fan_out(),
+                      max_data_bytes=get_settings().max_event_data_bytes,
+                      idempotency=wiring.publish_idempotency())
+        meter.ran(API_FUNCTION, time.perf_counter() - started)
         executions = _wait_for_all(sfn, resources.state_machine_arns, before, timeout)
         return _counts(sfn, scenario.subscriptions, executions, meter)
 

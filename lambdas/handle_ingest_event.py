@@ -1,33 +1,23 @@
-"""Ingest workflow, PersistEvent task: store the event once, plan its notifications."""
+"""Ingest workflow, FanOutPage task: one page of an accepted event's fan-out."""
 
 from typing import Any
 
 from workflows import wiring
-from workflows.ingest.fan_out import Outcome, ingest_event
-from workflows.kernel import activity
-from workflows.kernel.observability import annotate, event_accepted, logger, traced_handler
+from workflows.ingest.fan_out import WORKFLOW_PAGE, FanOutProgress, FanOutRequest, fan_out_page
+from workflows.kernel.observability import annotate, logger, traced_handler
 
 
-@logger.inject_lambda_context(correlation_id_path="execution")
+@logger.inject_lambda_context(correlation_id_path="event_id")
 @traced_handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    published = event.get("event")
-    result = ingest_event(published, event["execution"], store=wiring.store())
-    annotate(tenant=result.tenant, event_id=result.event_id)
-    source = "eventbridge" if isinstance(published, dict) and "detail-type" in published \
-        else "api"
-    if result.outcome is Outcome.ACCEPTED:
-        event_accepted(source)
-        # An accepted event always has its tenant, id and type.
-        assert result.tenant is not None and result.event_id is not None
-        assert result.type is not None
-        activity.event_accepted(tenant=result.tenant, event_id=result.event_id,
-                                event_type=result.type, source=source,
-                                notifications=len(result.notifications))
-    elif result.outcome is Outcome.REJECTED:
-        received_id = published.get("id") if isinstance(published, dict) else None
-        activity.event_refused(reason=result.reason or "invalid event", source=source,
-                               received_id=str(received_id) if received_id else None)
-    else:
-        logger.info("duplicate event ignored", extra={"event_id": result.event_id})
-    return result.model_dump(mode="json")
+    request = FanOutRequest.model_validate(event)
+    annotate(tenant=request.tenant, event_id=request.event_id)
+    fan_out = wiring.fan_out()
+    stored = fan_out.store.get_event(request.tenant, request.event_id)
+    if stored is None:  # expired, or never stored: nothing to deliver
+        logger.warning("fan-out of an event that is not stored", extra=request.model_dump())
+        return FanOutProgress(**request.model_dump(), done=True).model_dump(mode="json")
+    progress = fan_out_page(stored, request.after, store=fan_out.store,
+                            start=fan_out.starter(), page_size=WORKFLOW_PAGE,
+                            restart_pending=request.restart_pending)
+    return progress.model_dump(mode="json")

@@ -5,9 +5,12 @@ from typing import Any
 
 from workflows import wiring
 from workflows.delivery.attempt import DeliveryConfig
+from workflows.kernel import aws
 from workflows.kernel.observability import annotate, logger, traced_handler
 from workflows.kernel.settings import get_settings
-from workflows.recovery.release import ProbeRequest, probe_endpoint
+from workflows.recovery.expiry import DeadLetterQueue
+from workflows.recovery.liveness import TRUST_RUNNING_SECONDS, RecoveryLiveness
+from workflows.recovery.probe import ProbeRequest, probe_endpoint
 
 
 @logger.inject_lambda_context(correlation_id_path="endpoint.subscription_id")
@@ -15,6 +18,12 @@ from workflows.recovery.release import ProbeRequest, probe_endpoint
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = ProbeRequest.model_validate(event)
     annotate(tenant=request.endpoint.tenant, subscription_id=request.endpoint.subscription_id)
-    result = probe_endpoint(request, store=wiring.store(),
-                            config=DeliveryConfig.from_settings(get_settings()))
+    settings, store = get_settings(), wiring.store()
+    result = probe_endpoint(
+        request, store=store, config=DeliveryConfig.from_settings(settings),
+        recoveries=RecoveryLiveness(aws.client("stepfunctions"),
+                                    settings.recovery_state_machine_arn, store,
+                                    trust_running_seconds=TRUST_RUNNING_SECONDS
+                                    * settings.time_scale),
+        queue=DeadLetterQueue(aws.client("sqs"), settings.dead_letter_queue_url))
     return result.model_dump(mode="json")

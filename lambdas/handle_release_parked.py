@@ -7,6 +7,7 @@ from workflows.kernel import aws
 from workflows.kernel.observability import annotate, logger, traced_handler
 from workflows.kernel.settings import get_settings
 from workflows.recovery.handover import continue_as_new_if_due
+from workflows.recovery.liveness import TRUST_RUNNING_SECONDS, RecoveryLiveness
 from workflows.recovery.release import ReleaseRequest, release_parked
 
 
@@ -15,11 +16,16 @@ from workflows.recovery.release import ReleaseRequest, release_parked
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = ReleaseRequest.model_validate(event)
     annotate(tenant=request.endpoint.tenant, subscription_id=request.endpoint.subscription_id)
-    settings = get_settings()
-    result = release_parked(request, store=wiring.store(), sfn=aws.client("stepfunctions"),
+    settings, store = get_settings(), wiring.store()
+    sfn = aws.client("stepfunctions")
+    result = release_parked(request, store=store, sfn=sfn,
                             notification_state_machine_arn=settings.notification_state_machine_arn,
-                            default_rate=settings.release_rate_per_second)
+                            default_rate=settings.release_rate_per_second,
+                            recoveries=RecoveryLiveness(
+                                sfn, settings.recovery_state_machine_arn, store,
+                                trust_running_seconds=TRUST_RUNNING_SECONDS
+                                * settings.time_scale))
     result = continue_as_new_if_due(
-        request, result, store=wiring.store(),
+        request, result, store=store,
         batches_per_execution=settings.recovery_batches_per_execution)
     return result.model_dump(mode="json")

@@ -8,7 +8,7 @@ the API's own.
 import json
 import re
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import Annotations, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -19,10 +19,10 @@ from stacks.api_models import draft4_schema
 from stacks.constants import (
     API_STAGE_NAME,
     AUTHORIZER_CACHE_TTL,
+    CONTEXT_STAGE_THROTTLE_CEILING,
     LOG_RETENTION,
-    STAGE_BURST_LIMIT,
-    STAGE_RATE_LIMIT,
 )
+from stacks.tenant_limits import TenantLimit, Throttle, stage_throttle
 from workflows.api.app import ROUTES as API_ROUTES
 from workflows.api.routes import ApiRoute
 
@@ -58,8 +58,9 @@ _DETAIL = "__detail__"  # replaced by a VTL expression that is itself JSON
 class Api(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, handler: lambda_.IFunction,
                  authorizer: lambda_.IFunction, require_tenant_api_keys: bool,
-                 logs_key: kms.IKey) -> None:
+                 logs_key: kms.IKey, tenants: tuple[TenantLimit, ...] = ()) -> None:
         super().__init__(scope, construct_id)
+        self.throttle = self._stage_throttle(tenants)
         self.access_logs = logs.LogGroup(self, "AccessLogs", retention=LOG_RETENTION,
                                          encryption_key=logs_key,
                                          removal_policy=RemovalPolicy.DESTROY)
@@ -82,6 +83,20 @@ class Api(Construct):
         for route in ROUTES:
             self._build_route(route, integration, require_tenant_api_keys)
 
+    def _stage_throttle(self, tenants: tuple[TenantLimit, ...]) -> Throttle:
+        """Every tenant's plan fits in the stage's throttle at once, up to the ceiling:
+        below their sum, one busy tenant (or a flood before the authorizer) would throttle
+        the others."""
+        ceiling = Throttle.ceiling(self.node.try_get_context(CONTEXT_STAGE_THROTTLE_CEILING))
+        throttle, cut = stage_throttle(tenants, ceiling)
+        if cut:
+            Annotations.of(self).add_warning_v2(
+                "stepwire:stageThrottleCut", f"the tenants' plans add up to more than the "
+                f"stage's ceiling ({ceiling.rate}/s, bursts of {ceiling.burst}): at full rate "
+                "they throttle each other; raise API Gateway's account quota and "
+                f"{CONTEXT_STAGE_THROTTLE_CEILING}")
+        return throttle
+
     @staticmethod
     def is_public(method: str, path: str) -> bool:
         return any(r.public and r.method == method and r.path == path for r in ROUTES)
@@ -102,8 +117,8 @@ class Api(Construct):
                 metrics_enabled=True,
                 logging_level=apigw.MethodLoggingLevel.ERROR,
                 data_trace_enabled=False,  # request bodies carry customer data
-                throttling_rate_limit=STAGE_RATE_LIMIT,
-                throttling_burst_limit=STAGE_BURST_LIMIT,
+                throttling_rate_limit=self.throttle.rate,
+                throttling_burst_limit=self.throttle.burst,
                 access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
                 access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
                     caller=False, http_method=True, ip=True, protocol=True,

@@ -22,6 +22,10 @@ CONTEXT_TENANT_API_KEYS = "stepwire:requireTenantApiKeys"
 CONTEXT_TENANTS = "stepwire:tenants"
 # [{"principal": account id or role ARN, "tenants": [...]}]: outside EventBridge producers.
 CONTEXT_EVENT_PRODUCERS = "stepwire:eventProducers"
+# {"Deliver": 700, "Api": 50, ...}: reserved concurrency per function (stacks/functions.py),
+# null or 0 for none; checked against the account's concurrency quota (default 1,000).
+CONTEXT_RESERVED_CONCURRENCY = "stepwire:reservedConcurrency"
+CONTEXT_ACCOUNT_CONCURRENCY = "stepwire:accountConcurrency"
 # Endpoint-health parameters, e.g. {"breaker_failure_threshold": 20}: Settings field names.
 CONTEXT_ENDPOINT_HEALTH = "stepwire:endpointHealth"
 ENDPOINT_HEALTH_SETTINGS = ("breaker_failure_threshold", "auto_disable_after_seconds",
@@ -52,8 +56,15 @@ RECOVERY_MACHINE = "recovery"
 
 # API Gateway.
 API_STAGE_NAME = "v1"
-STAGE_RATE_LIMIT = 100  # requests per second, whole stage
-STAGE_BURST_LIMIT = 200
+# The whole stage's throttle is sized from the tenants' plans (stacks/tenant_limits.py,
+# `stage_throttle`): their sum, plus room for the public routes, at least the floor and at most
+# the ceiling. The ceiling's default is API Gateway's account quota per Region (10,000
+# requests/s, bursts of 5,000); {"rate": N, "burst": M} in this context value changes it.
+CONTEXT_STAGE_THROTTLE_CEILING = "stepwire:stageThrottleCeiling"
+STAGE_THROTTLE_CEILING = (10_000, 5_000)
+STAGE_THROTTLE_FLOOR = (100, 200)
+# /health, /openapi.json, /docs and the console's files: requests without a token.
+PUBLIC_ROUTES_THROTTLE = (10, 20)
 # Per tenant API key (stacks/tenant_limits.py), unless stepwire:tenants gives it more.
 TENANT_RATE_LIMIT = 20  # requests per second
 TENANT_BURST_LIMIT = 40
@@ -61,8 +72,14 @@ TENANT_MONTHLY_QUOTA = 1_000_000
 # The authorizer's Allow covers the whole API, so a decision is cached per token.
 AUTHORIZER_CACHE_TTL = Duration.minutes(5)
 
-# WAF: requests per 5 minutes from one IP address before it is blocked.
-WAF_RATE_LIMIT = 2000
+# WAF rate rules (stacks/waf.py) count requests per window of this many seconds. One IP
+# address may send what the largest tenant plan allows in it; one without an Authorization
+# header far less; all those without one together, what the stage keeps for public routes.
+WAF_WINDOW_SECONDS = 300
+WAF_UNAUTHENTICATED_PER_IP = 300  # 1/s on average: a console load is about 20 files
+# A refused client is told to wait this long (429 Retry-After): WAF looks at the window again
+# every few seconds, and a client back under the limit is let through.
+WAF_RETRY_AFTER_SECONDS = 60
 
 # Secrets.
 JWT_ROTATION_INTERVAL = Duration.days(30)

@@ -1,23 +1,27 @@
-"""EventBridge ingress: the `stepwire` bus and a rule that starts the ingest workflow.
+"""EventBridge ingress: the `stepwire` bus, a rule that puts every event on the ingress queue
+(durable: an event on the bus is never held only by a running execution), and the queue's
+consumer, which stores each event and fans it out as the API does (workflows/ingest/).
 
 Who may publish: principals of the stack's own account whose IAM policies allow PutEvents on
 the bus (the operator's services, trusted with every tenant), and the producers listed in the
 `stepwire:eventProducers` context, each bound to its tenants: the bus policy lets it put only
-the sources `tenant.<tenant>` of its own tenants, and the ingest rejects an event whose
-`detail.tenant` differs from its `tenant.` source (workflows/ingest/fan_out.py).
+the sources `tenant.<tenant>` of its own tenants, and the consumer refuses an event whose
+`detail.tenant` differs from its `tenant.` source (workflows/ingest/accept.py).
 """
 
 from dataclasses import dataclass
 
+from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sqs as sqs
-from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from stacks.constants import EVENT_BUS_NAME, INGRESS_MAX_EVENT_AGE, INGRESS_RETRY_ATTEMPTS
-from workflows.ingest.fan_out import TENANT_SOURCE_PREFIX
+from workflows.ingest.accept import TENANT_SOURCE_PREFIX
 
 
 @dataclass(frozen=True)
@@ -39,9 +43,17 @@ class Producer:
         return [f"{TENANT_SOURCE_PREFIX}{tenant}" for tenant in self.tenants]
 
 
+# A message the consumer could not take (AWS kept failing) is received again after the
+# visibility timeout (six times the function's, as Lambda advises) at most this many times,
+# then moved to the ingress dead-letter queue beside the refused events.
+INGRESS_MAX_RECEIVES = 10
+# Batches of one consumer at once: within its reserved concurrency (stacks/functions.py).
+INGRESS_POLLERS = 20
+
+
 class Ingress(Construct):
     def __init__(self, scope: Construct, construct_id: str, *,
-                 ingest_machine: sfn.IStateMachine, dead_letter_queue: sqs.IQueue,
+                 consumer: lambda_.IFunction, dead_letter_queue: sqs.IQueue,
                  producers: tuple[Producer, ...] = ()) -> None:
         super().__init__(scope, construct_id)
         self.bus = events.EventBus(self, "Bus", event_bus_name=EVENT_BUS_NAME,
@@ -50,15 +62,23 @@ class Ingress(Construct):
             self._allow_producer(index, producer)
         self.rule = events.Rule(
             self, "IngestRule", event_bus=self.bus,
-            description="Every event on the Stepwire bus starts one ingest execution",
+            description="Every event on the Stepwire bus goes to the ingress queue",
             # DetailType is the event type: every event that has one is an ingest request.
             event_pattern=events.EventPattern(detail_type=events.Match.exists()))
-        # The input is the whole event: the ingest handler reads the EventBridge envelope.
-        self.rule.add_target(targets.SfnStateMachine(
-            ingest_machine,
+        self.queue = sqs.Queue(
+            self, "Queue", encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True,
+            visibility_timeout=Duration.seconds(180), retention_period=Duration.days(4),
+            dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=INGRESS_MAX_RECEIVES,
+                                                  queue=dead_letter_queue))
+        # The message is the whole event: the consumer reads the EventBridge envelope.
+        self.rule.add_target(targets.SqsQueue(
+            self.queue,
             dead_letter_queue=dead_letter_queue,
             retry_attempts=INGRESS_RETRY_ATTEMPTS,
             max_event_age=INGRESS_MAX_EVENT_AGE))
+        consumer.add_event_source(sources.SqsEventSource(
+            self.queue, batch_size=10, report_batch_item_failures=True,
+            max_concurrency=INGRESS_POLLERS))
 
     def _allow_producer(self, index: int, producer: Producer) -> None:
         principal = (iam.AccountPrincipal(producer.principal) if producer.principal.isdigit()

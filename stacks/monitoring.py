@@ -28,6 +28,7 @@ from stacks.constants import (
     STACK_ID,
 )
 from workflows.kernel.observability import NAMESPACE, SERVICE, Metric, Outcome
+from workflows.recovery.reconcile_finds import Kind
 
 FIVE_MINUTES = Duration.minutes(5)
 
@@ -43,9 +44,12 @@ class Monitoring(Construct):
         self.alarms: list[cloudwatch.Alarm] = []
         self._build_workflow_alarms(ingest, notification, long_tail)
         # The recovery never fails by design (its task errors wait and retry): a failed one is
-        # a bug, and its endpoint's parked notifications wait for an operator.
+        # a bug; a later park or the reconciler starts a new one for its endpoint.
         self._alarm("RecoveryExecutionsFailed", recovery.metric_failed(period=FIVE_MINUTES), 1,
-                    "An endpoint recovery execution failed: its parked notifications wait")
+                    "An endpoint recovery execution failed: a new one replaces it")
+        for name, machine in (("Ingest", ingest), ("Notification", notification),
+                              ("LongTail", long_tail), ("Recovery", recovery)):
+            self._build_execution_end_alarms(name, machine)
         self._build_delivery_alarms()
         for name, queue in queues.items():
             self._build_queue_alarms(name, queue)
@@ -101,11 +105,18 @@ class Monitoring(Construct):
                     long_tail.metric_failed(period=Duration.minutes(15)),
                     LONG_TAIL_FAILURES_THRESHOLD,
                     "Notifications failed after their whole retry schedule (long tail)")
-        # A hand-off that cannot start is dead-lettered, but throttled starts mean the tail's
-        # quota (Standard StartExecution) is the bottleneck.
-        self._alarm("LongTailExecutionsThrottled",
-                    long_tail.metric_throttled(period=FIVE_MINUTES), 1,
-                    "Starts of the long-tail workflow were throttled")
+
+    def _build_execution_end_alarms(self, name: str, machine: sfn.StateMachine) -> None:
+        """Ends that no Catch sees: a timeout (an Express run past 5 minutes, a Standard past
+        its TimeoutSeconds) and a stop leave the work to the reconciler; a throttled start
+        means the machine's StartExecution quota is the bottleneck. Each is a fault survived
+        at best, so one is enough to tell."""
+        self._alarm(f"{name}ExecutionsTimedOut", machine.metric_timed_out(period=FIVE_MINUTES),
+                    1, f"{name} executions timed out (no Catch sees it)")
+        self._alarm(f"{name}ExecutionsAborted", machine.metric_aborted(period=FIVE_MINUTES), 1,
+                    f"{name} executions were stopped")
+        self._alarm(f"{name}ExecutionsThrottled", machine.metric_throttled(period=FIVE_MINUTES),
+                    1, f"Starts of the {name} workflow were throttled")
 
     def _build_delivery_alarms(self) -> None:
         self._alarm("DeliverySuccessRateLow", _delivery_success_rate(),
@@ -117,6 +128,9 @@ class Monitoring(Construct):
                     "Accepted → delivered p99 is high", evaluation_periods=3)
         self._alarm("BreakerOpened", _stepwire(Metric.BREAKER_OPENED, "Sum"), 1,
                     "An endpoint's circuit breaker opened")
+        # Each find is a fault survived (workflows/recovery/reconcile_finds.py): one is news.
+        self._alarm("ReconcilerFound", _stepwire(Metric.RECONCILER_FOUND, "Sum"), 1,
+                    "The reconciler finished what a dead execution left behind")
         growth = cloudwatch.MathExpression(
             expression="DIFF(parked)", label="Parked backlog growth", period=FIVE_MINUTES,
             using_metrics={"parked": _stepwire(Metric.PARKED_BACKLOG, "Maximum")})
@@ -213,4 +227,7 @@ def _delivery_widgets() -> list[cloudwatch.IWidget]:
             _stepwire(Metric.EVENTS_ACCEPTED, "Sum", "Events accepted"),
             _stepwire(Metric.DELIVERED, "Sum", "Delivered"),
             _stepwire(Metric.DEAD_LETTERED, "Sum", "Dead-lettered")]),
+        cloudwatch.GraphWidget(title="Reconciler finds (faults survived)", stacked=True, left=[
+            _stepwire(Metric.RECONCILER_FOUND, "Sum", kind.value, Kind=kind.value)
+            for kind in Kind]),
     ]

@@ -6,6 +6,9 @@ from typing import TYPE_CHECKING
 from aws_cdk import Acknowledgment, Validations
 from constructs import IConstruct
 
+from stacks import functions as fn
+from stacks.constants import RECOVERY_MACHINE
+
 if TYPE_CHECKING:
     from stacks.stepwire_stack import StepwireStack
 
@@ -37,6 +40,10 @@ CLOUDWATCH_ROLE = (
 LAMBDA_AUTHORIZER = (
     "Tokens are Stepwire's HS256 JWTs (tenant and roles claims, key rotation with the previous "
     "version kept valid), verified by the Lambda authorizer; tenants are not Cognito users")
+EXECUTIONS_OF_A_MACHINE = (
+    "DescribeExecution is scoped by execution ARN, and these executions are named at run time "
+    "(a long tail <fast name>--tail, a recovery recovery--<tenant>--<subscription>--<id>): "
+    "the narrowest scope is the executions of that one Standard machine (execution:<machine>:*)")
 PUBLIC_ROUTE = (
     "GET {path} is public by the API contract (health check, OpenAPI document, Swagger UI) "
     "and reads no tenant data")
@@ -60,6 +67,19 @@ def acknowledge_findings(stack: "StepwireStack") -> None:
          DLQ_ITSELF.format(what="events the EventBridge rule could not hand to the ingest "
                                 "workflow"))
     _ack(stack.secrets.data_key, "SMG4", DATA_KEY_NOT_ROTATED)
+    reconciler_role = stack.reconciler.function.role
+    assert reconciler_role is not None
+    for described in stack.reconciler.described_machines:
+        _ack(reconciler_role, "IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:"
+             f"<AWS::AccountId>:execution:{described}:*]", EXECUTIONS_OF_A_MACHINE)
+    # The Park path, the probe and the release ask whether the endpoint's recovery still runs
+    # (workflows/recovery/liveness.py).
+    recovery = f"{stack.stack_name}-{RECOVERY_MACHINE}"
+    for spec in (fn.HAND_OFF, fn.PROBE_ENDPOINT, fn.RELEASE_PARKED):
+        role = stack.functions[spec].role
+        assert role is not None
+        _ack(role, "IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:"
+             f"<AWS::AccountId>:execution:{recovery}:*]", EXECUTIONS_OF_A_MACHINE)
     rest_api = stack.api.rest_api
     _ack(rest_api.node.find_child("CloudWatchRole"),
          "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"

@@ -74,8 +74,7 @@ class StateMachines(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, ingest: MachineName,
                  notification: MachineName, long_tail: MachineName, recovery: MachineName,
                  functions: "WorkflowFunctions", table: dynamodb.ITable,
-                 dead_letter_queue: sqs.IQueue, ingress_dead_letter_queue: sqs.IQueue,
-                 logs_key: kms.IKey) -> None:
+                 dead_letter_queue: sqs.IQueue, logs_key: kms.IKey) -> None:
         super().__init__(scope, construct_id)
         self._logs_key = logs_key
         dead_lettering = {
@@ -94,7 +93,8 @@ class StateMachines(Construct):
         send_dead_letters = iam.PolicyStatement(actions=["sqs:SendMessage"],
                                                 resources=[dead_letter_queue.queue_arn])
         delivering_statements = [
-            # MarkDelivered: one UpdateItem on the notification's row.
+            # RecordBackoff / RecordRetryAfter (the notification's row) and MarkQueued (the
+            # dead letter's row): one UpdateItem each.
             iam.PolicyStatement(actions=["dynamodb:UpdateItem"], resources=[table.table_arn]),
             send_dead_letters,
             # StartRecovery: the endpoint's one recovery execution (fire and forget).
@@ -102,11 +102,10 @@ class StateMachines(Construct):
         ]
         self.recovery = self._build_machine(
             "Recovery", recovery, RECOVERY_MACHINE, sfn.StateMachineType.STANDARD,
-            substitutions={**dead_lettering,
-                           "ProbeEndpointFunctionArn": functions.probe_endpoint.function_arn,
+            # The Probe function dead-letters expired notifications itself (in batches).
+            substitutions={"ProbeEndpointFunctionArn": functions.probe_endpoint.function_arn,
                            "ReleaseParkedFunctionArn": functions.release_parked.function_arn},
-            statements=[_invoke(functions.probe_endpoint, functions.release_parked,
-                                functions.record_failure), send_dead_letters,
+            statements=[_invoke(functions.probe_endpoint, functions.release_parked),
                         # HandOver: a fresh execution of itself (continue-as-new, superseded).
                         iam.PolicyStatement(actions=["states:StartExecution"],
                                             resources=[recovery.arn])])
@@ -127,20 +126,9 @@ class StateMachines(Construct):
             ])
         self.ingest = self._build_machine(
             "Ingest", ingest, INGEST_MACHINE, sfn.StateMachineType.EXPRESS,
-            substitutions={
-                "IngestFunctionArn": functions.ingest.function_arn,
-                "NotificationStateMachineArn": notification.arn,
-                "IngressDeadLetterQueueUrl": ingress_dead_letter_queue.queue_url,
-            },
-            statements=[
-                _invoke(functions.ingest),
-                # StartNotifications: fire-and-forget starts (no .sync, no DescribeExecution).
-                iam.PolicyStatement(actions=["states:StartExecution"],
-                                    resources=[notification.arn]),
-                # RejectEvent: a refused event and its reason, to the ingress DLQ.
-                iam.PolicyStatement(actions=["sqs:SendMessage"],
-                                    resources=[ingress_dead_letter_queue.queue_arn]),
-            ])
+            # FanOutPage: the function starts the notifications itself.
+            substitutions={"IngestFunctionArn": functions.ingest.function_arn},
+            statements=[_invoke(functions.ingest)])
 
     @property
     def all(self) -> list[sfn.StateMachine]:

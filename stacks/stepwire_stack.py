@@ -1,6 +1,6 @@
 """The Stepwire stack: composes one construct per concern and wires their grants."""
 
-from aws_cdk import Annotations, CfnOutput, Stack
+from aws_cdk import Annotations, ArnFormat, CfnOutput, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
@@ -18,6 +18,7 @@ from stacks.ingress import Ingress, Producer
 from stacks.log_encryption import LogEncryption
 from stacks.monitoring import Monitoring
 from stacks.queues import Queues
+from stacks.reconciler import Reconciler
 from stacks.secrets import Secrets
 from stacks.state_machines import MachineName, StateMachines, WorkflowFunctions
 from stacks.storage import Storage
@@ -63,6 +64,8 @@ class StepwireStack(Stack):
                 "table_name": self.storage.table.table_name,
                 "idempotency_table_name": self.storage.idempotency_table.table_name,
                 "dead_letter_queue_url": self.queues.dead_letter_queue.queue_url,
+                "ingress_dead_letter_queue_url":
+                    self.queues.ingress_dead_letter_queue.queue_url,
                 "ingest_state_machine_arn": ingest.arn,
                 "notification_state_machine_arn": notification.arn,
                 "recovery_state_machine_arn": recovery.arn,
@@ -83,7 +86,6 @@ class StepwireStack(Stack):
                 probe_endpoint=self.functions[fn.PROBE_ENDPOINT],
                 release_parked=self.functions[fn.RELEASE_PARKED]),
             table=self.storage.table, dead_letter_queue=self.queues.dead_letter_queue,
-            ingress_dead_letter_queue=self.queues.ingress_dead_letter_queue,
             logs_key=self.log_encryption.key)
         self._grant_functions(ingest, notification, recovery)
         seed = self.secrets.seed_keys(self.functions[fn.SEED_SECRET_KEYS])
@@ -91,7 +93,7 @@ class StepwireStack(Stack):
         self.api = Api(self, "Api", handler=self.functions[fn.API],
                        authorizer=self.functions[fn.AUTHORIZER],
                        require_tenant_api_keys=require_tenant_api_keys,
-                       logs_key=self.log_encryption.key)
+                       logs_key=self.log_encryption.key, tenants=tenants)
         self.tenant_limits = TenantApiLimits(self, "TenantLimits", api=self.api.rest_api,
                                              namespace=self.stack_name, tenants=tenants)
         if require_tenant_api_keys and not tenants:
@@ -99,10 +101,16 @@ class StepwireStack(Stack):
                 "stepwire:noTenants", "stepwire:tenants lists no tenant while tenant API keys are "
                 "required: every tenant request will be answered 403 (list the tenants, or set "
                 "stepwire:requireTenantApiKeys to \"false\" for the stage-wide throttle only)")
-        self.waf = Waf(self, "Waf", stage_arn=self.api.stage.stage_arn)
-        self.ingress = Ingress(self, "Ingress", ingest_machine=self.state_machines.ingest,
+        self.waf = Waf(self, "Waf", stage_arn=self.api.stage.stage_arn, tenants=tenants)
+        self.ingress = Ingress(self, "Ingress", consumer=self.functions[fn.INGRESS],
                                dead_letter_queue=self.queues.ingress_dead_letter_queue,
                                producers=producers)
+        self.reconciler = Reconciler(
+            self, "Reconciler", function=self.functions[fn.RECONCILE],
+            table=self.storage.table, index_arns=self.storage.index_arns(),
+            ingest_arn=ingest.arn, notification_arn=notification.arn, recovery_arn=recovery.arn,
+            standard_machines=[long_tail.name, recovery.name],
+            dead_letter_queue=self.queues.dead_letter_queue)
         self.monitoring = Monitoring(
             self, "Monitoring", ingest=self.state_machines.ingest,
             notification=self.state_machines.notification,
@@ -135,7 +143,7 @@ class StepwireStack(Stack):
             resources=[table.table_arn, *self.storage.index_arns()])
         data_key = iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"],
                                        resources=[self.secrets.data_key.secret_arn])
-        for spec in (fn.INGEST, fn.DELIVER, fn.RECORD_FAILURE, fn.PROBE_ENDPOINT,
+        for spec in (fn.INGEST, fn.INGRESS, fn.DELIVER, fn.RECORD_FAILURE, fn.PROBE_ENDPOINT,
                      fn.RELEASE_PARKED, fn.API):
             self.functions[spec].add_to_role_policy(table_data)
         # Decrypting signing secrets (deliver, and the probe's delivery), encrypting them and
@@ -148,9 +156,31 @@ class StepwireStack(Stack):
         self.functions[fn.HAND_OFF].add_to_role_policy(iam.PolicyStatement(
             actions=["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem",
                      "dynamodb:ConditionCheckItem"], resources=[table.table_arn]))
+        # An acceptance (the API's POST /events, the EventBridge consumer) fans out the first
+        # page and starts the ingest workflow for the rest; each of its pages starts the
+        # notifications it creates.
+        self.functions[fn.INGEST].add_to_role_policy(iam.PolicyStatement(
+            actions=["states:StartExecution"], resources=[notification.arn]))
+        self.functions[fn.INGRESS].add_to_role_policy(iam.PolicyStatement(
+            actions=["states:StartExecution"], resources=[ingest.arn, notification.arn]))
+        # A refused EventBridge event goes to the ingress DLQ with the reason.
+        self.functions[fn.INGRESS].add_to_role_policy(iam.PolicyStatement(
+            actions=["sqs:SendMessage"],
+            resources=[self.queues.ingress_dead_letter_queue.queue_arn]))
         # Released parked notifications restart as new fast executions.
         self.functions[fn.RELEASE_PARKED].add_to_role_policy(iam.PolicyStatement(
             actions=["states:StartExecution"], resources=[notification.arn]))
+        # Whoever joins an endpoint's recovery asks whether it still runs (an ended one is
+        # replaced: workflows/recovery/liveness.py); the probe dead-letters expired
+        # notifications itself, in batches.
+        recovery_executions = self.format_arn(
+            service="states", resource="execution", resource_name=f"{recovery.name}:*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME)
+        for spec in (fn.HAND_OFF, fn.PROBE_ENDPOINT, fn.RELEASE_PARKED):
+            self.functions[spec].add_to_role_policy(iam.PolicyStatement(
+                actions=["states:DescribeExecution"], resources=[recovery_executions]))
+        self.functions[fn.PROBE_ENDPOINT].add_to_role_policy(iam.PolicyStatement(
+            actions=["sqs:SendMessage"], resources=[self.queues.dead_letter_queue.queue_arn]))
         self.functions[fn.AUTHORIZER].add_to_role_policy(iam.PolicyStatement(
             actions=["secretsmanager:GetSecretValue"],
             resources=[self.secrets.jwt_signing_key.secret_arn]))
@@ -158,7 +188,7 @@ class StepwireStack(Stack):
         self.functions[fn.AUTHORIZER].add_to_role_policy(iam.PolicyStatement(
             actions=["dynamodb:BatchGetItem"], resources=[table.table_arn]))
         api = self.functions[fn.API]
-        # POST /events starts an ingest execution; replay and redrive start notifications; a
+        # POST /events fans out (see above); replay and redrive start notifications; a
         # re-enable starts a new recovery of the endpoint (the old one ends itself).
         api.add_to_role_policy(iam.PolicyStatement(
             actions=["states:StartExecution"],

@@ -8,7 +8,8 @@ from workflows.storage import table
 
 _TYPES = {"S": dynamodb.AttributeType.STRING, "N": dynamodb.AttributeType.NUMBER,
           "B": dynamodb.AttributeType.BINARY}
-_PROJECTIONS = {"ALL": dynamodb.ProjectionType.ALL, "KEYS_ONLY": dynamodb.ProjectionType.KEYS_ONLY}
+_PROJECTIONS = {"ALL": dynamodb.ProjectionType.ALL, "KEYS_ONLY": dynamodb.ProjectionType.KEYS_ONLY,
+                "INCLUDE": dynamodb.ProjectionType.INCLUDE}
 
 
 def _key_attributes(request: dict, key_schema: list[dict]) -> dict[str, dynamodb.Attribute]:
@@ -39,6 +40,7 @@ class Storage(Construct):
                 partition_key=keys["HASH"],
                 sort_key=keys.get("RANGE"),
                 projection_type=_PROJECTIONS[index["Projection"]["ProjectionType"]],
+                non_key_attributes=index["Projection"].get("NonKeyAttributes"),
             )
             self.index_names.append(index["IndexName"])
 

@@ -15,7 +15,15 @@ from typing import Any
 from aws_cdk import aws_apigateway as apigw
 from constructs import Construct
 
-from stacks.constants import TENANT_BURST_LIMIT, TENANT_MONTHLY_QUOTA, TENANT_RATE_LIMIT
+from stacks.constants import (
+    CONTEXT_STAGE_THROTTLE_CEILING,
+    PUBLIC_ROUTES_THROTTLE,
+    STAGE_THROTTLE_CEILING,
+    STAGE_THROTTLE_FLOOR,
+    TENANT_BURST_LIMIT,
+    TENANT_MONTHLY_QUOTA,
+    TENANT_RATE_LIMIT,
+)
 from workflows.auth.usage_keys import tenant_usage_key
 from workflows.kernel.models import TENANT_PATTERN
 
@@ -53,6 +61,43 @@ class TenantLimit:
     @property
     def plan(self) -> tuple[int, int, int]:
         return (self.rate, self.burst, self.monthly_quota)
+
+
+@dataclass(frozen=True)
+class Throttle:
+    rate: int  # requests per second
+    burst: int
+
+    @classmethod
+    def ceiling(cls, entry: Any) -> "Throttle":
+        """stepwire:stageThrottleCeiling: `{"rate": N, "burst": M}`, or None for the default."""
+        if entry is None:
+            return cls(*STAGE_THROTTLE_CEILING)
+        if not isinstance(entry, dict) or set(entry) != {"rate", "burst"} or not all(
+                isinstance(v, int) and not isinstance(v, bool) and v >= 1
+                for v in entry.values()):
+            raise ValueError(f"{CONTEXT_STAGE_THROTTLE_CEILING}: {entry!r} is not "
+                             '{"rate": N, "burst": M} with whole numbers ≥ 1')
+        return cls(entry["rate"], entry["burst"])
+
+
+def stage_throttle(tenants: tuple[TenantLimit, ...], ceiling: Throttle) -> tuple[Throttle, bool]:
+    """The stage's throttle: every tenant's plan at once, plus the public routes' share, at
+    least the floor (which holds with few or no tenants listed) and at most `ceiling`; and
+    whether the ceiling cut it (then tenants at full rate throttle each other)."""
+    wanted = Throttle(PUBLIC_ROUTES_THROTTLE[0] + sum(t.rate for t in tenants),
+                      PUBLIC_ROUTES_THROTTLE[1] + sum(t.burst for t in tenants))
+    floor = Throttle(*STAGE_THROTTLE_FLOOR)
+    throttle = Throttle(min(max(wanted.rate, floor.rate), ceiling.rate),
+                        min(max(wanted.burst, floor.burst), ceiling.burst))
+    return throttle, wanted.rate > ceiling.rate or wanted.burst > ceiling.burst
+
+
+def largest_plan_per_window(tenants: tuple[TenantLimit, ...], window_seconds: int) -> int:
+    """The most requests one tenant's plan lets through in `window_seconds`: a full bucket,
+    then its rate (the default plan when no tenant has more)."""
+    return max(t.rate * window_seconds + t.burst
+               for t in (TenantLimit(tenant="default"), *tenants))
 
 
 def tenant_limits(entries: list[Any]) -> tuple[TenantLimit, ...]:

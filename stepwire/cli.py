@@ -45,7 +45,7 @@ def _local(args: argparse.Namespace) -> int:
                          state_dir=None if args.ephemeral else args.state_dir,
                          workers=args.workers, checkpoint_seconds=args.checkpoint_seconds,
                          pack_seconds=args.pack_seconds, aws_faults=faults,
-                         aws_faults_seed=args.aws_faults_seed)
+                         aws_faults_seed=args.aws_faults_seed, reconcile=not args.no_reconciler)
     stopped = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopped.set())
@@ -243,6 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--aws-faults-seed", metavar="N", type=int, default=None,
                        help="seed the fault rules' probability draws: the same run, the same "
                             "faults")
+    local.add_argument("--no-reconciler", action="store_true", help="do not run the "
+                       "reconciler, which finishes what dead executions left, every 300 s x scale")
     local.set_defaults(run=_local)
 
     token = commands.add_parser("token", help="print a JWT the local instance accepts",

@@ -25,10 +25,6 @@ class LocalConfig:
     # Finished executions kept per state machine for inspection; older ones are pruned so
     # memory stays flat (the attempt log in the table keeps the whole trace).
     keep_finished_executions: int = 200
-    # EventBridge ingress starts no more ingest executions while this many run: one process,
-    # one GIL, and more threads only add contention. (Notification executions are not
-    # counted: hours of retry waits must not hold back new events.)
-    max_running_ingests: int = 32
     # Off only to measure the engine as moto ships it (make bench compares both).
     optimize_engine: bool = True
     # The local gateway's usage plan, per tenant (requests/s sustained, burst).
@@ -47,10 +43,27 @@ class LocalConfig:
     pack_seconds: float = 10.0
     # Executions computing at once (the admission queue's pool); the rest wait their turn.
     workers: int = 8
+    # Delivering executions (notification, long tail, recovery) of one tenant, and of one
+    # endpoint, computing at once (stepwire/host/admission.py): a slow receiver holds at most
+    # its share of the workers, the rest serve other tenants. None: half the workers each (an
+    # endpoint's cap below its tenant's shares the tenant's half among its endpoints; at a
+    # quarter, one endpoint's deliveries to an in-process receiver took 40% longer).
+    max_deliveries_per_tenant: int | None = None
+    max_deliveries_per_endpoint: int | None = None
+
+    @property
+    def delivery_caps(self) -> tuple[int, int]:
+        """(per tenant, per endpoint) in force, at least one each."""
+        tenant = self.max_deliveries_per_tenant or max(1, self.workers // 2)
+        return tenant, min(tenant, self.max_deliveries_per_endpoint or tenant)
     # AWS fault rules in force from the start (stepwire/emulation/chaos/), and the seed of
     # their probability draws (None: a new sequence each run).
     aws_faults: tuple[dict[str, Any], ...] = ()
     aws_faults_seed: int | None = None
+    # The reconciler on its schedule (stepwire/host/reconcile_timer.py): on in `stepwire
+    # local` (--no-reconciler turns it off); off in process unless asked, so that a test or a
+    # benchmark runs it only when it means to (LocalRuntime.reconciler.run_now).
+    reconcile: bool = False
 
 
 class PortInUse(Exception):

@@ -5,13 +5,10 @@ interpreter); the Lambda handlers run in process; the emulated APIs are served o
 for any AWS client, LocalStack-style.
 """
 
-import json
 import logging
 import os
 import sys
 import threading
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import fields, replace
 from typing import Any
 
@@ -26,6 +23,7 @@ from lambdas import (
     handle_deliver_notification,
     handle_hand_off,
     handle_ingest_event,
+    handle_ingress_event,
     handle_probe_endpoint,
     handle_record_failure,
     handle_release_parked,
@@ -38,24 +36,21 @@ from stepwire.emulation.chaos.endpoint import chaos_middleware
 from stepwire.emulation.cloudwatch import MetricsRecorder
 from stepwire.emulation.dynamodb import backend, wire_answers
 from stepwire.emulation.origin_guard import origin_guard
-from stepwire.emulation.stepfunctions import clock, direct_calls, executions, interpreter
+from stepwire.emulation.stepfunctions import clock, direct_calls, interpreter
 from stepwire.gateway.api_gateway import Gateway
 from stepwire.gateway.console_routes import LocalConsole
 from stepwire.gateway.usage_plans import RateLimit
 from stepwire.host.activity_log import ActivityPrinter, log_wait
 from stepwire.host.admission import Admission
+from stepwire.host.ingress_queue import INGRESS_FUNCTION, IngressQueue
 from stepwire.host.lambda_host import LambdaHost
-from stepwire.host.provision import (
-    ACCOUNT_ID,
-    Resources,
-    provision,
-)
+from stepwire.host.provision import ACCOUNT_ID, Resources, provision
+from stepwire.host.reconcile_timer import ReconcileTimer
 from stepwire.state.durability import Durability
 from stepwire.state.state_dir import StateDir
 from workflows import wiring
 from workflows.api.app import ROUTES
 from workflows.kernel import activity, observability
-from workflows.kernel.ids import execution_name, new_id
 from workflows.kernel.observability import logger
 
 REGION = "us-east-1"
@@ -76,7 +71,6 @@ class LocalRuntime:
         self.resources: Resources | None = None
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._stopping = threading.Event()
-        self._ingress_backlog: deque[tuple[str, str]] = deque()  # (SQS message id, body)
         self._threads: list[threading.Thread] = []
         self._server: Any = None
         self.gateway: Gateway | None = None
@@ -84,7 +78,7 @@ class LocalRuntime:
                                      pack_after=self.config.pack_seconds)
         # The handlers' metric records, for the console's Health page (CloudWatch's part).
         self.metrics = MetricsRecorder()
-        self.admission = Admission(self.config.workers)
+        self.admission = Admission(self.config.workers, *self.config.delivery_caps)
         self._state_dir: StateDir | None = None
         self.durability: Durability | None = None
 
@@ -138,26 +132,31 @@ class LocalRuntime:
         clock.set_time_scale(self.config.retry_time_scale)
         function_arns = {placeholder: self.lambdas.register(name, handler)
                          for placeholder, (name, handler) in FUNCTIONS.items()}
+        self.lambdas.register(INGRESS_FUNCTION, handle_ingress_event.lambda_handler)
         self.resources = provision(
             {s: self.client(s) for s in
              ("dynamodb", "sqs", "secretsmanager", "events", "stepfunctions")},
             function_arns, machines=self.config.machines,
             statemachines_dir=self.config.statemachines_dir)
+        self.ingress = IngressQueue(self.client("sqs"), self.resources.ingress_queue_url,
+                                    self.lambdas, self._stopping, self._ingress_taken)
         if self._state_dir is not None:
             self._restore(self._state_dir)
         self.admission.start()
         self._configure_handlers(self.resources)
         self._serve_aws_endpoint()
         self._serve_api()
-        self._start_thread("stepwire-ingress", self._poll_ingress)
-        self._start_thread("stepwire-ingest-starter", self._start_ingests)
+        self._start_thread("stepwire-ingress", self.ingress.poll)
+        self._start_thread("stepwire-ingress-consumer", self.ingress.consume)
         self._pruner.start()
         if self.durability is not None:
             self.durability.resume(self.client("stepfunctions"))
+        self.reconciler = ReconcileTimer(self.lambdas, self.resources, self.config).start()
         return self
 
     def stop(self) -> None:
         self._stopping.set()
+        self.reconciler.stop()
         self._pruner.stop()
         if self.gateway is not None:
             self.gateway.stop()
@@ -199,7 +198,7 @@ class LocalRuntime:
             if isinstance(value := getattr(self.resources, f.name), str) and value in renamed}
         self.resources = replace(self.resources, **changes)
         self.durability.activate()
-        self._ingress_backlog.extend(self.durability.open_ingress.items())
+        self.ingress.backlog.extend(self.durability.open_ingress.items())
 
     def _configure_handlers(self, resources: Resources) -> None:
         """The handlers read their settings from the environment, as in AWS."""
@@ -207,6 +206,7 @@ class LocalRuntime:
             "STEPWIRE_TABLE_NAME": resources.table_name,
             "STEPWIRE_IDEMPOTENCY_TABLE_NAME": resources.idempotency_table_name,
             "STEPWIRE_DEAD_LETTER_QUEUE_URL": resources.dead_letter_queue_url,
+            "STEPWIRE_INGRESS_DEAD_LETTER_QUEUE_URL": resources.ingress_dead_letter_queue_url,
             "STEPWIRE_NOTIFICATION_STATE_MACHINE_ARN": resources.notification_state_machine_arn,
             # Absent from a pipeline hosted without one (`make cost` measures an earlier one).
             "STEPWIRE_RECOVERY_STATE_MACHINE_ARN": resources.recovery_state_machine_arn or "",
@@ -244,56 +244,6 @@ class LocalRuntime:
         thread.start()
         self._threads.append(thread)
 
-    # --- EventBridge ingress -------------------------------------------------------------
-
-    def _poll_ingress(self) -> None:
-        """Rule → SQS → here: the queue is drained into the backlog that `_start_ingests` works
-        off. (moto's SQS costs O(queue length) per call: a backlog kept there slows everything.)"""
-        sqs = self.client("sqs")
-        assert self.resources is not None
-        queue = self.resources.ingress_queue_url
-        while not self._stopping.is_set():
-            messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10,
-                                           WaitTimeSeconds=1).get("Messages", [])
-            if messages:
-                self._ingress_backlog.extend((m["MessageId"], m["Body"]) for m in messages)
-                sqs.delete_message_batch(QueueUrl=queue, Entries=[
-                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                    for i, m in enumerate(messages)])
-
-    def _start_ingests(self) -> None:
-        """StartExecution of the ingest workflow for each backlog entry (the cloud's rule
-        target), while fewer than `max_running_ingests` run."""
-        assert self.resources is not None
-        ingest = self.resources.ingest_state_machine_arn
-        sfn = self.client("stepfunctions")
-        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="stepwire-ingress") as pool:
-            while not self._stopping.is_set():
-                room = self.config.max_running_ingests - executions.running_executions(ingest)
-                batch = [self._ingress_backlog.popleft()
-                         for _ in range(min(room, len(self._ingress_backlog), 20))]
-                if not batch:
-                    self._stopping.wait(0.02)
-                    continue
-                list(pool.map(lambda entry: self._start_ingest(sfn, entry), batch))
-
-    def _start_ingest(self, sfn: Any, entry: tuple[str, str]) -> None:
-        message_id, body = entry
-        assert self.resources is not None
-        try:
-            envelope_id = str(json.loads(body).get("id", ""))
-        except (ValueError, AttributeError):
-            envelope_id = ""
-        # Named after the EventBridge event id: a redelivered message starts nothing new.
-        name = execution_name("eventbridge", envelope_id or new_id("in"))
-        try:
-            sfn.start_execution(stateMachineArn=self.resources.ingest_state_machine_arn,
-                                input=body, name=name)
-        except sfn.exceptions.ExecutionAlreadyExists:
-            pass
-        except Exception:  # the event must not be lost: try it again later
-            logger.exception("could not start the ingest workflow; will retry")
-            self._ingress_backlog.append(entry)
-            return
+    def _ingress_taken(self, message_id: str) -> None:
         if self.durability is not None:
             self.durability.ingress_started(message_id)

@@ -20,9 +20,12 @@ from workflows.storage import Store
 if TYPE_CHECKING:
     from workflows.auth.revocations import TokenRevocations
     from workflows.auth.tokens import SecretsManagerKeys, TokenVerifier
+    from workflows.ingest.fan_out import FanOut
     from workflows.operations.cursor import CursorCodec
     from workflows.operations.idempotency import Idempotency
     from workflows.recovery.handover import RecoveryExecutions
+    from workflows.recovery.reconcile import ReconcileConfig
+    from workflows.recovery.reconcile_finds import EnsureRecovery
 
 
 @cache
@@ -31,6 +34,15 @@ def store() -> Store:
     return Store(aws.client("dynamodb"), settings.table_name,
                  data_key_secret_id=settings.data_key_secret_id,
                  retention=timedelta(days=settings.retention_days))
+
+
+def fan_out() -> FanOut:
+    from workflows.ingest.fan_out import FanOut
+
+    settings = get_settings()
+    return FanOut(store(), aws.client("stepfunctions"),
+                  notification_state_machine_arn=settings.notification_state_machine_arn,
+                  ingest_state_machine_arn=settings.ingest_state_machine_arn)
 
 
 @cache
@@ -45,6 +57,20 @@ def recovery_executions() -> RecoveryExecutions:
 
     return RecoveryExecutions(aws.client("stepfunctions"),
                               get_settings().recovery_state_machine_arn)
+
+
+def reconcile_config() -> ReconcileConfig:
+    from workflows.recovery.reconcile import ReconcileConfig
+
+    return ReconcileConfig.from_settings(get_settings())
+
+
+def live_recovery() -> EnsureRecovery:
+    """What the reconciler calls for each endpoint in recovery: start its recovery execution
+    unless one lives (True when it had to)."""
+    from workflows.recovery.liveness import ensure_live_recovery
+
+    return ensure_live_recovery
 
 
 def target_policy() -> TargetPolicy:

@@ -7,7 +7,7 @@ import sys
 import threading
 from typing import Any, TextIO
 
-from workflows.delivery.attempt import readable_cause
+from workflows.delivery.failure import readable_cause
 from workflows.kernel import activity
 from workflows.kernel.errors import DeliveryRateLimited
 from workflows.kernel.models import NotificationTarget

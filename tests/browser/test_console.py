@@ -88,10 +88,10 @@ def test_an_event_shows_its_attempts_and_path_and_replays(browser, local, tokens
     # Then the story shows the attempt and the path marks the states it went through
     until(browser, lambda d: "HTTP 200" in card(d).find_element(By.CSS_SELECTOR, "ol.story").text)
     until(browser, lambda d: card(d).find_elements(
-        By.CSS_SELECTOR, 'g.visited[data-state="MarkDelivered"]'))
+        By.CSS_SELECTOR, 'g.visited[data-state="Delivered"]'))
     visited = until(browser, lambda d: {g.get_attribute("data-state") for g in
                                         card(d).find_elements(By.CSS_SELECTOR, "g.visited")})
-    assert {"Deliver", "MarkDelivered"} <= visited and "RecordFailure" not in visited
+    assert {"Deliver", "Delivered"} <= visited and "RecordFailure" not in visited
     screenshot(browser, "event")
     # When Replay is pressed, the page shows the second delivery as it happens
     until(browser, lambda d: card(d).find_element(By.CSS_SELECTOR, "button.replay")).click()

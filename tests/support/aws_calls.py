@@ -22,7 +22,9 @@ _current = contextvars.ContextVar[str | None]("stepwire_current_handler", defaul
 CALLS: set[tuple[str, str, str]] = set()
 
 # boto3 operation → IAM action, where the two names differ.
-_IAM_ACTION = {("lambda", "Invoke"): "lambda:InvokeFunction"}
+_IAM_ACTION = {("lambda", "Invoke"): "lambda:InvokeFunction",
+               # A batch of messages is authorized as sending each of them.
+               ("sqs", "SendMessageBatch"): "sqs:SendMessage"}
 _IAM_PREFIX = {"stepfunctions": "states"}
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from stepwire.config import LocalConfig
+from stepwire.host.ingress_queue import INGRESS_FUNCTION
 from stepwire.runtime import LocalRuntime
 from tests.support.receiver import Receiver, free_port
 from workflows import wiring
@@ -80,13 +81,31 @@ class Workflows:
         self.receiver.secrets[path] = subscription.secret
         return subscription
 
-    def publish(self, event: Any, name: str | None = None) -> str:
-        """Start the ingest workflow on `event` (any JSON); returns the execution ARN."""
+    def publish(self, event: Any) -> dict[str, Any]:
+        """Hand `event` (any JSON) to the ingress consumer as the ingress queue does, and wait
+        for its answer (the batch's failures): the event is stored or refused when it returns."""
+        return self.publish_body(json.dumps(event))
+
+    def publish_body(self, body: str) -> dict[str, Any]:
+        status, headers, answer = self.runtime.lambdas.invoke(INGRESS_FUNCTION, json.dumps(
+            {"Records": [{"messageId": new_id("m"), "body": body, "eventSource": "aws:sqs",
+                          "receiptHandle": "r", "attributes": {},
+                          "messageAttributes": {}}]}).encode())
+        assert status == 200, answer
+        if "x-amz-function-error" in headers:  # e.g. every record of the batch failed
+            return {"functionError": json.loads(answer)}
+        return json.loads(answer)
+
+    def fan_out_run(self, event_id: str) -> str:
+        """The ingest (fan-out) execution of `event_id`."""
         resources = self.runtime.resources
         assert resources is not None
-        return self.sfn.start_execution(
-            stateMachineArn=resources.ingest_state_machine_arn,
-            name=name or new_id("ingest"), input=json.dumps(event))["executionArn"]
+        pages = self.sfn.get_paginator("list_executions").paginate(
+            stateMachineArn=resources.ingest_state_machine_arn)
+        [run] = [e["executionArn"] for page in pages for e in page["executions"]
+                 if json.loads(self.sfn.describe_execution(
+                     executionArn=e["executionArn"])["input"])["event_id"] == event_id]
+        return run
 
     def event(self, event_type: str = "order.created", **data: Any) -> dict[str, Any]:
         return {"tenant": self.tenant, "type": event_type, "id": new_id("evt"),

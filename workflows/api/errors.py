@@ -5,6 +5,7 @@
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from workflows.api.problems import (
     FieldProblem,
@@ -61,6 +62,17 @@ def _invalid_target(exc: InvalidTarget) -> Response:
     # Named like every other 422: the field is the subscription's url.
     return problem(422, f"url: {exc.detail}",
                    errors=[FieldProblem(field="url", message=exc.detail)])
+
+
+@app.exception_handler([ClientError, BotoCoreError])
+def _aws_unavailable(exc: Exception) -> Response:
+    """AWS kept failing a call the request needs (after the SDK's retries): nothing was
+    accepted, and the same request again in a moment is the remedy."""
+    code = exc.response.get("Error", {}).get("Code", "") \
+        if isinstance(exc, ClientError) else type(exc).__name__
+    logger.warning("an AWS call failed after its retries", extra={"aws_error": code})
+    return problem(503, "a storage or workflow service is busy; nothing was changed: "
+                        "send the same request again in a moment", headers={"Retry-After": "1"})
 
 
 @app.exception_handler(Exception)

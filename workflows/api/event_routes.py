@@ -42,8 +42,7 @@ def publish_event(
 ) -> events.AcceptedEvent:
     settings = get_settings()
     return events.publish_event(
-        principal().tenant, request, idempotency_key, sfn=aws.client("stepfunctions"),
-        ingest_state_machine_arn=settings.ingest_state_machine_arn,
+        principal().tenant, request, idempotency_key, fan_out=wiring.fan_out(),
         max_data_bytes=settings.max_event_data_bytes,
         idempotency=wiring.publish_idempotency())
 
@@ -52,7 +51,10 @@ def publish_event(
        summary="List events, newest first",
        description="Filter by `type`, `status` (pending, delivering, parked, delivered, "
                    "failed, or unmatched: no subscription matched, nothing was sent) and time "
-                   "(`since`, `until`).")
+                   "(`since`, `until`). A page examines at most "
+                   f"{events.EVENTS_EXAMINED_PER_PAGE} events: a filtered page may hold fewer "
+                   "than `limit` items (even none) with a `next_cursor`; follow the cursor "
+                   "until it is null.")
 def list_events(
         type: Annotated[str | None, Query(max_length=128)] = None,  # the contract
         status: Annotated[events.EventStatus | None, Query()] = None,

@@ -1,6 +1,8 @@
 """The delivery use case: one signed POST of one event to one subscription, recorded.
 
 prepare (load, check the target again) → call → record the attempt → classify the outcome.
+An AWS error on the way is Stepwire.AwsFault, never a verdict on the receiver: no attempt is
+counted for it and the breaker does not see it. A 2xx is recorded with the status in one write.
 """
 
 import json
@@ -10,13 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from workflows import __version__
-from workflows.delivery import http
+from workflows.delivery import http, rate_limit
 from workflows.delivery.breaker import BreakerConfig, recovery_name
-from workflows.delivery.rate_limit import Window, wait_seconds
+from workflows.delivery.rate_limit import Pacing
 from workflows.delivery.signing import signature_header
-from workflows.delivery.target_guard import TargetPolicy, resolve_target
+from workflows.delivery.target_guard import ResolutionTimedOut, TargetPolicy, resolve_target
 from workflows.kernel import activity, observability
 from workflows.kernel.errors import (
+    AwsFault,
     DeliveryAlreadyDone,
     DeliveryBreakerOpen,
     DeliveryGone,
@@ -25,14 +28,13 @@ from workflows.kernel.errors import (
     DeliveryRateLimited,
     DeliveryRetryable,
     InvalidTarget,
+    aws_errors_as_faults,
 )
 from workflows.kernel.models import (
     Attempt,
-    DeadLetter,
     DeliveryRequest,
     DeliveryResult,
-    FailureReport,
-    NotificationStatus,
+    NotificationTarget,
     RecordedWait,
     Subscription,
     SubscriptionStatus,
@@ -80,9 +82,10 @@ def deliver_notification(request: DeliveryRequest, *, store: Store, config: Deli
     is the recovery's `probe`), and Delivery.RateLimited, without an attempt, while the
     endpoint's rate limit is used up (the probe, alone while the breaker is open, skips it).
     A Delivery.Retryable report carries the notification's `key`: the workflow records on
-    that row when the next attempt is due."""
+    that row when the next attempt is due. An AWS error is raised as Stepwire.AwsFault."""
     try:
-        return _deliver(request, store=store, config=config, probe=probe)
+        with aws_errors_as_faults():
+            return _deliver(request, store=store, config=config, probe=probe)
     except DeliveryRetryable as exc:
         exc.details["key"] = store.notification_key(request.notification)
         raise
@@ -111,13 +114,19 @@ def _deliver(request: DeliveryRequest, *, store: Store, config: DeliveryConfig,
         raise DeliveryAlreadyDone("the notification is already delivered")
     if claim is Claim.HELD:
         raise DeliveryHeldElsewhere("another execution is attempting this notification")
+    send_at = None
     if subscription.rate_limit and not probe:
         # Last before the POST: only target checks and signing lie between the two.
-        _take_rate_token(store, config, request, subscription, accepted_at=event.created_at)
+        send_at = _take_rate_token(store, config, request, subscription,
+                                   accepted_at=event.created_at)
 
     now = utc_now()
     try:
         resolved = resolve_target(subscription.url, config.policy)
+    except ResolutionTimedOut as exc:  # the receiver's DNS: retried as a connect timeout is
+        _record(store, request, now, None, exc.latency_ms, exc.detail)
+        _endpoint_failed(store, config.breaker, request, exc.detail, now)
+        raise DeliveryRetryable(exc.detail) from None
     except InvalidTarget as exc:
         _record(store, request, now, None, 0, exc.detail)
         raise DeliveryPermanent(exc.detail) from None
@@ -132,6 +141,8 @@ def _deliver(request: DeliveryRequest, *, store: Store, config: DeliveryConfig,
         "webhook-timestamp": str(int(now.timestamp())),
         "webhook-signature": signature_header(secrets, target.webhook_id, now, body),
     }
+    if send_at is not None:  # the POST leaves at its slot: the rate holds where it is sent
+        rate_limit.pause(max(0.0, send_at - time.time()))
     try:
         with observability.subsegment("webhook POST", webhook_id=target.webhook_id):
             response = http.post(resolved, body.encode(), headers,
@@ -145,12 +156,11 @@ def _deliver(request: DeliveryRequest, *, store: Store, config: DeliveryConfig,
 
     code = response.status_code
     if 200 <= code < 300:
-        _record(store, request, now, code, response.latency_ms, None)
+        _record(store, request, now, code, response.latency_ms, None, delivered=True)
         if health.failure_streak:
-            store.record_endpoint_success(target.tenant, target.subscription_id)
+            _streak_ended(store, target)
         observability.notification_delivered(event.created_at)
-        return DeliveryResult(status_code=code, latency_ms=response.latency_ms,
-                              key=store.notification_key(target))
+        return DeliveryResult(status_code=code, latency_ms=response.latency_ms)
     error = f"HTTP {code}"
     _record(store, request, now, code, response.latency_ms, error)
     if code == 410:
@@ -167,12 +177,12 @@ def _deliver(request: DeliveryRequest, *, store: Store, config: DeliveryConfig,
 
 
 def _take_rate_token(store: Store, config: DeliveryConfig, request: DeliveryRequest,
-                     subscription: Subscription, *, accepted_at: datetime) -> None:
-    """Count this delivery in the endpoint's current second (waiting for it to begin when it
-    is the next one), or raise Delivery.RateLimited with the whole seconds to wait and when,
-    counted from the execution's start, the wait ends (the fast path hands a wait it cannot
-    afford to the long tail). A token that came back too late in its second to be sent in
-    it is given up: the delivery waits a second."""
+                     subscription: Subscription, *, accepted_at: datetime) -> float:
+    """This delivery's slot at the endpoint (workflows/delivery/rate_limit.py): when its POST
+    may leave (epoch seconds, at most SEND_AHEAD away), or Delivery.RateLimited with the whole
+    seconds to wait (the slot is reserved for it meanwhile) and when, counted from the
+    execution's start, the wait ends (the fast path hands a wait it cannot afford to the long
+    tail)."""
     rate = subscription.rate_limit
     assert rate is not None
     now = utc_now()
@@ -182,23 +192,20 @@ def _take_rate_token(store: Store, config: DeliveryConfig, request: DeliveryRequ
         raise DeliveryPermanent("rate limited past the retry window: the endpoint never had a "
                                 f"turn for it at {rate} deliveries/s")
     target = request.notification
-    window = Window.for_token(now, config.time_scale)
-    taken = store.take_delivery_token(target.tenant, target.subscription_id, window)
-    wait = wait_seconds(taken, rate)
-    if not wait and window.still_sendable(time.time(), config.time_scale):
-        time.sleep(max(0.0, window.starts_at - time.time()))
-        return
-    why = f"rate limited: the endpoint takes {rate} deliveries/s, " + (
-        f"{taken - rate} are waiting for them" if wait else "this one's second was nearly over")
-    wait = wait or 1
+    slot = store.take_delivery_slot(target.tenant, target.subscription_id, target.webhook_id,
+                                    Pacing(rate, config.time_scale), now.timestamp())
+    if not slot.wait:
+        return slot.at
+    why = f"rate limited: the endpoint takes {rate} deliveries/s, {slot.ahead} are ahead of it"
     started = request.execution_started_at or now
     elapsed = max(0.0, (now - started).total_seconds()) / config.time_scale
     observability.rate_limited_wait()
-    activity.waiting(target, seconds=wait, why=why)
-    store.record_wait(target, RecordedWait(decided_at=now, wait_seconds=wait,
-                                           reason=WaitReason.RATE_LIMITED))
-    raise DeliveryRateLimited(why, wait_seconds=wait,
-                              ends_after_seconds=math.ceil(elapsed) + wait)
+    activity.waiting(target, seconds=slot.wait, why=why)
+    store.record_wait(target, RecordedWait(  # when its slot comes, in the workflow's seconds
+        decided_at=now, wait_seconds=(slot.at - now.timestamp()) / config.time_scale,
+        reason=WaitReason.RATE_LIMITED))
+    raise DeliveryRateLimited(why, wait_seconds=slot.wait,
+                              ends_after_seconds=math.ceil(elapsed) + slot.wait)
 
 
 def _endpoint_failed(store: Store, breaker: BreakerConfig, request: DeliveryRequest,
@@ -218,64 +225,24 @@ def _endpoint_failed(store: Store, breaker: BreakerConfig, request: DeliveryRequ
                                         f"row; last error: {error}")
 
 
+def _streak_ended(store: Store, target: NotificationTarget) -> None:
+    """Delivered: the endpoint's failure streak ends. Best effort: the notification is already
+    delivered, and a lost write leaves the streak for the next success to end."""
+    try:
+        with aws_errors_as_faults():
+            store.record_endpoint_success(target.tenant, target.subscription_id)
+    except AwsFault as fault:
+        observability.logger.warning("failure streak not reset", extra={"fault": fault.detail})
+
+
 def _record(store: Store, request: DeliveryRequest, at, status_code, latency_ms,
-            error) -> None:
-    store.record_attempt(request.notification,
-                         Attempt(at=at, status_code=status_code, latency_ms=latency_ms,
-                                 error=error, execution_arn=request.execution_arn))
+            error, *, delivered: bool = False) -> None:
+    attempt = Attempt(at=at, status_code=status_code, latency_ms=latency_ms, error=error,
+                      execution_arn=request.execution_arn)
+    if delivered:  # status and attempt in one write: nothing after a 2xx can fail it
+        store.mark_delivered(request.notification, attempt)
+    else:
+        store.record_attempt(request.notification, attempt)
     observability.attempt_made(status_code, latency_ms, first=request.attempt == 0)
     activity.attempt(request.notification, number=request.attempt + 1, status_code=status_code,
                      latency_ms=latency_ms, error=error)
-
-
-def record_failure(report: FailureReport, *, store: Store) -> DeadLetter:
-    """Mark the notification failed, compose its dead letter and keep it, tenant-scoped, in the
-    table (the API lists and redrives from there; the workflow sends it to the DLQ)."""
-    store.set_notification_status(report.notification, NotificationStatus.FAILED,
-                                  execution_arn=report.execution_arn)
-    dead_letter = DeadLetter(
-        tenant=report.notification.tenant, event_id=report.notification.event_id,
-        subscription_id=report.notification.subscription_id, error=report.error,
-        cause=gave_up(store.attempts_of(report.notification), readable_cause(report.cause)),
-        execution_arn=report.execution_arn, failed_at=utc_now())
-    store.put_dead_letter(dead_letter, report.notification.webhook_id)
-    observability.notification_dead_lettered()
-    activity.dead_lettered(report.notification, error=report.error, cause=dead_letter.cause)
-    return dead_letter
-
-
-def gave_up(attempts: list[Attempt], last_error: str | None) -> str:
-    """The dead letter's cause, as a user reads it: `gave up after 8 attempts over 27h 41m;
-    last error: HTTP 500`."""
-    count = len(attempts)
-    if not count:  # e.g. the subscription was deleted before its first attempt
-        return f"gave up before any attempt: {last_error or 'unknown'}"
-    span = (attempts[-1].at - attempts[0].at).total_seconds() if count > 1 else 0.0
-    last = last_error or attempts[-1].error or "unknown"
-    tried = f"{count} attempt{'s' if count != 1 else ''}"
-    return f"gave up after {tried} over {duration_text(span)}; last error: {last}"
-
-
-def duration_text(seconds: float) -> str:
-    """`0.4s`, `12s`, `5m 3s`, `27h 41m`, `2d 3h`: the two largest units."""
-    if seconds < 10:
-        return f"{seconds:.1f}s".replace(".0s", "s")
-    whole = int(seconds)
-    days, rest = divmod(whole, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [(days, "d"), (hours, "h"), (minutes, "m"), (secs, "s")]
-    first = next(i for i, (value, _) in enumerate(parts) if value)
-    return " ".join(f"{value}{unit}" for value, unit in parts[first:first + 2] if value)
-
-
-def readable_cause(cause: str | None) -> str | None:
-    """A Lambda error's Cause is `{"errorMessage": "<json with detail>", ...}`: keep the detail."""
-    if not cause:
-        return cause
-    try:
-        payload = json.loads(cause)
-        message = payload.get("errorMessage", cause)
-        return json.loads(message).get("detail", message)
-    except (ValueError, AttributeError, TypeError):
-        return cause

@@ -5,7 +5,7 @@ import json
 from typing import Any
 
 from workflows.kernel.ids import execution_name, new_id
-from workflows.kernel.models import NotificationStatus, NotificationTarget
+from workflows.kernel.models import NotificationStatus, NotificationTarget, utc_now
 from workflows.storage import Store
 
 
@@ -15,8 +15,16 @@ def execution_arn(state_machine_arn: str, name: str) -> str:
     return f"{prefix}:execution:{machine}:{name}"
 
 
-def start_notification(sfn: Any, state_machine_arn: str, target: NotificationTarget) -> str:
-    """A notification execution for `target` (its execution_name must be new): the ARN."""
+def start_notification(sfn: Any, state_machine_arn: str, target: NotificationTarget, *,
+                       restart_markers: Store | None = None) -> str:
+    """A notification execution for `target` (its execution_name must be new): the ARN.
+
+    `restart_markers`: where to note a restart of an older event's notification for the
+    reconciler, first (a start that fails leaves the note). None (the fan-out's own starts):
+    no note, the reconciler finds those through their event."""
+    if restart_markers is not None:
+        restart_markers.mark_restart(target.tenant, target.event_id, target.subscription_id,
+                                     utc_now())
     started = sfn.start_execution(
         stateMachineArn=state_machine_arn, name=target.execution_name,
         input=json.dumps({"notification": target.model_dump(mode="json")}, separators=(",", ":")))
@@ -30,12 +38,13 @@ def restart_notification(sfn: Any, store: Store, state_machine_arn: str, *, tena
     webhook-id: receivers deduplicate). The notification is marked pending first (which ends any
     attempt lease): the execution may deliver, and mark it delivered, before StartExecution
     returns. Its ARN is recorded once known (an Express ARN cannot be derived from the name);
-    each attempt records the ARN of the execution that made it, too."""
+    each attempt records the ARN of the execution that made it, too. A restart marker lets the
+    reconciler look at it again should this execution die too."""
     target = NotificationTarget(
         tenant=tenant, event_id=event_id, subscription_id=subscription_id,
         webhook_id=webhook_id,
         execution_name=execution_name(tenant, event_id, subscription_id, reason, new_id("r")))
     store.set_notification_status(target, NotificationStatus.PENDING)
-    arn = start_notification(sfn, state_machine_arn, target)
+    arn = start_notification(sfn, state_machine_arn, target, restart_markers=store)
     store.set_execution_arn(target, arn)
     return arn

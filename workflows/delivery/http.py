@@ -2,6 +2,9 @@
 
 urllib3, which botocore already loads: the delivery function's cold start pays for no second
 HTTP stack.
+
+Bounded time: one deadline (the request timeout, 15 s by default) for connect, TLS, the
+request, the response's headers and its body (workflows/delivery/request_deadline.py).
 """
 
 import ssl
@@ -21,6 +24,11 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import NewConnectionError, ProtocolError, SSLError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
+from workflows.delivery.request_deadline import (
+    Deadline,
+    DeadlineHTTPConnection,
+    DeadlineHTTPSConnection,
+)
 from workflows.delivery.target_guard import ResolvedTarget
 from workflows.kernel.models import utc_now
 
@@ -104,13 +112,19 @@ class PinnedConnections:
 
     def _new_pool(self, target: ResolvedTarget) -> Pool:
         """Connections to the checked address; TLS names (SNI) and verifies the host name."""
+        pool: Pool
         if target.scheme == "https":
-            return urllib3.HTTPSConnectionPool(
+            pool = urllib3.HTTPSConnectionPool(
                 target.address, target.port, ssl_context=self._ssl,
                 server_hostname=target.host, assert_hostname=target.host,
                 timeout=self._timeout, maxsize=self._keepalive, retries=False)
-        return urllib3.HTTPConnectionPool(target.address, target.port, timeout=self._timeout,
-                                          maxsize=self._keepalive, retries=False)
+            pool.ConnectionCls = DeadlineHTTPSConnection
+        else:
+            pool = urllib3.HTTPConnectionPool(target.address, target.port,
+                                              timeout=self._timeout, maxsize=self._keepalive,
+                                              retries=False)
+            pool.ConnectionCls = DeadlineHTTPConnection
+        return pool
 
     def pool_count(self) -> int:
         with self._lock:
@@ -128,7 +142,7 @@ def _path(target: ResolvedTarget) -> str:
     return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
 
-def _describe(exc: Urllib3Error) -> str:
+def _describe(exc: Urllib3Error | OSError) -> str:
     """What the attempt log says when no response came, in words a receiver's owner knows."""
     reason = getattr(exc, "reason", None) or exc
     if isinstance(exc, NewConnectionError):  # refused or unreachable (before any timeout)
@@ -163,12 +177,14 @@ def post(target: ResolvedTarget, body: bytes, headers: dict[str, str], *,
     connections = connections or _connections(connect_timeout, request_timeout)
     request_headers = {**headers, "host": urlsplit(target.url).netloc.rsplit("@", 1)[-1]}
     started = time.perf_counter()
+    timed_out = f"timed out after {request_timeout:g} s (the whole request)"
 
     def elapsed_ms() -> int:
         return int((time.perf_counter() - started) * 1000)
 
+    deadline = Deadline(request_timeout)
     try:
-        with connections.client_for(target) as pool:
+        with deadline, connections.client_for(target) as pool:
             # A connection pool's answer is always an HTTPResponse (typed as the base class).
             response = cast(urllib3.HTTPResponse, pool.urlopen(
                 "POST", _path(target), body=body, headers=request_headers, redirect=False,
@@ -180,16 +196,17 @@ def post(target: ResolvedTarget, body: bytes, headers: dict[str, str], *,
                     if read >= _MAX_RESPONSE_BYTES:
                         break  # the body is not used; do not let a receiver stream forever
                     if elapsed_ms() > request_timeout * 1000:
-                        raise TransportError(f"timed out after {request_timeout:g} s",
-                                             elapsed_ms())
+                        raise TransportError(timed_out, elapsed_ms())
             finally:
                 if read >= _MAX_RESPONSE_BYTES or not response.isclosed():
                     response.close()  # unread bytes: the connection cannot be reused
                 response.release_conn()
-    except Urllib3Error as exc:
-        raise TransportError(_describe(exc), elapsed_ms()) from None
-    if elapsed_ms() > request_timeout * 1000:
-        raise TransportError(f"timed out after {request_timeout:g} s", elapsed_ms())
+    except (Urllib3Error, OSError) as exc:
+        # A socket shut down at the deadline fails whatever read was under way.
+        raise TransportError(timed_out if deadline.expired else _describe(exc),
+                             elapsed_ms()) from None
+    if deadline.expired or elapsed_ms() > request_timeout * 1000:
+        raise TransportError(timed_out, elapsed_ms())
     return HttpResponse(
         status_code=response.status,
         latency_ms=elapsed_ms(),

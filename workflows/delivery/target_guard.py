@@ -2,10 +2,13 @@
 
 Checked when a subscription is created or changed, and again at every delivery, where the
 connection is then pinned to the address that was checked (no DNS rebinding in between).
+The lookup is bounded: a resolver that never answers must not hold the Deliver function past
+its timeout.
 """
 
 import ipaddress
 import socket
+import threading
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -13,6 +16,65 @@ from workflows.kernel.errors import InvalidTarget
 from workflows.kernel.settings import Settings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# How long a host name may take to resolve: the connect timeout's default (it is the first
+# step of connecting). Lookups still running past it, at most this many at once.
+RESOLVE_TIMEOUT_SECONDS = 5.0
+MAX_PENDING_LOOKUPS = 16
+
+
+class ResolutionTimedOut(InvalidTarget):
+    """The host name did not resolve in time: the receiver's DNS. At delivery it is retried
+    as a connect timeout is; when a subscription is saved, it is refused as not resolving."""
+
+    error_name = "Subscription.TargetUnresolved"
+
+    def __init__(self, host: str, seconds: float) -> None:
+        super().__init__(f"the host '{host}' did not resolve within {seconds:g} s")
+        self.latency_ms = int(seconds * 1000)
+
+
+class _Lookups:
+    """getaddrinfo in a daemon thread, waited for at most the bound (a blocked lookup cannot
+    be interrupted; it finishes, or not, on its own thread). The threads still running are
+    counted, so a resolver that hangs every lookup cannot pile them up."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.pending = 0
+
+    def resolve(self, host: str, port: int, timeout: float) -> list:
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            pass
+        else:  # an address literal: nothing to look up (and no thread to start, ~0.1 ms)
+            return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        answer: dict[str, object] = {}
+        done = threading.Event()
+
+        def lookup() -> None:
+            try:
+                answer["infos"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            except BaseException as exc:  # handed to the waiting thread
+                answer["error"] = exc
+            finally:
+                with self._lock:
+                    self.pending -= 1
+                done.set()
+
+        with self._lock:
+            if self.pending >= MAX_PENDING_LOOKUPS:
+                raise ResolutionTimedOut(host, timeout)
+            self.pending += 1
+        threading.Thread(target=lookup, name="resolve", daemon=True).start()
+        if not done.wait(timeout):
+            raise ResolutionTimedOut(host, timeout)
+        if "error" in answer:
+            raise answer["error"]  # type: ignore[misc]
+        return answer["infos"]  # type: ignore[return-value]
+
+
+_lookups = _Lookups()
 
 
 @dataclass(frozen=True)
@@ -102,11 +164,13 @@ def check_url(url: str, policy: TargetPolicy) -> tuple[str, str, int]:
     return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80)
 
 
-def resolve_target(url: str, policy: TargetPolicy) -> ResolvedTarget:
-    """Resolve `url`'s host; every address it resolves to must be allowed."""
+def resolve_target(url: str, policy: TargetPolicy,
+                   timeout: float | None = None) -> ResolvedTarget:
+    """Resolve `url`'s host within `timeout` (RESOLVE_TIMEOUT_SECONDS unless given; else
+    ResolutionTimedOut); every address it resolves to must be allowed."""
     scheme, host, port = check_url(url, policy)
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        infos = _lookups.resolve(host, port, timeout or RESOLVE_TIMEOUT_SECONDS)
     except (socket.gaierror, UnicodeError) as exc:
         raise InvalidTarget(f"the host '{host}' does not resolve: {exc}") from None
     addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]

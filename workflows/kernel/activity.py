@@ -54,11 +54,11 @@ def event_accepted(*, tenant: str, event_id: str, event_type: str, source: str,
 
 
 def event_refused(*, reason: str, source: str, received_id: str | None = None) -> None:
-    """The ingest refused an event; its workflow sends it, with the reason, to the ingress
+    """The EventBridge ingress refused an event and sends it, with the reason, to the ingress
     dead-letter queue. `received_id`: the id it came with (EventBridge's EventId)."""
     which = f"event {received_id} from {source}" if received_id else f"event from {source}"
-    _emit("event.refused", f"{which} refused: {reason} (the ingest workflow sends it to the "
-                           "ingress dead-letter queue with this reason)",
+    _emit("event.refused", f"{which} refused: {reason} (sent to the ingress dead-letter "
+                           "queue with this reason)",
           source=source, received_id=received_id, reason=reason)
 
 
@@ -91,3 +91,8 @@ def breaker_changed(*, subscription_id: str, state: str, reason: str | None = No
     _emit("breaker.changed",
           f"breaker of {subscription_id} is {state}" + (f": {reason}" if reason else ""),
           subscription_id=subscription_id, state=state, reason=reason)
+
+
+def reconciled(*, kind: str, what: str, action: str, **ids: str | None) -> None:
+    """The reconciler found something a dead execution left behind, and what it did."""
+    _emit("reconciler.found", f"reconciler: {what}: {action}", finding=kind, **ids)

@@ -5,6 +5,8 @@ carries the dotted name the ASL uses (`Delivery.Retryable`), so the name is a co
 """
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -86,3 +88,28 @@ class DeliveryRateLimited(StepwireError):
     deliver (not a failed attempt: the retry schedule and the breaker do not count it)."""
 
     error_name = "Delivery.RateLimited"
+
+
+class AwsFault(StepwireError):
+    """An AWS call of a handler failed after the SDK's own retries (a throttle, a 5xx, a
+    connection or timeout error): Stepwire's fault, never the receiver's. The workflows retry
+    it without counting an attempt or touching the breaker, and dead-letter for it only at the
+    retry window's end."""
+
+    error_name = "Stepwire.AwsFault"
+
+
+@contextmanager
+def aws_errors_as_faults() -> Iterator[None]:
+    """Raise any AWS SDK error of the block as Stepwire.AwsFault, with AWS's error code and the
+    operation: the workflow must never read it as the receiver's answer."""
+    from botocore.exceptions import BotoCoreError, ClientError  # loaded by boto3 already
+
+    try:
+        yield
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "Unknown")
+        raise AwsFault(f"AWS {exc.operation_name} failed: {code}", aws_error=code,
+                       operation=exc.operation_name) from exc
+    except BotoCoreError as exc:
+        raise AwsFault(f"AWS call failed: {exc}", aws_error=type(exc).__name__) from exc

@@ -58,6 +58,11 @@ class Subscription(BaseModel):
     created_at: datetime
     updated_at: datetime
 
+    def receives(self, event_type: str) -> bool:
+        """Active, and one of its filters matches `event_type`: the event is fanned out to it."""
+        return self.status is SubscriptionStatus.ACTIVE and \
+            any(matches(event_type, f) for f in self.event_types)
+
 
 class SigningSecret(BaseModel):
     """One `whsec_` secret; a rotated-out secret keeps signing until `expires_at`."""
@@ -140,8 +145,6 @@ class DeliveryRequest(BaseModel):
 class DeliveryResult(BaseModel):
     status_code: int
     latency_ms: int
-    # The notification's DynamoDB key, for the MarkDelivered task's UpdateItem.
-    key: dict[str, Any]
 
 
 class FailureReport(BaseModel):

@@ -106,6 +106,8 @@ class Metric(StrEnum):
     BREAKER_CLOSED = "BreakerClosed"  # Count (endpoint health)
     PARKED_BACKLOG = "ParkedBacklog"  # Count, a gauge: notifications parked behind a breaker
     RATE_LIMITED_WAITS = "RateLimitedWaits"  # Count: deliveries held back by a rate limit
+    # Count, by Kind: what a dead execution left behind, found and finished by the reconciler
+    RECONCILER_FOUND = "ReconcilerFound"
 
 
 UNITS = {
@@ -206,3 +208,8 @@ def parked_backlog(parked: int) -> None:
 def rate_limited_wait() -> None:
     """A delivery waits for its endpoint's rate limit (no attempt made)."""
     emit({Metric.RATE_LIMITED_WAITS: 1})
+
+
+def reconciler_found(kind: str) -> None:
+    """A fault survived: the reconciler found (and finished) what a dead execution left."""
+    emit({Metric.RECONCILER_FOUND: 1}, by={"Kind": kind}, total_too=True)

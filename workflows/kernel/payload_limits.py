@@ -5,6 +5,7 @@ would be accepted and then fail inside the ingest workflow. Both ingresses check
 on the raw text, before any parser recurses into it).
 """
 
+import json
 import re
 from typing import Annotated, Any
 
@@ -53,3 +54,9 @@ def _not_too_deep(data: dict[str, Any]) -> dict[str, Any]:
 
 
 EventData = Annotated[dict[str, Any], AfterValidator(_not_too_deep)]
+
+
+def stored_size(data: Any) -> int:
+    """The bytes `data` takes as stored: compact JSON, UTF-8, non-ASCII not escaped (escaping
+    would make 3 bytes of a CJK character 6)."""
+    return len(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode())

@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     # Powertools Idempotency records of POST /events (workflows/operations/idempotency.py).
     idempotency_table_name: str
     dead_letter_queue_url: str
+    # Events refused at the EventBridge ingress, with the reason (the API answers 4xx instead).
+    ingress_dead_letter_queue_url: str = ""
     ingest_state_machine_arn: str
     notification_state_machine_arn: str
     # The endpoint recovery workflow: a re-enable starts it (workflows/recovery/handover.py).
@@ -45,7 +47,8 @@ class Settings(BaseSettings):
     # Parked notifications released per second after an endpoint recovers.
     release_rate_per_second: int = Field(default=10, ge=1)
     # Continue-as-new: a recovery hands over to a fresh execution after this many release
-    # batches (about 11 history events each; a Standard history holds 25,000).
+    # batches, or sooner after 600 loops of any kind (workflows/recovery/outcomes.py: a
+    # Standard history holds 25,000 events).
     recovery_batches_per_execution: int = Field(default=1000, ge=1, le=2000)
     # Locally, --retry-time-scale: the durations above are multiplied by it (1 in AWS).
     time_scale: float = Field(default=1.0, gt=0)

@@ -1,7 +1,6 @@
 """Event use cases of the HTTP API: publish, list, get, replay."""
 
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -11,19 +10,21 @@ from pydantic import BaseModel, Field, field_validator
 
 from workflows.delivery.executions import restart_notification
 from workflows.delivery.next_attempt import next_attempt
+from workflows.ingest.fan_out import FanOut
 from workflows.kernel.errors import NotFound, StepwireError
-from workflows.kernel.ids import execution_name, new_id
+from workflows.kernel.ids import new_id
 from workflows.kernel.models import (
     EVENT_TYPE_PATTERN,
     ID_PATTERN,
     Attempt,
     Notification,
     NotificationStatus,
+    PublishedEvent,
     WaitReason,
     utc_iso,
     utc_now,
 )
-from workflows.kernel.payload_limits import EventData
+from workflows.kernel.payload_limits import EventData, stored_size
 from workflows.operations import paging
 from workflows.operations.cursor import CursorCodec
 from workflows.operations.idempotency import Idempotency
@@ -32,6 +33,9 @@ from workflows.storage import Store
 IDEMPOTENCY_KEY_MAX = 255
 _HIGHEST = "~"  # sorts after every created_at#id key
 _LOWEST = "0"  # sorts before every one (a key cannot be empty)
+# Events one GET /events examines (each costs a query of its notifications' statuses): a
+# status or type matching nothing answers a page with a cursor instead of walking the index.
+EVENTS_EXAMINED_PER_PAGE = 200
 
 
 class EventStatus(StrEnum):
@@ -84,7 +88,10 @@ class EventSummary(BaseModel):
 
 class EventPage(BaseModel):
     items: list[EventSummary]
-    next_cursor: str | None
+    next_cursor: str | None = Field(description=(
+        "Pass it back as `cursor` for the next page; null when nothing is left. A page "
+        f"examines at most {EVENTS_EXAMINED_PER_PAGE} events, so with a `status` or `type` "
+        "filter it may hold fewer than `limit` items, even none, and still a cursor."))
 
 
 class NotificationView(BaseModel):
@@ -151,27 +158,25 @@ def event_id_for(tenant: str, request: PublishRequest, idempotency_key: str | No
 
 
 def publish_event(tenant: str, request: PublishRequest, idempotency_key: str | None, *,
-                  sfn: Any, ingest_state_machine_arn: str, max_data_bytes: int,
+                  fan_out: FanOut, max_data_bytes: int,
                   idempotency: Idempotency) -> AcceptedEvent:
-    """Start the ingest workflow. With an Idempotency-Key (or the client's id) a repeat with
-    the same body answers the event as first accepted, and another body is an error naming the
-    key; the ingest stores an event id once, so a repeat never delivers twice either way."""
-    size = len(json.dumps(request.data, separators=(",", ":")).encode())
+    """Store the event, then fan it out: 202 means stored (whatever fails after that is
+    finished by the ingest workflow's retries or the reconciler). With an Idempotency-Key (or
+    the client's id) a repeat with the same body answers the event as first accepted, and
+    another body is an error naming the key; an event id is stored once, so a repeat never
+    delivers twice either way."""
+    size = stored_size(request.data)
     if size > max_data_bytes:
         raise PayloadTooLarge(f"'data' is {size} bytes; the limit is {max_data_bytes} bytes")
     event_id = event_id_for(tenant, request, idempotency_key)
 
     def start() -> dict[str, Any]:
-        created_at = utc_now()
-        # Express names are not unique: the name only makes the run easy to find in the logs.
-        sfn.start_execution(stateMachineArn=ingest_state_machine_arn,
-                            name=execution_name(tenant, event_id, new_id("in")),
-                            input=json.dumps({"tenant": tenant, "type": request.type,
-                                              "data": request.data, "id": event_id,
-                                              "created_at": created_at.isoformat()},
-                                             separators=(",", ":")))
-        return AcceptedEvent(id=event_id, type=request.type,
-                             created_at=created_at).model_dump(mode="json")
+        event = fan_out.accept(
+            PublishedEvent(tenant=tenant, type=request.type, data=request.data, id=event_id,
+                           created_at=utc_now()),
+            new_id("pub"), source="api").event
+        return AcceptedEvent(id=event.id, type=event.type,
+                             created_at=event.created_at).model_dump(mode="json")
 
     if idempotency_key is not None:
         key, key_name = idempotency_key, "Idempotency-Key"
@@ -201,9 +206,12 @@ def event_status(statuses: list[str]) -> EventStatus:
 
 
 def list_events(tenant: str, filters: EventFilters, limit: int, cursor: str | None, *,
-                store: Store, codec: CursorCodec) -> EventPage:
-    """Newest first. Type is filtered by DynamoDB, status (derived) here; the cursor is the
-    last returned item's position, so each event appears exactly once across pages."""
+                store: Store, codec: CursorCodec,
+                examine_at_most: int = EVENTS_EXAMINED_PER_PAGE) -> EventPage:
+    """Newest first. Type is filtered by DynamoDB, status (derived, one query per event) here;
+    the cursor is the last examined event's position, so each event appears exactly once
+    across pages. At most `examine_at_most` events are examined per page: a filter that
+    matches few of them answers fewer than `limit` items with a cursor to go on from."""
     position = codec.decode(cursor, tenant, filters.as_dict()) if cursor else None
     since = utc_iso(filters.since) or _LOWEST
     until = (utc_iso(filters.until) or "") + _HIGHEST if filters.until else _HIGHEST
@@ -219,7 +227,7 @@ def list_events(tenant: str, filters: EventFilters, limit: int, cursor: str | No
         lambda size, after: store.events_page(tenant, since=since, until=until,
                                               event_type=filters.type, page_size=size,
                                               after=after),
-        summary, limit, position)
+        summary, limit, position, examine_at_most=examine_at_most)
     next_cursor = codec.encode(tenant, filters.as_dict(), position) if position else None
     return EventPage(items=items, next_cursor=next_cursor)
 

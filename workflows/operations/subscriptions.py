@@ -17,7 +17,6 @@ from workflows.kernel.models import (
     Subscription,
     SubscriptionStatus,
     is_valid_filter,
-    matches,
     utc_now,
 )
 from workflows.operations.cursor import CursorCodec
@@ -75,6 +74,8 @@ def create_subscription(tenant: str, request: NewSubscription, *, store: Store,
                                 rate_limit=request.rate_limit, status=SubscriptionStatus.ACTIVE,
                                 created_at=now, updated_at=now)
     secret = new_signing_secret()
+    # The tenant registry first: a tenant with a subscription is one the reconciler walks.
+    store.register_tenant(tenant)
     store.put_subscription(subscription, [SigningSecret(value=secret)])
     return CreatedSubscription(**subscription.model_dump(), secret=secret)
 
@@ -84,12 +85,6 @@ def get_subscription(tenant: str, subscription_id: str, *, store: Store) -> Subs
     if subscription is None:
         raise NotFound(f"subscription '{subscription_id}' not found")
     return subscription
-
-
-def matching_subscriptions(tenant: str, event_type: str, *, store: Store) -> list[Subscription]:
-    return [s for s in store.list_subscriptions(tenant)
-            if s.status is SubscriptionStatus.ACTIVE
-            and any(matches(event_type, f) for f in s.event_types)]
 
 
 # --- the HTTP API: views, pages, changes, rotation ----------------------------------------

@@ -1,35 +1,27 @@
 """Handing an endpoint's recovery to a fresh execution, so that one execution acts at a time.
 
 The endpoint's health item names its one recovery execution; only that one acts (a recovery
-that finds another name there hands over to it and ends, workflows/recovery/release.py). The name
-changes in two cases:
+that finds another name there hands over to it and ends, workflows/recovery/probe.py and
+release.py). The name changes in these cases:
 - an admin re-enables the subscription (`PATCH status=active`): the breaker closes and a new
   recovery starts at once to release what is parked, instead of the old one doing it at its
   next probe (up to an hour away); the old one is left to end itself at its next step (a
   stop could cut it between a probe and the dead letters that probe decided);
-- continue-as-new: after `recovery_batches_per_execution` release batches the recovery names
-  its successor and starts it as its last step (a Standard history holds 25,000 events).
+- continue-as-new: after `recovery_batches_per_execution` release batches, or
+  LOOPS_PER_EXECUTION loops of any kind (workflows/recovery/outcomes.py: a Standard history
+  holds 25,000 events), the recovery names its successor and starts it as its last step;
+- the named one has ended (failed, timed out, stopped): it is replaced
+  (workflows/recovery/liveness.py).
 """
 
-import json
-from typing import Any
-
 from workflows.delivery.breaker import recovery_name
-from workflows.recovery.release import Endpoint, Outcome, ReleaseRequest, ReleaseResult
+from workflows.recovery.liveness import RecoveryExecutions
+from workflows.recovery.outcomes import LOOPS_PER_EXECUTION, Endpoint, Outcome
+from workflows.recovery.release import ReleaseRequest, ReleaseResult
 from workflows.storage import Store
 
-
-class RecoveryExecutions:
-    """Starts executions of the recovery workflow."""
-
-    def __init__(self, sfn: Any, state_machine_arn: str) -> None:
-        self._sfn = sfn
-        self._machine = state_machine_arn
-
-    def start(self, name: str, endpoint: Endpoint) -> None:
-        # The input the workflows give it (StartRecovery): only the endpoint.
-        self._sfn.start_execution(stateMachineArn=self._machine, name=name, input=json.dumps(
-            {"endpoint": endpoint.model_dump(mode="json")}, separators=(",", ":")))
+__all__ = ["RecoveryExecutions", "continue_as_new_due", "continue_as_new_if_due",
+           "release_now"]
 
 
 def release_now(tenant: str, subscription_id: str, *, store: Store,
@@ -49,15 +41,34 @@ def release_now(tenant: str, subscription_id: str, *, store: Store,
     return successor
 
 
+def continue_as_new_due(endpoint: Endpoint, running: str, loops: int, *,
+                        store: Store) -> str | None:
+    """After the loop that makes LOOPS_PER_EXECUTION: the successor named in `running`'s
+    place (it starts as this execution's last step), or None (not due, or superseded
+    meanwhile: the next step finds out and hands over)."""
+    if loops + 1 < LOOPS_PER_EXECUTION:
+        return None
+    return _name_successor(endpoint, running, store)
+
+
 def continue_as_new_if_due(request: ReleaseRequest, result: ReleaseResult, *, store: Store,
                            batches_per_execution: int) -> ReleaseResult:
-    """After the batch that makes `batches_per_execution`, with more parked: name a successor
-    (it starts as this execution's last step) instead of releasing on here."""
-    if result.outcome is not Outcome.MORE or request.batches + 1 < batches_per_execution:
+    """After the batch that makes `batches_per_execution` (or the loop that makes
+    LOOPS_PER_EXECUTION), with more parked: name a successor (it starts as this execution's
+    last step) instead of releasing on here."""
+    if result.outcome is not Outcome.MORE or (
+            request.batches + 1 < batches_per_execution
+            and request.loops + 1 < LOOPS_PER_EXECUTION):
         return result
-    endpoint = request.endpoint
-    successor = recovery_name(endpoint.tenant, endpoint.subscription_id)
-    if not store.hand_over_recovery(endpoint.tenant, endpoint.subscription_id,
-                                    request.recovery_name, successor):
+    successor = _name_successor(request.endpoint, request.recovery_name, store)
+    if successor is None:
         return result  # superseded meanwhile: the next batch finds out and hands over
     return ReleaseResult(outcome=Outcome.CONTINUE, successor=successor)
+
+
+def _name_successor(endpoint: Endpoint, running: str, store: Store) -> str | None:
+    successor = recovery_name(endpoint.tenant, endpoint.subscription_id)
+    if not store.hand_over_recovery(endpoint.tenant, endpoint.subscription_id, running,
+                                    successor):
+        return None
+    return successor

@@ -8,6 +8,13 @@ from workflows.storage.items import TableAccess, from_item, plain_key, tenant_ke
 
 
 class DeadLetterStore(TableAccess):
+    @staticmethod
+    def dead_letter_key(dead_letter: DeadLetter) -> dict:
+        """The dead letter's key in DynamoDB JSON: the workflows' MarkQueued state sets
+        `queued_at` on it once the letter is on the queue."""
+        return tenant_key(dead_letter.tenant, table.dead_letter_key(dead_letter.event_id,
+                                                                    dead_letter.subscription_id))
+
     def put_dead_letter(self, dead_letter: DeadLetter, webhook_id: str) -> None:
         """The tenant's, queryable view of one DLQ message (one per notification, the latest)."""
         failed_at = dead_letter.failed_at.isoformat()

@@ -107,6 +107,13 @@ class EndpointHealthStore(TableAccess):
             tenant, subscription_id, "SET recovery = :to", {":from": from_name, ":to": to_name},
             condition="recovery = :from") is not None
 
+    def name_recovery(self, tenant: str, subscription_id: str, name: str) -> bool:
+        """Name `name` the endpoint's recovery where none is named (the reconciler found
+        parked notifications without one); False if one is named (or the item is gone)."""
+        return self._update_health(
+            tenant, subscription_id, "SET recovery = :name", {":name": name},
+            condition="attribute_exists(pk) AND attribute_not_exists(recovery)") is not None
+
     def close_breaker_for_release(self, tenant: str, subscription_id: str,
                                   new_recovery: str) -> str | None:
         """An admin's re-enable: → closed (as `close_breaker`) and `new_recovery` named as the

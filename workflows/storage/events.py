@@ -5,12 +5,20 @@ from typing import Any
 
 from workflows.kernel.models import Attempt, Event, Notification
 from workflows.storage import table
-from workflows.storage.items import TableAccess, event_key, from_item, plain_key, to_item
+from workflows.storage.items import (
+    DELIVERED_ATTEMPTS,
+    TableAccess,
+    event_key,
+    from_item,
+    plain_key,
+    to_item,
+)
 
 
 class EventStore(TableAccess):
-    def put_event_if_new(self, event: Event, ingest_execution: str) -> str:
-        """Store `event` unless its id exists: returns the ingest execution that owns it."""
+    def put_event_if_new(self, event: Event, owner: str) -> str:
+        """Store `event` unless its id exists: returns the owner that stored it (the
+        acceptance that wrote it; a repeat of that acceptance is not a duplicate)."""
         try:
             self._db.put_item(
                 TableName=self._table,
@@ -21,16 +29,19 @@ class EventStore(TableAccess):
                     table.EVENTS_BY_TIME_SORT_KEY: f"{event.created_at.isoformat()}#{event.id}",
                     table.TTL_ATTRIBUTE: self._expires_at(event.created_at),
                     "id": event.id, "tenant": event.tenant, "type": event.type,
-                    "data": json.dumps(event.data, separators=(",", ":")),
+                    # As the client sent it: escaping non-ASCII would triple a CJK event's size.
+                    "data": json.dumps(event.data, separators=(",", ":"), ensure_ascii=False),
                     "created_at": event.created_at.isoformat(),
-                    "ingest_execution": ingest_execution,
+                    "accepted_by": owner,
                 }),
                 ConditionExpression="attribute_not_exists(pk)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-            return ingest_execution
-        except self._db.exceptions.ConditionalCheckFailedException:
-            existing = self._get(event_key(event.tenant, event.id)) or {}
-            return existing.get("ingest_execution", "")
+            return owner
+        except self._db.exceptions.ConditionalCheckFailedException as exc:
+            existing = from_item(exc.response["Item"]) if exc.response.get("Item") else \
+                self._get(event_key(event.tenant, event.id)) or {}
+            return existing.get("accepted_by", existing.get("ingest_execution", ""))
 
     def get_event(self, tenant: str, event_id: str) -> Event | None:
         item = self._get(event_key(tenant, event_id))
@@ -48,7 +59,10 @@ class EventStore(TableAccess):
             if table.ATTEMPT_INFIX in item["sk"]:
                 notifications[item["subscription_id"]].attempts.append(Attempt.model_validate(item))
             elif item["sk"].startswith(table.NOTIFICATION_PREFIX):
-                notifications[item["subscription_id"]] = Notification.model_validate(item)
+                notifications[item["subscription_id"]] = Notification.model_validate(
+                    {**item, "attempts": item.get(DELIVERED_ATTEMPTS, [])})
+        for notification in notifications.values():  # the delivered ones came from the row
+            notification.attempts.sort(key=lambda attempt: attempt.at)
         return event_of(event_item), list(notifications.values())
 
     def events_page(self, tenant: str, *, since: str, until: str, event_type: str | None,

@@ -14,8 +14,10 @@ from workflows.storage import table
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
-STATUS = "status"  # the attribute MarkDelivered in the notification workflows sets
+STATUS = "status"
 DELIVERED_AT = "delivered_at"
+# On a notification's row: the attempts that delivered it (written with the status at once).
+DELIVERED_ATTEMPTS = "delivered_attempts"
 
 
 def to_item(values: dict[str, Any]) -> dict:

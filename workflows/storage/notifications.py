@@ -2,10 +2,12 @@
 
 A notification's row is also what restarts it: tenant, event, subscription and webhook-id are
 the whole input of a notification execution (replay and redrive start from it). Each attempt row
-names the execution that made it; Express executions have no history to ask later.
+names the execution that made it; Express executions have no history to ask later. A delivered
+attempt is kept on the notification's row itself, written with the status in one UpdateItem.
 """
 
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -24,6 +26,8 @@ from workflows.storage import table
 from workflows.storage.endpoint_health import health_of
 from workflows.storage.events import event_of
 from workflows.storage.items import (
+    DELIVERED_AT,
+    DELIVERED_ATTEMPTS,
     STATUS,
     TableAccess,
     event_key,
@@ -37,6 +41,11 @@ LEASE_UNTIL = "lease_until"
 # When the next attempt is due and why, as the workflows' Record* states write it (the ASL
 # names it too: a unit test ties the two).
 NEXT_ATTEMPT = "next_attempt"
+
+
+def delivered_attempts(row: dict[str, Any]) -> list[Attempt]:
+    """The attempts kept on a notification's row (those that delivered it)."""
+    return [Attempt.model_validate(attempt) for attempt in row.get(DELIVERED_ATTEMPTS, [])]
 
 
 class Claim(StrEnum):
@@ -71,10 +80,16 @@ class NotificationStore(TableAccess):
                 [s.value for s in active_secrets(self._data_key, subscription_item)],
                 health_of(items.get(health_sk)))
 
-    def create_notifications(self, targets: Iterable[NotificationTarget]) -> None:
-        """One pending row per target, unless it exists: a re-run ingest (Express runs at least
-        once) must not turn a delivered notification back into a pending one."""
+    def create_notifications(self, targets: Iterable[NotificationTarget],
+                             restart_pending_after: timedelta = timedelta(minutes=2)
+                             ) -> list[NotificationTarget]:
+        """One pending row per target, unless it exists: a re-run fan-out (Express runs at least
+        once) must not turn a delivered notification back into a pending one. Returns the
+        targets to start: the new rows, and those still pending since longer than
+        `restart_pending_after` (their start was lost; a younger one may be on its way, and a
+        second execution of it would only add a duplicate)."""
         now = utc_now()
+        to_start = []
         for target in targets:
             try:
                 self._db.put_item(
@@ -88,9 +103,15 @@ class NotificationStore(TableAccess):
                         "webhook_id": target.webhook_id,
                         STATUS: NotificationStatus.PENDING.value, "updated_at": now.isoformat(),
                     }),
-                    ConditionExpression="attribute_not_exists(pk)")
-            except self._db.exceptions.ConditionalCheckFailedException:
-                pass
+                    ConditionExpression="attribute_not_exists(pk)",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD")
+                to_start.append(target)
+            except self._db.exceptions.ConditionalCheckFailedException as exc:
+                old = from_item(exc.response["Item"]) if exc.response.get("Item") else {}
+                if old.get(STATUS) == NotificationStatus.PENDING.value and \
+                        datetime.fromisoformat(old["updated_at"]) < now - restart_pending_after:
+                    to_start.append(target)
+        return to_start
 
     def claim_attempt(self, target: NotificationTarget, execution_arn: str,
                       lease_seconds: int) -> Claim:
@@ -131,11 +152,39 @@ class NotificationStore(TableAccess):
             **attempt.model_dump(mode="json"),
         }))
 
+    def mark_delivered(self, target: NotificationTarget, attempt: Attempt) -> None:
+        """The notification delivered, with the attempt that delivered it, in one UpdateItem:
+        no later write can fail between the 2xx and the status. A repeat of the same write
+        (the SDK retrying one that was applied) finds it delivered and adds nothing."""
+        try:
+            self._db.update_item(
+                TableName=self._table, Key=self.notification_key(target),
+                UpdateExpression=f"SET #s = :delivered, {DELIVERED_AT} = :at, updated_at = :at, "
+                                 "#d = list_append(if_not_exists(#d, :none), :attempt) "
+                                 f"REMOVE #lease, {NEXT_ATTEMPT}",
+                ConditionExpression="attribute_not_exists(#s) OR #s <> :delivered",
+                ExpressionAttributeNames={"#s": STATUS, "#d": DELIVERED_ATTEMPTS,
+                                          "#lease": LEASE_UNTIL},
+                ExpressionAttributeValues=to_item({
+                    ":delivered": NotificationStatus.DELIVERED.value,
+                    ":at": attempt.at.isoformat(),
+                    ":none": [], ":attempt": [attempt.model_dump(mode="json")]}))
+        except self._db.exceptions.ConditionalCheckFailedException:
+            pass  # delivered already: by this very write, retried
+
     def attempts_of(self, target: NotificationTarget) -> list[Attempt]:
-        """The notification's attempt log, oldest first."""
+        """The notification's attempt log, oldest first: its attempt rows and the attempts
+        kept on its row, from one query."""
+        row_key = table.notification_key(target.subscription_id)
         prefix = table.attempt_key(target.subscription_id, "")
-        return [Attempt.model_validate(item) for item in self._query_prefix(
-            table.event_partition(target.tenant, target.event_id), prefix)]
+        attempts = []
+        for item in self._query_prefix(table.event_partition(target.tenant, target.event_id),
+                                       row_key):
+            if item[table.SORT_KEY] == row_key:
+                attempts += delivered_attempts(item)
+            elif item[table.SORT_KEY].startswith(prefix):
+                attempts.append(Attempt.model_validate(item))
+        return sorted(attempts, key=lambda attempt: attempt.at)
 
     def set_notification_status(self, target: NotificationTarget, status: NotificationStatus,
                                 execution_arn: str | None = None) -> None:
@@ -183,7 +232,8 @@ class NotificationStore(TableAccess):
 
     @staticmethod
     def notification_key(target: NotificationTarget) -> dict:
-        """The notification's key in DynamoDB JSON, as the MarkDelivered task uses it."""
+        """The notification's key in DynamoDB JSON, as the Record* states use it (from a
+        Delivery.Retryable report)."""
         return event_key(target.tenant, target.event_id,
                          table.notification_key(target.subscription_id))
 

@@ -46,6 +46,24 @@ class SubscriptionStore(TableAccess):
         items = self._query_prefix(table.tenant_key(tenant), "SUB#")
         return [Subscription.model_validate(item) for item in items]
 
+    def subscriptions_after(self, tenant: str, after: str | None,
+                            limit: int) -> tuple[list[Subscription], str | None]:
+        """Up to `limit` subscriptions in id order after the sort key `after`, and the sort key
+        to continue from (None at the end): an event's fan-out walks them a page at a time."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :from AND :to",
+            "ExpressionAttributeValues": to_item({
+                ":pk": table.tenant_key(tenant),
+                # "SUB#" sorts before every subscription key, "SUB$" after them.
+                ":from": after + "\x00" if after else "SUB#", ":to": "SUB$"}),
+            "ConsistentRead": True, "Limit": limit}
+        page = self._db.query(**request)
+        items = [from_item(i) for i in page.get("Items", [])]
+        last = page.get("LastEvaluatedKey")
+        return ([Subscription.model_validate(i) for i in items],
+                from_item(last)[table.SORT_KEY] if last else None)
+
     def set_subscription_status(self, tenant: str, subscription_id: str,
                                 status: SubscriptionStatus) -> Subscription | None:
         """None if the subscription no longer exists."""

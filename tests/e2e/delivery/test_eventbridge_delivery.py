@@ -64,13 +64,17 @@ def test_put_events_to_signed_verified_webhooks(local: LocalProcess) -> None:
 def test_the_lambda_invoke_api_serves_other_processes(local: LocalProcess) -> None:
     client = local.client("lambda")
 
-    response = client.invoke(FunctionName="stepwire-ingest",
-                             Payload=json.dumps({"event": {"type": "x"}, "execution": "manual"}))
+    # A fan-out page of an event that was never stored: nothing to deliver
+    response = client.invoke(FunctionName="stepwire-ingest", Payload=json.dumps(
+        {"tenant": "nobody", "event_id": "evt_missing", "after": None}))
 
     assert "FunctionError" not in response
     result = json.loads(response["Payload"].read())
-    assert result["outcome"] == "rejected"
-    assert "tenant: Field required" in result["reason"]
+    assert (result["done"], result["started"]) == (True, 0)
+    # A malformed input is the function's error, as Lambda reports one
+    broken = client.invoke(FunctionName="stepwire-ingest", Payload=json.dumps({"type": "x"}))
+    assert broken["FunctionError"] == "Unhandled"
+    assert "event_id" in json.loads(broken["Payload"].read())["errorMessage"]
 
 
 def test_an_event_without_tenant_is_printed_and_kept_in_the_ingress_dead_letter_queue(

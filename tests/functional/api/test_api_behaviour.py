@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from botocore.exceptions import ClientError
 
 from lambdas import handle_api_request, handle_authorize_request
 from stepwire.gateway.api_gateway import Gateway
@@ -16,7 +17,7 @@ from stepwire.host.provision import STATEMACHINES_DIR
 from tests.functional.api.api_harness import ApiEnv, api_env, json_of
 from workflows import wiring
 from workflows.api.app import ROUTES
-from workflows.delivery.attempt import record_failure
+from workflows.delivery.failure import record_failure
 from workflows.kernel.ids import execution_name, webhook_id
 from workflows.kernel.models import (
     Event,
@@ -25,6 +26,7 @@ from workflows.kernel.models import (
     NotificationTarget,
 )
 from workflows.kernel.settings import get_settings
+from workflows.storage import table
 
 pytestmark = pytest.mark.functional
 
@@ -37,10 +39,13 @@ def env() -> Iterator[ApiEnv]:
         yield running
 
 
-def _executions(env: ApiEnv, arn: str) -> list[dict]:
-    pages = env.client("stepfunctions").get_paginator("list_executions").paginate(
-        stateMachineArn=arn)
-    return [execution for page in pages for execution in page["executions"]]
+def _stored_events(env: ApiEnv, tenant: str) -> list[str]:
+    """The ids of the tenant's stored events (an accepted event is stored before its 202)."""
+    pages = env.client("dynamodb").get_paginator("query").paginate(
+        TableName=env.resources.table_name, IndexName=table.EVENTS_BY_TIME_INDEX,
+        KeyConditionExpression="gsi1pk = :g",
+        ExpressionAttributeValues={":g": {"S": table.events_by_time_key(tenant)}})
+    return [item["id"]["S"] for page in pages for item in page["Items"]]
 
 
 def _target(tenant: str, event_id: str, subscription_id: str) -> NotificationTarget:
@@ -52,10 +57,9 @@ def _target(tenant: str, event_id: str, subscription_id: str) -> NotificationTar
 # --- publish -------------------------------------------------------------------------------
 
 
-def test_the_same_idempotency_key_twice_is_one_event_and_one_ingest(env: ApiEnv):
+def test_the_same_idempotency_key_twice_is_one_event_stored(env: ApiEnv):
     token = env.token("idem", ["publisher"])
-    arn = env.resources.ingest_state_machine_arn
-    before = len(_executions(env, arn))
+    before = len(_stored_events(env, "idem"))
     first = env.call("POST", "/events", token=token, headers={"Idempotency-Key": "order-42"},
                      body={"type": "order.created", "data": {"n": 1}})
     again = env.call("POST", "/events", token=token, headers={"Idempotency-Key": "order-42"},
@@ -65,7 +69,7 @@ def test_the_same_idempotency_key_twice_is_one_event_and_one_ingest(env: ApiEnv)
     assert (first.status, again.status, other.status) == (202, 202, 202)
     assert json_of(first) == json_of(again)
     assert json_of(other)["id"] != json_of(first)["id"]
-    assert len(_executions(env, arn)) == before + 2
+    assert len(_stored_events(env, "idem")) == before + 2
     # Another tenant with the same key is another event.
     foreign = env.call("POST", "/events", token=env.token("idem2", ["publisher"]),
                        headers={"Idempotency-Key": "order-42"},
@@ -76,10 +80,9 @@ def test_the_same_idempotency_key_twice_is_one_event_and_one_ingest(env: ApiEnv)
 def test_the_same_key_with_another_body_is_a_422_naming_the_key(env: ApiEnv):
     # Given an event accepted under a key
     token = env.token("idem-conflict", ["publisher"])
-    arn = env.resources.ingest_state_machine_arn
     first = env.call("POST", "/events", token=token, headers={"Idempotency-Key": "pay-7"},
                      body={"type": "payment.made", "data": {"amount": 10}})
-    before = len(_executions(env, arn))
+    before = len(_stored_events(env, "idem-conflict"))
     # When the key comes again with another body
     changed = env.call("POST", "/events", token=token, headers={"Idempotency-Key": "pay-7"},
                        body={"type": "payment.made", "data": {"amount": 99}})
@@ -88,7 +91,7 @@ def test_the_same_key_with_another_body_is_a_422_naming_the_key(env: ApiEnv):
     assert changed.headers["Content-Type"] == "application/problem+json"
     assert "'pay-7'" in json_of(changed)["detail"]
     assert "Idempotency-Key" in json_of(changed)["detail"]
-    assert len(_executions(env, arn)) == before
+    assert len(_stored_events(env, "idem-conflict")) == before
     again = env.call("POST", "/events", token=token, headers={"Idempotency-Key": "pay-7"},
                      body={"type": "payment.made", "data": {"amount": 10}})
     assert json_of(again) == json_of(first)
@@ -108,17 +111,15 @@ def test_a_client_id_is_used_and_a_repeat_returns_the_event_as_first_accepted(en
     assert "id 'order-1'" in json_of(changed)["detail"]
 
 
-def test_the_ingest_input_is_the_published_event(env: ApiEnv):
+def test_a_202_means_the_published_event_is_stored(env: ApiEnv):
     token = env.token("input", ["publisher"])
     accepted = json_of(env.call("POST", "/events", token=token,
                                 body={"type": "user.signed_up", "data": {"email": "a@b.c"}}))
-    sfn = env.client("stepfunctions")
-    [started] = [json.loads(sfn.describe_execution(executionArn=e["executionArn"])["input"])
-                 for e in _executions(env, env.resources.ingest_state_machine_arn)
-                 if e["name"].startswith(f"input--{accepted['id']}--")]
-    assert started == {"tenant": "input", "type": "user.signed_up",
-                       "data": {"email": "a@b.c"}, "id": accepted["id"],
-                       "created_at": accepted["created_at"].replace("Z", "+00:00")}
+    stored = env.store.get_event("input", accepted["id"])
+    assert stored is not None
+    assert (stored.tenant, stored.type, stored.data) == ("input", "user.signed_up",
+                                                         {"email": "a@b.c"})
+    assert stored.created_at.isoformat() == accepted["created_at"].replace("Z", "+00:00")
 
 
 def test_size_limits_json_and_field_errors(env: ApiEnv):
@@ -168,12 +169,12 @@ def _nested(depth: int) -> dict:
 ], ids=["500-deep", "990-deep", "50000-deep", "not-utf8", "text-plain", "form"])
 def test_a_body_no_schema_describes_is_a_clear_4xx_before_202(env: ApiEnv, raw, headers,
                                                               status, detail):
-    before = len(_executions(env, env.resources.ingest_state_machine_arn))
+    before = len(_stored_events(env, "shape"))
     response = env.call("POST", "/events", token=env.token("shape", ["publisher"]), raw=raw,
                         headers=headers)
     assert response.status == status, response.body
     assert detail in json_of(response)["detail"]
-    assert len(_executions(env, env.resources.ingest_state_machine_arn)) == before
+    assert len(_stored_events(env, "shape")) == before
 
 
 def test_data_nested_to_the_limit_is_accepted(env: ApiEnv):
@@ -552,12 +553,9 @@ def test_concurrent_requests_keep_their_own_principal_and_status(env: ApiEnv):
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(publish, range(40)))
     assert {status for _, status, _ in results} == {202}
-    sfn = env.client("stepfunctions")
-    started = [json.loads(sfn.describe_execution(executionArn=e["executionArn"])["input"])
-               for e in _executions(env, env.resources.ingest_state_machine_arn)]
-    tenant_of = {s["id"]: s["tenant"] for s in started}
     for tenant, _, event_id in results:
-        assert tenant_of[event_id] == tenant
+        stored = env.store.get_event(tenant, event_id)
+        assert stored is not None and stored.tenant == tenant
 
 
 def test_every_operation_has_a_summary_and_a_description_a_user_can_act_on(env: ApiEnv):
@@ -579,3 +577,25 @@ def test_a_refused_webhook_url_is_a_422_naming_the_url_field(env: ApiEnv):
     assert refused.status == 422
     assert [e["field"] for e in problem["errors"]] == ["url"]
     assert problem["detail"].startswith("url: ")
+
+
+def test_a_publish_aws_keeps_failing_is_a_503_to_retry_and_nothing_is_accepted(
+        env: ApiEnv, monkeypatch: pytest.MonkeyPatch):
+    # Given DynamoDB throttles the event's put past the SDK's retries
+    def throttled(*_args, **_kwargs):
+        raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException",
+                                     "Message": "Rate exceeded"}}, "PutItem")
+
+    monkeypatch.setattr(type(wiring.store()), "put_event_if_new", throttled)
+    token = env.token("busy", ["publisher"])
+
+    # When an event is published
+    response = env.call("POST", "/events", token=token,
+                        body={"type": "order.created", "data": {}, "id": "busy-1"})
+
+    # Then the client is told to send it again, and nothing was stored (not a 500, not a 202)
+    assert response.status == 503
+    assert response.headers["Retry-After"] == "1"
+    assert "send the same request again" in json_of(response)["detail"]
+    monkeypatch.undo()
+    assert env.store.get_event("busy", "busy-1") is None

@@ -4,23 +4,19 @@ breaker transition is one conditional write, and parking holds only under an ope
 from datetime import timedelta
 
 import pytest
+from botocore.exceptions import ClientError
 
 from workflows.delivery.attempt import DeliveryConfig
 from workflows.delivery.breaker import BreakerState
-from workflows.delivery.rate_limit import Window, wait_seconds
 from workflows.kernel.ids import execution_name, new_id, webhook_id
 from workflows.kernel.models import NotificationStatus, NotificationTarget, Subscription, utc_now
 from workflows.kernel.settings import get_settings
+from workflows.recovery.expiry import DeadLetterQueue
 from workflows.recovery.handover import continue_as_new_if_due
-from workflows.recovery.release import (
-    Endpoint,
-    Outcome,
-    ProbeRequest,
-    ReleaseRequest,
-    ReleaseResult,
-    probe_endpoint,
-    release_parked,
-)
+from workflows.recovery.liveness import RecoveryLiveness
+from workflows.recovery.outcomes import Endpoint, Outcome
+from workflows.recovery.probe import ProbeRequest, probe_endpoint
+from workflows.recovery.release import ReleaseRequest, ReleaseResult, release_parked
 from workflows.storage import Store
 
 pytestmark = pytest.mark.functional
@@ -31,6 +27,19 @@ def target(tenant: str, subscription_id: str) -> NotificationTarget:
     return NotificationTarget(tenant=tenant, event_id=event_id, subscription_id=subscription_id,
                               webhook_id=webhook_id(tenant, event_id, subscription_id),
                               execution_name=execution_name(event_id, subscription_id))
+
+
+class NoExecutions:
+    """Step Functions with no execution at all: every recovery named is yet to start."""
+
+    def describe_execution(self, executionArn: str) -> dict:
+        raise ClientError({"Error": {"Code": "ExecutionDoesNotExist", "Message": executionArn}},
+                          "DescribeExecution")
+
+
+def liveness(store: Store) -> RecoveryLiveness:
+    return RecoveryLiveness(NoExecutions(), "arn:aws:states:us-east-1:1:stateMachine:recovery",
+                            store)
 
 
 def test_only_counted_failures_extend_the_streak_and_a_success_ends_it(store: Store) -> None:
@@ -123,12 +132,13 @@ def test_only_the_named_recovery_acts_a_superseded_one_hands_over(store: Store) 
     probe = probe_endpoint(ProbeRequest(
         endpoint=endpoint, probes=3, probe_waits=[5, 30],
         execution_arn="arn:aws:states:us-east-1:1:execution:recovery:r1"),
-        store=store, config=DeliveryConfig.from_settings(get_settings()))
-    assert (probe.outcome, probe.successor, probe.dead_letters) == (
-        Outcome.SUPERSEDED, "r2", [])
+        store=store, config=DeliveryConfig.from_settings(get_settings()),
+        recoveries=liveness(store), queue=DeadLetterQueue(None, "dlq"))
+    assert (probe.outcome, probe.successor, probe.dead_lettered) == (
+        Outcome.SUPERSEDED, "r2", 0)
     release = release_parked(ReleaseRequest(endpoint=endpoint, recovery_name="r1"),
                              store=store, sfn=None, notification_state_machine_arn="n",
-                             default_rate=10)
+                             default_rate=10, recoveries=liveness(store))
     assert (release.outcome, release.successor) == (Outcome.SUPERSEDED, "r2")
     # and a second re-enable of a closed breaker names nobody new
     assert store.close_breaker_for_release("acme", "sub_h", "r3") is None
@@ -136,7 +146,7 @@ def test_only_the_named_recovery_acts_a_superseded_one_hands_over(store: Store) 
     assert store.finish_recovery("acme", "sub_h", "r2")
     ended = release_parked(ReleaseRequest(endpoint=endpoint, recovery_name="r1"),
                            store=store, sfn=None, notification_state_machine_arn="n",
-                           default_rate=10)
+                           default_rate=10, recoveries=liveness(store))
     assert (ended.outcome, ended.successor) == (Outcome.DONE, None)
 
 
@@ -160,20 +170,6 @@ def test_continue_as_new_names_a_successor_after_n_batches(store: Store) -> None
     # When the last batch emptied the backlog: it ends as it would have
     done = ReleaseResult(outcome=Outcome.DONE)
     assert continue_as_new_if_due(third, done, store=store, batches_per_execution=3) == done
-
-
-def test_each_second_counts_the_deliveries_of_one_endpoint_alone(store: Store) -> None:
-    # Given one second of one endpoint limited to 5/s
-    window = Window.at(utc_now())
-    # When 8 deliveries ask for a token in it, and one for another endpoint and another second
-    taken = [store.take_delivery_token("acme", "sub_rate", window) for _ in range(8)]
-    other_endpoint = store.take_delivery_token("acme", "sub_other", window)
-    next_second = store.take_delivery_token("acme", "sub_rate", Window.at(
-        utc_now() + timedelta(seconds=1)))
-    # Then the first five go, the rest wait for the next second; the others count alone
-    assert taken == [1, 2, 3, 4, 5, 6, 7, 8]
-    assert [wait_seconds(t, 5) for t in taken] == [0] * 5 + [1] * 3
-    assert (other_endpoint, next_second) == (1, 1)
 
 
 class RecordedStarts:
@@ -213,7 +209,7 @@ def test_a_recovery_releases_at_the_endpoints_rate_when_it_has_one(
         ReleaseRequest(endpoint=Endpoint(tenant="acme", subscription_id=subscription_id),
                        recovery_name="recovery-r"),
         store=store, sfn=starts, notification_state_machine_arn="arn:aws:states:::stateMachine:n",
-        default_rate=10)
+        default_rate=10, recoveries=liveness(store))
 
     # Then it restarted as many as the endpoint's rate allows, and the rest stay parked
     assert len(starts.names) == released

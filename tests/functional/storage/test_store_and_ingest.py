@@ -1,6 +1,7 @@
 """Storage and the ingest use case against emulated DynamoDB and Secrets Manager."""
 
 import json
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import pytest
@@ -8,17 +9,20 @@ from moto.core import DEFAULT_ACCOUNT_ID as ACCOUNT_ID
 from moto.dynamodb.models import dynamodb_backends
 
 from stepwire.state.durability import end_attempt_leases
-from workflows.delivery.attempt import DeliveryConfig, deliver_notification, record_failure
-from workflows.delivery.rate_limit import Window
+from workflows.delivery.attempt import DeliveryConfig, deliver_notification
+from workflows.delivery.failure import record_failure
+from workflows.delivery.rate_limit import Pacing
 from workflows.delivery.target_guard import TargetPolicy
-from workflows.ingest.fan_out import Outcome, ingest_event
-from workflows.kernel.errors import DeliveryPermanent, DeliveryRateLimited
+from workflows.ingest.accept import accept_event, parse_published
+from workflows.ingest.fan_out import fan_out_page
+from workflows.kernel.errors import DeliveryPermanent, DeliveryRateLimited, InvalidEvent
 from workflows.kernel.ids import new_id
 from workflows.kernel.models import (
     Attempt,
     DeliveryRequest,
     FailureReport,
     NotificationStatus,
+    NotificationTarget,
     SigningSecret,
     SubscriptionStatus,
     WaitReason,
@@ -32,6 +36,34 @@ from workflows.storage import Claim, Store, table
 
 pytestmark = pytest.mark.functional
 LOCAL = TargetPolicy(allow_private=True, require_https=False)
+
+
+@dataclass
+class Ingested:
+    outcome: str  # accepted, duplicate or rejected
+    event_id: str | None = None
+    notifications: list[NotificationTarget] = field(default_factory=list)
+    reason: str | None = None
+
+
+def ingest_event(raw: dict, owner: str, *, store: Store) -> Ingested:
+    """The acceptance and the whole fan-out (pages of 25), executions not started: these
+    tests drive the deliveries themselves."""
+    try:
+        published = parse_published(raw)
+    except InvalidEvent as exc:
+        return Ingested("rejected", reason=exc.detail)
+    accepted = accept_event(published, owner, store=store)
+    if not accepted.new:
+        return Ingested("duplicate", accepted.event.id)
+    started: list[NotificationTarget] = []
+    after = None
+    while True:
+        progress = fan_out_page(accepted.event, after, store=store, start=started.extend,
+                                page_size=25)
+        if progress.done:
+            return Ingested("accepted", accepted.event.id, started)
+        after = progress.after
 
 
 def subscribe(store: Store, tenant: str, *event_types: str):
@@ -73,7 +105,7 @@ def test_ingest_plans_one_notification_per_matching_active_subscription(store: S
     result = ingest_event({"tenant": "acme", "type": "order.created", "data": {}, "id": "e1"},
                           "exec-1", store=store)
 
-    assert result.outcome is Outcome.ACCEPTED
+    assert result.outcome == "accepted"
     assert {n.subscription_id for n in result.notifications} == {exact.id, prefix.id}
     event, notifications = store.get_event_with_notifications("acme", "e1")
     assert event.id == "e1" and event.type == "order.created"
@@ -89,22 +121,38 @@ def test_a_repeated_event_id_is_a_duplicate_but_a_retry_of_its_own_execution_is_
     retried = ingest_event(raw, "exec-1", store=store)  # the same execution, after a crash
     other = ingest_event({**raw, "data": {"n": 2}}, "exec-2", store=store)
 
-    assert first.outcome is retried.outcome is Outcome.ACCEPTED
-    assert retried.notifications == first.notifications
-    assert other.outcome is Outcome.DUPLICATE and other.notifications == []
+    assert first.outcome == retried.outcome == "accepted"
+    # Its rows exist and were just started: the retry starts none again (a second execution
+    # would only add a duplicate); a row left pending longer is started again (below)
+    assert retried.notifications == [] and len(first.notifications) == 1
+    assert other.outcome == "duplicate" and other.notifications == []
     assert store.get_event("acme", "e2").data == {"n": 1}, "the first event stays"
+
+
+def test_a_rerun_fan_out_starts_again_a_notification_left_pending(store: Store, aws: dict
+                                                                    ) -> None:
+    # Given a notification whose row was written, and whose start was lost, 3 minutes ago
+    subscribe(store, "lost", "*")
+    raw = {"tenant": "lost", "type": "a.b", "data": {}, "id": "e-lost"}
+    [target] = ingest_event(raw, "exec-1", store=store).notifications
+    aws["dynamodb"].update_item(
+        TableName=store._table, Key=store.notification_key(target),
+        UpdateExpression="SET updated_at = :then", ExpressionAttributeValues={
+            ":then": {"S": (utc_now() - timedelta(minutes=3)).isoformat()}})
+    # When the fan-out runs again, it starts it again
+    assert ingest_event(raw, "exec-1", store=store).notifications == [target]
 
 
 def test_the_same_event_id_in_two_tenants_is_two_events(store: Store) -> None:
     raw = {"type": "a.b", "data": {}, "id": "shared"}
-    assert ingest_event({**raw, "tenant": "t1"}, "x1", store=store).outcome is Outcome.ACCEPTED
-    assert ingest_event({**raw, "tenant": "t2"}, "x2", store=store).outcome is Outcome.ACCEPTED
+    assert ingest_event({**raw, "tenant": "t1"}, "x1", store=store).outcome == "accepted"
+    assert ingest_event({**raw, "tenant": "t2"}, "x2", store=store).outcome == "accepted"
 
 
 def test_invalid_input_is_rejected_with_the_reason_and_nothing_stored(store: Store) -> None:
     result = ingest_event({"tenant": "acme", "type": "bad type", "data": {}, "id": "e3"}, "x",
                           store=store)
-    assert result.outcome is Outcome.REJECTED
+    assert result.outcome == "rejected"
     assert "type" in result.reason
     assert store.get_event("acme", "e3") is None
 
@@ -143,8 +191,9 @@ def test_a_rerun_ingest_leaves_a_delivered_notification_delivered(store: Store) 
     store.set_notification_status(target, NotificationStatus.DELIVERED)
     # When the same ingest execution runs again (Express runs at least once)
     again = ingest_event(raw, "exec-1", store=store)
-    # Then it plans the same notification but its row stays delivered, and no attempt is allowed
-    assert again.notifications == [target]
+    # Then it starts nothing (only pending rows are started again), its row stays delivered,
+    # and no attempt is allowed
+    assert again.notifications == []
     _, [notification] = store.get_event_with_notifications("rerun", "e5")
     assert notification.status is NotificationStatus.DELIVERED
     assert store.claim_attempt(target, "arn:second", lease_seconds=60) is Claim.DELIVERED
@@ -207,7 +256,7 @@ def test_an_event_that_matched_no_subscription_is_unmatched_not_delivered(store:
     result = ingest_event({"tenant": "quiet", "type": "order.created", "data": {}, "id": "e9"},
                           "x", store=store)
     # Then nothing is planned, and the event says so, in its detail and as a list filter
-    assert result.outcome is Outcome.ACCEPTED and result.notifications == []
+    assert result.outcome == "accepted" and result.notifications == []
     assert get_event("quiet", "e9", store=store).status is EventStatus.UNMATCHED
     codec = CursorCodec(b"k" * 32)
     page = list_events("quiet", EventFilters(status=EventStatus.UNMATCHED), 10, None,
@@ -219,29 +268,33 @@ def test_an_event_that_matched_no_subscription_is_unmatched_not_delivered(store:
 
 
 def test_a_rate_limited_delivery_says_when_its_turn_comes_and_makes_no_attempt(
-        store: Store) -> None:
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given an endpoint limited to 1 delivery/s whose coming seconds are already taken
     created = create_subscription("limited", NewSubscription(
         url="http://127.0.0.1:9/hook", event_types=["*"], rate_limit=1), store=store,
         policy=LOCAL)
     [target] = ingest_event({"tenant": "limited", "type": "a.b", "data": {}, "id": "e9"}, "x",
                             store=store).notifications
-    first = Window.for_token(utc_now())
-    for index in range(first.index, first.index + 3):  # whichever second the delivery meets
-        for _ in range(2):
-            store.take_delivery_token("limited", created.id, Window.of(index, 1.0))
+    now = utc_now()
+    taken = [store.take_delivery_slot("limited", created.id, f"other_{n}", Pacing(1),
+                                      now.timestamp()) for n in range(3)]
 
-    # When its workflow's Deliver task runs
-    with pytest.raises(DeliveryRateLimited):
+    # When its workflow's Deliver task runs, at the same instant
+    monkeypatch.setattr("workflows.delivery.attempt.utc_now", lambda: now)
+    with pytest.raises(DeliveryRateLimited, match="3 are ahead of it") as raised:
         deliver_notification(DeliveryRequest(notification=target, attempt=0,
                                              execution_arn="arn:fast"),
                              store=store, config=DeliveryConfig.from_settings(get_settings()))
 
-    # Then the trace says it waits for its turn (2 s: two are ahead of it), and no attempt
+    # Then it waits whole seconds for the slot after theirs (3.3 s ahead: 3 s, then the task
+    # waits the rest), the trace says when that slot comes, and no attempt was made
+    slot = taken[-1].at + Pacing(1).interval
+    assert raised.value.details["wait_seconds"] == 3
     _, [notification] = store.get_event_with_notifications("limited", "e9")
     assert notification.next_attempt is not None
     assert notification.next_attempt.reason is WaitReason.RATE_LIMITED
-    assert notification.next_attempt.wait_seconds == 2
+    due = notification.next_attempt.decided_at.timestamp() + notification.next_attempt.wait_seconds
+    assert due == pytest.approx(slot, abs=0.01)
     assert notification.attempts == []
 
 

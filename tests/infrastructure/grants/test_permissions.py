@@ -13,8 +13,8 @@ LOG_DELIVERY = {"logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLog
 UNSCOPED_BY_ROLE = {
     # Lambda active tracing.
     **{f"Functions{name}Role": XRAY for name in
-       ("Ingest", "Deliver", "RecordFailure", "HandOff", "ProbeEndpoint", "ReleaseParked", "Api",
-        "Authorizer", "RotateJwtKey", "SeedSecretKeys")},
+       ("Ingest", "Ingress", "Deliver", "RecordFailure", "HandOff", "ProbeEndpoint",
+        "ReleaseParked", "Api", "Authorizer", "RotateJwtKey", "SeedSecretKeys", "Reconcile")},
     # Step Functions logging at level ALL and X-Ray tracing.
     "WorkflowsIngestRole": XRAY | XRAY_SAMPLING | LOG_DELIVERY,
     "WorkflowsNotificationRole": XRAY | XRAY_SAMPLING | LOG_DELIVERY,
@@ -100,13 +100,14 @@ def test_state_machines_invoke_only_their_own_functions(synthesized):
                                       "handle_hand_off"},
         "WorkflowsLongTailRole": {"handle_deliver_notification", "handle_record_failure",
                                   "handle_hand_off"},
-        "WorkflowsRecoveryRole": {"handle_probe_endpoint", "handle_release_parked",
-                                  "handle_record_failure"},
+        # (the probe dead-letters expired notifications itself: no RecordFailure task)
+        "WorkflowsRecoveryRole": {"handle_probe_endpoint", "handle_release_parked"},
     }
 
 
 def test_workflow_types_and_who_may_start_what(synthesized):
     """The hot path is Express; only the fast notification workflow starts the long tail;
+    the ingest machine starts nothing itself (its function does);
     parking (fast path or long tail) starts the endpoint's recovery, whose release restarts
     notifications; a recovery starts its successor, a re-enable a new recovery."""
     machines = synthesized.resources("AWS::StepFunctions::StateMachine").values()
@@ -129,7 +130,10 @@ def test_workflow_types_and_who_may_start_what(synthesized):
             starts.setdefault(_role_name(role), set()).update(
                 machine(r) for r in as_list(statement["Resource"]))
     assert starts == {
-        "WorkflowsIngestRole": {"notification"},
+        # An acceptance fans out its first page and starts the ingest for the rest; each page
+        # starts the notifications it creates.
+        "FunctionsIngestRole": {"notification"},
+        "FunctionsIngressRole": {"ingest", "notification"},
         "WorkflowsNotificationRole": {"long-tail", "recovery"},
         "WorkflowsLongTailRole": {"recovery"},
         "FunctionsReleaseParkedRole": {"notification"},
@@ -137,8 +141,8 @@ def test_workflow_types_and_who_may_start_what(synthesized):
         "FunctionsApiRole": {"ingest", "notification", "recovery"},
         # Continue-as-new and a superseded recovery start a new execution of it.
         "WorkflowsRecoveryRole": {"recovery"},
-        # The EventBridge rule's target role (CDK's SfnStateMachine target).
-        "WorkflowsIngestEventsRole": {"ingest"},
+        # What dead executions left: a fan-out, a notification, an endpoint's recovery.
+        "FunctionsReconcileRole": {"ingest", "notification", "recovery"},
     }
 
 

@@ -20,6 +20,12 @@ EXPECTED_ACKNOWLEDGEMENTS = {
     "AwsSolutions-SMG4": "the data key",
     "AwsSolutions-COG4": "Lambda JWT authorizer and public routes",
     "AwsSolutions-APIG4": "the three public routes",
+    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:"
+    "execution:Stepwire-recovery:*]": "DescribeExecution of the recovery's executions (named at "
+                                      "run time): parking, the probe, the release, the reconciler",
+    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:"
+    "execution:Stepwire-long-tail:*]": "DescribeExecution of the long tails (named at run time): "
+                                       "the reconciler",
 }
 PUBLIC_METHODS = {"health/GET", "openapi.json/GET", "docs/GET"}
 

@@ -8,7 +8,7 @@ import pytest
 
 from stacks.api import ROUTES
 from stacks.api_models import draft4_schema
-from stacks.constants import EVENT_BUS_NAME, WAF_RATE_LIMIT
+from stacks.constants import EVENT_BUS_NAME
 from stacks.functions import ALL_FUNCTIONS
 from workflows.api.public_routes import openapi_schema
 from workflows.kernel.settings import Settings
@@ -59,12 +59,13 @@ def test_table_is_built_from_the_one_key_schema(synthesized):
     assert properties["DeletionProtectionEnabled"] is True
 
 
-def test_dead_letter_queues_are_encrypted_kept_14_days_and_https_only(synthesized):
+def test_queues_are_encrypted_https_only_and_dead_letter_queues_keep_14_days(synthesized):
     queues = synthesized.resources("AWS::SQS::Queue")
-    assert len(queues) == 2
-    for queue in queues.values():
+    assert len(queues) == 3
+    for queue_id, queue in queues.items():
         assert queue["Properties"]["SqsManagedSseEnabled"] is True
-        assert queue["Properties"]["MessageRetentionPeriod"] == FOURTEEN_DAYS
+        if not queue_id.startswith("IngressQueue"):  # the ingress queue has a DLQ of its own
+            assert queue["Properties"]["MessageRetentionPeriod"] == FOURTEEN_DAYS
     denied_insecure = {
         ref_id(policy["Properties"]["Queues"][0])
         for policy in synthesized.resources("AWS::SQS::QueuePolicy").values()
@@ -205,32 +206,42 @@ def test_gateway_errors_are_problem_json(synthesized):
             "gatewayresponse.header.Content-Type": "'application/problem+json'"}
 
 
-def test_waf_has_managed_rule_groups_and_a_rate_rule_on_the_stage(synthesized):
+def test_waf_has_managed_rule_groups_on_the_stage(synthesized):
+    # (its rate rules and the stage's throttle: tests/infrastructure/api/test_waf_and_throttle.py)
     acl = synthesized.only("AWS::WAFv2::WebACL")
     assert acl["Scope"] == "REGIONAL"
     groups = {r["Statement"]["ManagedRuleGroupStatement"]["Name"] for r in acl["Rules"]
               if "ManagedRuleGroupStatement" in r["Statement"]}
     assert {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet",
             "AWSManagedRulesAmazonIpReputationList"} <= groups
-    rate = [r for r in acl["Rules"] if "RateBasedStatement" in r["Statement"]]
-    assert rate[0]["Statement"]["RateBasedStatement"] == {"Limit": WAF_RATE_LIMIT,
-                                                          "AggregateKeyType": "IP"}
-    assert rate[0]["Action"] == {"Block": {}}
     association = synthesized.only("AWS::WAFv2::WebACLAssociation")
     assert "Stage" in json.dumps(association["ResourceArn"])
 
 
-def test_event_bus_rule_targets_the_ingest_machine_with_retries_and_a_dlq(synthesized):
+def test_event_bus_rule_puts_events_on_the_ingress_queue_and_its_consumer_takes_them(
+        synthesized):
+    """Durable from the bus on: rule → queue (retries, a DLQ) → consumer (partial batch
+    answers); a message the consumer cannot take goes to the ingress DLQ after a few tries."""
     assert synthesized.only("AWS::Events::EventBus")["Name"] == EVENT_BUS_NAME
-    rule = synthesized.only("AWS::Events::Rule")
+    [rule] = [rule["Properties"] for rule in synthesized.resources("AWS::Events::Rule").values()
+              if "EventPattern" in rule["Properties"]]  # not the reconciler's schedule
     target = rule["Targets"][0]
-    machines = synthesized.resources("AWS::StepFunctions::StateMachine")
-    ingest = next(k for k, v in machines.items()
-                  if v["Properties"]["StateMachineName"] == "Stepwire-ingest")
-    assert target["Arn"] == {"Ref": ingest}
+    queues = synthesized.resources("AWS::SQS::Queue")
+    [ingress] = [k for k in queues if k.startswith("IngressQueue")]
+    assert target["Arn"] == {"Fn::GetAtt": [ingress, "Arn"]}
     assert "Input" not in target and "InputPath" not in target  # the whole event
     assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
     assert "Arn" in target["DeadLetterConfig"]
+    redrive = queues[ingress]["Properties"]["RedrivePolicy"]
+    assert redrive["maxReceiveCount"] >= 5
+    assert ref_id(redrive["deadLetterTargetArn"]) == ref_id(target["DeadLetterConfig"]["Arn"])
+    mapping = synthesized.only("AWS::Lambda::EventSourceMapping")
+    assert ref_id(mapping["EventSourceArn"]) == ingress
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    consumer = synthesized.resources("AWS::Lambda::Function")[ref_id(mapping["FunctionName"])]
+    assert consumer["Properties"]["Handler"] == "lambdas.handle_ingress_event.lambda_handler"
+    assert queues[ingress]["Properties"]["VisibilityTimeout"] >= \
+        6 * consumer["Properties"]["Timeout"]
 
 
 def test_jwt_key_rotates_and_both_secrets_are_seeded(synthesized):

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from standardwebhooks import Webhook
 
-from workflows.delivery.attempt import readable_cause
+from workflows.delivery.failure import readable_cause
 from workflows.delivery.http import parse_retry_after
 from workflows.delivery.signing import new_signing_secret, signature_header
 from workflows.kernel.errors import DeliveryGone, DeliveryPermanent, DeliveryRetryable

@@ -1,12 +1,21 @@
-"""The rate limit's rules: which delivery of a second goes, how long the others wait, and
-which second a time falls in (locally shortened like every wait of the workflows)."""
-
-from datetime import UTC, datetime, timedelta
+"""The rate limit's rules (GCRA): POSTs one interval apart at least, so that no window of
+one second, wherever it starts, holds more than the rate; a delivery whose slot is too far
+ahead waits whole seconds and comes back in time for it (locally shortened like every wait of
+the workflows)."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from workflows.delivery.rate_limit import LEAD, MAX_RATE_LIMIT, SEND_MARGIN, Window, wait_seconds
+from tests.support.rate_windows import most_in_one_second
+from workflows.delivery.rate_limit import (
+    MAX_RATE_LIMIT,
+    SEND_AHEAD,
+    SLACK,
+    WAKE_EARLY,
+    Pacing,
+)
 from workflows.operations.subscriptions import (
     NewSubscription,
     SubscriptionChanges,
@@ -15,59 +24,84 @@ from workflows.operations.subscriptions import (
 
 pytestmark = pytest.mark.unit
 
-NOW = datetime(2026, 11, 27, 12, 0, 0, 400_000, tzinfo=UTC)
+NOW = 1_795_780_800.4  # epoch seconds, 0.4 s into a second
 
 
-@pytest.mark.parametrize(("taken", "rate", "wait"), [
-    (1, 5, 0), (5, 5, 0),  # within the rate: it goes now
-    (6, 5, 1), (10, 5, 1),  # the next five: the next second
-    (11, 5, 2), (40, 5, 7),
-    (2, 1, 1), (3, 1, 2),
-    (1000, 1000, 0), (1001, 1000, 1),
-])
-def test_the_first_rate_of_a_second_go_the_others_wait_by_their_place(taken, rate, wait) -> None:
-    assert wait_seconds(taken, rate) == wait
+def paced(arrivals: list[float], pacing: Pacing) -> list[float]:
+    """The slots GCRA gives deliveries arriving at these times (the TAT moves one interval)."""
+    tat = None
+    slots = []
+    for now in sorted(arrivals):
+        slot = pacing.slot(tat, now)
+        tat = slot + pacing.interval
+        slots.append(slot)
+    return slots
 
 
-def test_waiting_whole_seconds_lands_in_the_window_that_many_ahead() -> None:
-    # Given a time in the middle of a second
-    window = Window.at(NOW)
-    # When a delivery waits k seconds from then
-    later = [Window.at(NOW + timedelta(seconds=k)) for k in (1, 2, 7)]
-    # Then it tries again k windows ahead, whatever the fraction of the second it started at
-    assert [w.index - window.index for w in later] == [1, 2, 7]
-    assert window.index == int(NOW.timestamp())
-    assert window.ends_at == window.index + 1
+@given(rate=st.integers(1, MAX_RATE_LIMIT),
+       arrivals=st.lists(st.floats(0, 30), min_size=1, max_size=300))
+def test_no_window_of_one_second_holds_more_than_the_rate(rate, arrivals) -> None:
+    # Given deliveries arriving at any times: bursts, trickles, pauses
+    # When each takes its slot
+    slots = paced([NOW + a for a in arrivals], Pacing(rate))
+    # Then no second, wherever it starts, holds more than the rate, and none leaves early
+    assert most_in_one_second(slots) <= rate
+    assert all(slot >= arrival for slot, arrival in zip(slots, sorted(NOW + a for a in arrivals),
+                                                          strict=True))
 
 
-def test_a_token_taken_at_the_end_of_a_second_counts_in_the_next_one() -> None:
-    second = Window.at(NOW)
-    # Early in a second: this second, already begun
-    assert Window.for_token(NOW) == second and second.starts_at <= NOW.timestamp()
-    # In its last quarter: the next second, whose start the POST waits for
-    late = NOW + timedelta(seconds=1 - LEAD - 0.4 + 0.05)  # 0.4 s is NOW's fraction
-    assert Window.for_token(late).index == second.index + 1
-    assert 0 < Window.for_token(late).starts_at - late.timestamp() <= LEAD
-    # and waiting k seconds from there lands k seconds further on
-    assert Window.for_token(late + timedelta(seconds=3)).index == second.index + 4
+@pytest.mark.parametrize("rate", [1, 5, 1000])
+def test_two_seconds_on_a_boundary_hold_the_rate_where_counting_clock_seconds_did_not(
+        rate) -> None:
+    # Given twice the rate arriving at once at the end of a clock second (the old counter per
+    # second let `rate` go now and `rate` more a few ms later, in the next clock second)
+    arrivals = [NOW + 0.59] * (2 * rate)
+    slots = paced(arrivals, Pacing(rate))
+    # Then they are spread: any second holds at most the rate (less the slack's 9%), with
+    # room for a POST that leaves a little after its slot
+    assert rate / (1 + SLACK) <= most_in_one_second(slots) <= rate
+    assert most_in_one_second(slots, window=1 + SLACK * 0.9) <= rate
+    assert slots[rate] - slots[0] == pytest.approx(1 + SLACK, abs=1e-4)
 
 
-def test_a_token_back_in_the_last_moment_of_its_second_is_not_sent_in_it() -> None:
-    second = Window.at(NOW)
-    assert second.still_sendable(second.ends_at - SEND_MARGIN - 0.01)
-    assert not second.still_sendable(second.ends_at - SEND_MARGIN)
-    assert not second.still_sendable(second.ends_at + 0.5)
-    # shortened locally like the second itself
-    local = Window.at(NOW, time_scale=0.01)
-    assert not local.still_sendable(local.ends_at - SEND_MARGIN * 0.01, time_scale=0.01)
+def test_an_idle_endpoint_keeps_no_credit() -> None:
+    pacing = Pacing(5)
+    # A TAT long past is no burst allowance: the slot is now, the next one interval later
+    assert pacing.slot(NOW - 60, NOW) == NOW
+    assert pacing.slot(None, NOW) == NOW
+    assert pacing.slot(NOW + 0.3, NOW) == NOW + 0.3
+    assert pacing.interval == pytest.approx((1 + SLACK) / 5)
 
 
-def test_the_local_time_scale_shortens_the_window_like_the_waits() -> None:
+@given(ahead=st.floats(SEND_AHEAD + 1e-3, 3600), late=st.floats(0, WAKE_EARLY - 1e-3),
+       scale=st.sampled_from([1.0, 0.01]))
+def test_a_delivery_that_waits_comes_back_in_time_for_its_slot(ahead, late, scale) -> None:
+    # Given a slot too far ahead to wait for in the task
+    pacing = Pacing(5, time_scale=scale)
+    slot = NOW + ahead * scale
+    assert not pacing.sendable(slot, NOW)
+    # When the workflow waits the whole seconds it is told, and comes back up to WAKE_EARLY
+    # late (the Wait state's end, the invoke, the reads)
+    wait = pacing.wait_seconds(slot, NOW)
+    back = NOW + (wait + late) * scale
+    # Then its slot is still ahead and close enough to wait for in the task
+    assert wait >= 1 and isinstance(wait, int)
+    assert pacing.sendable(slot, back)
+
+
+def test_the_deliveries_ahead_are_counted_in_slots() -> None:
+    pacing = Pacing(5)
+    assert pacing.ahead(NOW, NOW) == 0
+    assert pacing.ahead(NOW + 10 * pacing.interval, NOW) == 10
+
+
+def test_the_local_time_scale_shortens_the_second_like_the_waits() -> None:
     # Given --retry-time-scale 0.01: a workflow second lasts 10 ms
-    window = Window.at(NOW, time_scale=0.01)
-    assert window.index == int(NOW.timestamp() * 100)
-    assert Window.at(NOW + timedelta(milliseconds=10), time_scale=0.01).index == window.index + 1
-    assert window.ends_at == pytest.approx((window.index + 1) * 0.01)
+    local = Pacing(5, time_scale=0.01)
+    assert local.interval == pytest.approx(0.01 * (1 + SLACK) / 5)
+    assert most_in_one_second(paced([NOW] * 20, local), window=0.01) <= 5
+    assert local.sendable(NOW + SEND_AHEAD * 0.01, NOW)
+    assert not local.sendable(NOW + SEND_AHEAD * 0.01 + 1e-4, NOW)
 
 
 @pytest.mark.parametrize("rate", [0, -1, MAX_RATE_LIMIT + 1, 2.5, "5", True])

@@ -2,7 +2,7 @@
 
 import pytest
 
-from workflows.ingest.fan_out import parse_published
+from workflows.ingest.accept import parse_published
 from workflows.kernel.errors import InvalidEvent
 
 pytestmark = pytest.mark.unit

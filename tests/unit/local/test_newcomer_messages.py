@@ -19,7 +19,7 @@ from stepwire.emulation.cloudwatch import MetricsRecorder
 from stepwire.gateway.console_routes import LocalConsole
 from stepwire.host.activity_log import ActivityPrinter, log_wait
 from workflows.api.app import ROUTES
-from workflows.delivery.attempt import duration_text, gave_up
+from workflows.delivery.failure import duration_text, gave_up
 from workflows.kernel import activity
 from workflows.kernel.models import Attempt, NotificationTarget, utc_now
 
@@ -218,8 +218,8 @@ def test_a_refused_event_is_named_with_the_reason_and_where_it_went(printed):
                            source="eventbridge", received_id="6f1c-77")
     [line] = out.getvalue().splitlines()
     assert line.endswith("event 6f1c-77 from eventbridge refused: invalid event: detail.tenant: "
-                         "Field required (the ingest workflow sends it to the ingress "
-                         "dead-letter queue with this reason)")
+                         "Field required (sent to the ingress dead-letter queue with this "
+                         "reason)")
 
 
 ROOT = Path(__file__).resolve().parents[3]

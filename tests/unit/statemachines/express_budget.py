@@ -3,7 +3,8 @@ from StartAt (each state once: a loop's bound lives in the data, not in the ASL)
 costing TimeoutSeconds × (1 + the MaxAttempts of all its retriers) plus the retriers' backoff
 intervals (BackoffRate, capped by MaxDelaySeconds; jitter only shortens them), each Wait its
 Seconds. A Map or Parallel costs its longest branch (Map iterations run side by side). A Task
-without TimeoutSeconds (AWS's default is 99,999,999 s) or a Wait on SecondsPath has no bound.
+without TimeoutSeconds (AWS's default is 99,999,999 s) has no bound, nor has a Wait on
+SecondsPath unless its bound is given (`wait_bounds`, each proved from the ASL by its test).
 """
 
 from dataclasses import dataclass, field
@@ -46,7 +47,8 @@ def _next_states(state: dict[str, Any]) -> list[str]:
     return [name for name in dict.fromkeys(found) if name]
 
 
-def _state_seconds(name: str, state: dict[str, Any], budget: Budget) -> float:
+def _state_seconds(name: str, state: dict[str, Any], budget: Budget,
+                   wait_bounds: dict[str, float]) -> float:
     kind = state["Type"]
     if kind == "Task":
         if "TimeoutSeconds" not in state:
@@ -55,21 +57,25 @@ def _state_seconds(name: str, state: dict[str, Any], budget: Budget) -> float:
         attempts, waited = retry_seconds(state.get("Retry", []))
         return float(state["TimeoutSeconds"]) * (1 + attempts) + waited
     if kind == "Wait":
-        if "Seconds" not in state:
-            budget.unbounded_waits.add(name)
-            return 0.0
-        return float(state["Seconds"])
+        if "Seconds" in state:
+            return float(state["Seconds"])
+        if name in wait_bounds:
+            return float(wait_bounds[name])
+        budget.unbounded_waits.add(name)
+        return 0.0
     if kind in ("Map", "Parallel"):
         branches = state.get("Branches") or [state.get("ItemProcessor") or state["Iterator"]]
-        inner = max(_longest(branch, budget)[0] for branch in branches)
+        inner = max(_longest(branch, budget, wait_bounds)[0] for branch in branches)
         attempts, waited = retry_seconds(state.get("Retry", []))
         return inner * (1 + attempts) + waited
     return 0.0
 
 
-def _longest(machine: dict[str, Any], budget: Budget) -> tuple[float, list[str]]:
+def _longest(machine: dict[str, Any], budget: Budget,
+             wait_bounds: dict[str, float]) -> tuple[float, list[str]]:
     states = machine["States"]
-    costs = {name: _state_seconds(name, state, budget) for name, state in states.items()}
+    costs = {name: _state_seconds(name, state, budget, wait_bounds)
+             for name, state in states.items()}
 
     def walk(name: str, seen: frozenset[str]) -> tuple[float, list[str]]:
         best: tuple[float, list[str]] = (0.0, [])
@@ -81,7 +87,8 @@ def _longest(machine: dict[str, Any], budget: Budget) -> tuple[float, list[str]]
     return walk(machine["StartAt"], frozenset({machine["StartAt"]}))
 
 
-def express_budget(machine: dict[str, Any]) -> Budget:
+def express_budget(machine: dict[str, Any],
+                   wait_bounds: dict[str, float] | None = None) -> Budget:
     budget = Budget()
-    budget.worst_seconds, budget.worst_path = _longest(machine, budget)
+    budget.worst_seconds, budget.worst_path = _longest(machine, budget, wait_bounds or {})
     return budget

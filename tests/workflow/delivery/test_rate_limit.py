@@ -6,24 +6,25 @@ These tests run the engine at a slower time scale than the rest of the tier, so 
 limit's seconds are long enough to count arrivals in (the handlers follow the same scale).
 """
 
-import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 
 import pytest
 
 from stepwire.emulation.stepfunctions import clock
+from tests.support.rate_windows import ARRIVAL_JITTER, most_in_one_second
 from tests.workflow.conftest import TIME_SCALE, Workflows
 from tests.workflow.recovery.test_endpoint_health import eventually, publish_many
 from workflows import wiring
 from workflows.delivery.breaker import BreakerState
-from workflows.delivery.rate_limit import Window
 from workflows.kernel import activity, observability
-from workflows.kernel.models import NotificationStatus, utc_now
+from workflows.kernel.models import NotificationStatus, SubscriptionStatus
 from workflows.kernel.settings import get_settings
 from workflows.storage import table
 from workflows.storage.items import key, to_item
+from workflows.storage.rate_limits import PACE, TAT
 
 pytestmark = pytest.mark.workflow
 
@@ -71,27 +72,33 @@ def assert_delivered_once_without_a_failed_attempt(flows: Workflows, event_ids: 
 def test_deliveries_beyond_the_rate_wait_without_a_failed_attempt(
         flows: Workflows, time_scale, recorded) -> None:
     lines, metrics = recorded
-    # Given real seconds, and an endpoint limited to 3 deliveries per second
+    # Given real seconds, and an endpoint limited to 3 deliveries per second, whose receiver
+    # has had a webhook already (a connection's first POST to a new address builds its pool
+    # after the slot: about 20 ms here, more on a busy machine)
     time_scale(1.0)
+    warm = flows.subscribe("/warm")
+    publish_many(flows, 1)
+    flows.receiver.wait_for("/warm", 1, timeout=30)
+    wiring.store().set_subscription_status(flows.tenant, warm.id, SubscriptionStatus.PAUSED)
     subscription = flows.subscribe(rate_limit=3)
-    clock_offset = time.time() - time.monotonic()
 
     # When 9 events are published to it at once
     event_ids = publish_many(flows, 9)
 
-    # Then each arrives once, verified, at most 3 in any second of the clock
+    # Then each arrives once, verified, at most 3 in any second, wherever it starts (less the
+    # jitter of a busy machine between a POST's slot and its arrival)
     arrived = flows.receiver.wait_for("/hook", 9, timeout=60)
     assert all(r.verified for r in arrived)
     assert sorted(r.payload["id"] for r in arrived) == sorted(event_ids)
     assert len({r.headers["webhook-id"] for r in arrived}) == 9
-    per_second = Counter(math.floor(r.at + clock_offset) for r in arrived)
-    assert max(per_second.values()) <= 3, per_second
-    assert len(per_second) >= 3  # 9 at 3/s take three seconds at least
+    times = sorted(r.at for r in arrived)
+    assert most_in_one_second(times, window=1 - ARRIVAL_JITTER) <= 3, times
+    assert times[-1] - times[0] >= 2  # 9 at 3/s take two seconds and more
     for event_id in event_ids:
         flows.wait(flows.notification_arn(event_id, subscription.id))
     # and the waits were Wait states back to Deliver: no attempt counted, nothing handed off
     states = entered_states(flows, event_ids, subscription.id)
-    assert states["WaitRateLimited"] >= 6 - 3  # at least the 4th..9th waited, some again
+    assert states["WaitRateLimited"] >= 9 - 5  # slots 1.25 s ahead or nearer go at once
     assert states["Deliver"] == 9 + states["WaitRateLimited"]
     assert states["CountAttempt"] == states["HandOff"] == 0
     assert_delivered_once_without_a_failed_attempt(flows, event_ids, subscription.id)
@@ -105,16 +112,14 @@ def test_deliveries_beyond_the_rate_wait_without_a_failed_attempt(
 
 def test_a_wait_too_long_for_the_fast_path_is_waited_in_the_long_tail(
         flows: Workflows, time_scale) -> None:
-    # Given an endpoint limited to 1/s whose next 200 seconds are taken by others, 100 each
+    # Given an endpoint limited to 1/s whose next 200 seconds are taken by others
     scale = 0.01
     time_scale(scale)
     subscription = flows.subscribe(rate_limit=1)
     db = flows.runtime.client("dynamodb")
-    first = Window.at(utc_now(), scale).index
-    for index in range(first, first + 200):
-        db.put_item(TableName=get_settings().table_name, Item={
-            **key(table.rate_window_partition(flows.tenant, subscription.id), str(index)),
-            **to_item({"taken": 100})})
+    db.put_item(TableName=get_settings().table_name, Item={
+        **key(table.rate_window_partition(flows.tenant, subscription.id), PACE),
+        **to_item({TAT: Decimal(repr(time.time() + 200 * scale))})})
 
     # When an event is published to it
     [event_id] = publish_many(flows, 1)

@@ -1,13 +1,17 @@
-"""The ingest workflow: persist once, match, fan out; refused input goes to the ingress
-dead-letter queue with the reason."""
+"""Acceptance and fan-out: an event stored once, then one notification per matching
+subscription, a page at a time (the acceptance fans out the first page, the ingest workflow
+the rest); refused input goes to the ingress dead-letter queue with the reason."""
 
 import json
+import time
 from datetime import datetime
 
 import pytest
 
 from tests.workflow.conftest import Workflows
-from workflows.kernel.ids import execution_name, new_id
+from workflows import wiring
+from workflows.ingest import fan_out
+from workflows.kernel.ids import new_id
 
 pytestmark = pytest.mark.workflow
 
@@ -20,9 +24,8 @@ def test_fan_out_follows_each_subscriptions_filter(flows: Workflows) -> None:
     flows.subscribe("/other-order", ["order.cancelled"])
     event = flows.event("order.created")
 
-    ingest = flows.wait(flows.publish(event))
+    assert flows.publish(event) == {"batchItemFailures": []}
 
-    assert ingest["status"] == "SUCCEEDED"
     for subscription in (exact, prefix, everything):
         arn = flows.notification_arn(event["id"], subscription.id)
         assert flows.wait(arn)["status"] == "SUCCEEDED"
@@ -41,45 +44,38 @@ def test_fan_out_follows_each_subscriptions_filter(flows: Workflows) -> None:
     assert {n.status for n in notifications} == {"delivered"}
 
 
-def test_duplicate_event_id_is_a_successful_no_op(flows: Workflows) -> None:
+def test_duplicate_event_id_is_a_no_op(flows: Workflows) -> None:
     subscription = flows.subscribe()
     event = flows.event()
-    first = flows.wait(flows.publish(event))
-    assert flows.wait(flows.notification_arn(event["id"], subscription.id))["status"] == "SUCCEEDED"
+    flows.publish(event)
+    assert flows.wait(flows.notification_arn(event["id"], subscription.id))["status"] == \
+        "SUCCEEDED"
 
-    again = flows.publish(event)  # same event id, another ingest execution
-    second = flows.wait(again)
+    # The same id again, from another acceptance, with other data
+    assert flows.publish({**event, "data": {"other": True}}) == {"batchItemFailures": []}
 
-    assert first["status"] == second["status"] == "SUCCEEDED"
-    assert json.loads(second["output"])["outcome"] == "duplicate"
-    entered = [e["stateEnteredEventDetails"]["name"] for e in flows.history(again)
-               if "stateEnteredEventDetails" in e]
-    assert entered == ["PersistEvent", "Verdict", "Duplicate"]
+    time.sleep(0.3)
     assert len(flows.receiver.wait_for("/hook", 1)) == 1
-    _, [notification] = flows.notification(event["id"])
+    stored, [notification] = flows.notification(event["id"])
+    assert stored.data == event["data"], "the first event stays"
     assert len(notification.attempts) == 1
 
 
 def test_an_event_without_tenant_ends_in_the_ingress_dead_letter_queue(flows: Workflows) -> None:
     flows.refused()  # Given an empty ingress dead-letter queue
     event = {"type": "order.created", "data": {}}
+    before = datetime.now().astimezone()
 
-    # When the ingest refuses an event without a tenant
-    arn = flows.publish(event)
-    execution = flows.wait(arn)
+    # When the ingress refuses an event without a tenant
+    assert flows.publish(event) == {"batchItemFailures": []}
 
-    # Then the event as received, the reason and when are in the queue; the run ends there
-    assert execution["status"] == "SUCCEEDED"
-    assert json.loads(execution["output"]) == {
-        **json.loads(execution["output"]), "outcome": "rejected",
-        "reason": "invalid event: tenant: Field required"}
-    assert flows.entered(arn) == ["PersistEvent", "Verdict", "RejectEvent", "Refused"]
+    # Then the event as received, the reason and when are in the queue; nothing is stored
     [letter] = flows.refused()
     assert letter["error"] == "Event.Invalid"
     assert letter["cause"] == "invalid event: tenant: Field required"
     assert letter["event"] == event
-    assert letter["execution_arn"] == arn
-    assert datetime.fromisoformat(letter["refused_at"]) >= execution["startDate"]
+    assert letter["message_id"]
+    assert datetime.fromisoformat(letter["refused_at"]) >= before
     assert "was not stored" in letter["refused"]
     # The attributes EventBridge puts on its own dead letters in the same queue
     assert letter["attributes"] == {"ERROR_CODE": "Event.Invalid",
@@ -96,16 +92,22 @@ def test_malformed_events_are_dead_lettered_with_the_field_named(flows: Workflow
                                                                  reason) -> None:
     flows.refused()
 
-    execution = flows.wait(flows.publish(payload))
+    assert flows.publish(payload) == {"batchItemFailures": []}
 
-    assert execution["status"] == "SUCCEEDED"
     [letter] = flows.refused()
     assert reason in letter["cause"]
     assert letter["event"] == payload
 
 
-def test_a_refusal_the_queue_cannot_take_fails_the_execution_with_the_reason(
-        flows: Workflows) -> None:
+def test_raw_bytes_are_refused_as_they_came(flows: Workflows) -> None:
+    flows.refused()
+    assert flows.publish_body("\x00\x01 not json {") == {"batchItemFailures": []}
+    [letter] = flows.refused()
+    assert letter["event"] == "\x00\x01 not json {"
+    assert "JSON object" in letter["cause"]
+
+
+def test_a_refusal_the_queue_cannot_take_stays_on_the_ingress_queue(flows: Workflows) -> None:
     # Given the ingress dead-letter queue is gone
     resources = flows.runtime.resources
     queue = resources.ingress_dead_letter_queue_url
@@ -115,16 +117,14 @@ def test_a_refusal_the_queue_cannot_take_fails_the_execution_with_the_reason(
     flows.sqs.delete_queue(QueueUrl=queue)
     try:
         # When an event without a tenant is refused
-        arn = flows.publish({"type": "order.created", "data": {}})
-        execution = flows.wait(arn)
+        answer = flows.publish({"type": "order.created", "data": {}})
     finally:
         flows.sqs.create_queue(QueueName=name, Attributes=attributes["Attributes"])
 
-    # Then the execution fails with the reason: it is not silently lost
-    assert execution["status"] == "FAILED"
-    assert execution["error"] == "Event.Invalid"
-    assert execution["cause"] == "invalid event: tenant: Field required"
-    assert flows.entered(arn)[-2:] == ["RejectEvent", "RefusedUndelivered"]
+    # Then the consumer does not take the message (its only record failed: the invocation
+    # fails): it stays on the ingress queue for another try, and that queue's own dead-letter
+    # queue after that; it is not silently lost
+    assert answer["functionError"]["errorType"] == "BatchProcessingError"
 
 
 def test_eventbridge_ingress_delivers(flows: Workflows) -> None:
@@ -144,6 +144,15 @@ def test_eventbridge_ingress_delivers(flows: Workflows) -> None:
     assert request.payload["data"] == {"amount": 7}
 
 
+def _refused_eventually(flows: Workflows, timeout: float = 10.0) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if letters := flows.refused():
+            return letters
+        time.sleep(0.05)
+    return []
+
+
 @pytest.mark.parametrize(("source", "detail", "reason"), [
     ("billing", {"data": {"amount": 7}}, "invalid event: detail.tenant: Field required"),
     ("tenant.acme", {"tenant": "globex", "data": {}},
@@ -155,18 +164,14 @@ def test_a_refused_eventbridge_event_lands_in_the_ingress_dead_letter_queue(
         flows: Workflows, source, detail, reason) -> None:
     flows.refused()
     events = flows.runtime.client("events")
-    ingest = flows.runtime.resources.ingest_state_machine_arn
 
-    # When an event the ingest refuses is put on the bus
+    # When an event the ingress refuses is put on the bus
     entry = events.put_events(Entries=[{
         "EventBusName": "stepwire", "Source": source, "DetailType": "invoice.paid",
         "Detail": json.dumps(detail)}])["Entries"][0]
 
-    # Then its ingest ends after sending it to the ingress dead-letter queue with the reason
-    name = execution_name("eventbridge", entry["EventId"])
-    arn = ingest.replace(":stateMachine:", ":execution:") + f":{name}"
-    assert flows.wait(arn, timeout=10)["status"] == "SUCCEEDED"
-    [letter] = flows.refused()
+    # Then it is sent to the ingress dead-letter queue with the reason
+    [letter] = _refused_eventually(flows)
     assert letter["cause"] == reason
     assert letter["attributes"]["ERROR_MESSAGE"] == reason
     # ... the EventBridge event as the bus delivered it
@@ -175,13 +180,63 @@ def test_a_refused_eventbridge_event_lands_in_the_ingress_dead_letter_queue(
     assert letter["event"]["detail"] == detail
 
 
+def test_a_large_non_ascii_eventbridge_event_is_measured_as_stored(flows: Workflows) -> None:
+    """70,000 CJK characters are 210,000 bytes of UTF-8 (escaped they would be 420,000): over
+    the 128 KiB data limit, refused with its size in the reason, never accepted and lost."""
+    flows.refused()
+    flows.subscribe()
+    events = flows.runtime.client("events")
+    data = {"text": "漢" * 70_000}
+    detail = json.dumps({"tenant": flows.tenant, "id": new_id("evt"), "data": data},
+                        ensure_ascii=False)
+
+    entry = events.put_events(Entries=[{
+        "EventBusName": "stepwire", "Source": "billing", "DetailType": "order.created",
+        "Detail": detail}])["Entries"][0]
+
+    assert "EventId" in entry, entry
+    [letter] = _refused_eventually(flows)
+    assert letter["cause"] == "'data' is 210011 bytes; the limit is 131072 bytes"
+    assert letter["event"]["detail"]["data"] == data
+
+
+def test_a_large_non_ascii_event_within_the_limit_is_delivered(flows: Workflows) -> None:
+    """40,000 CJK characters: 120 KB stored (240 KB escaped, which the limit would refuse)."""
+    flows.subscribe()
+    event = flows.event(text="漢" * 40_000)
+    flows.publish(event)
+    [request] = flows.receiver.wait_for("/hook", 1)
+    assert request.verified and request.payload["data"] == event["data"]
+
+
 def test_an_accepted_event_leaves_the_ingress_dead_letter_queue_empty(flows: Workflows) -> None:
     flows.refused()
     subscription = flows.subscribe()
     event = flows.event()
 
-    assert flows.wait(flows.publish(event))["status"] == "SUCCEEDED"
+    flows.publish(event)
 
     assert flows.wait(flows.notification_arn(event["id"], subscription.id))["status"] == \
         "SUCCEEDED"
     assert flows.refused() == []
+
+
+def test_a_fan_out_past_one_page_continues_in_the_ingest_workflow(flows: Workflows) -> None:
+    """More subscriptions than the acceptance's page: the rest is walked by the ingest
+    workflow, a page per task, no payload holding every target."""
+    count = fan_out.INLINE_PAGE + fan_out.WORKFLOW_PAGE + 7
+    subscriptions = {flows.subscribe(f"/s{i}", ["order.*"]).id for i in range(count)}
+    event = flows.event()
+
+    flows.publish(event)
+
+    requests = [r for i in range(count) for r in flows.receiver.wait_for(f"/s{i}", 1, 60)]
+    assert all(r.verified and r.payload["id"] == event["id"] for r in requests)
+    assert len({r.headers["webhook-id"] for r in requests}) == count
+    _, notifications = flows.notification(event["id"])
+    assert {n.subscription_id for n in notifications} == subscriptions
+    run = flows.fan_out_run(event["id"])
+    assert flows.wait(run)["status"] == "SUCCEEDED"
+    pages = flows.state_inputs(run, "FanOutPage")
+    assert len(pages) == 2 and pages[0]["after"] is not None
+    assert wiring.store().get_event(flows.tenant, event["id"]) is not None
