@@ -5,10 +5,8 @@ from typing import Any
 
 from workflows import wiring
 from workflows.delivery.long_tail_handoff import HandOffRequest, hand_off
-from workflows.kernel import aws
 from workflows.kernel.observability import annotate, logger, traced_handler
 from workflows.kernel.settings import get_settings
-from workflows.recovery.liveness import TRUST_RUNNING_SECONDS, RecoveryLiveness
 
 
 @logger.inject_lambda_context(correlation_id_path="notification.webhook_id")
@@ -19,8 +17,6 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
              webhook_id=request.notification.webhook_id)
     settings, store = get_settings(), wiring.store()
     # Parking joins the endpoint's recovery: asked whether it runs (an ended one is replaced).
-    recoveries = RecoveryLiveness(aws.client("stepfunctions"), request.recovery_state_machine_arn,
-                                  store, trust_running_seconds=TRUST_RUNNING_SECONDS
-                                  * settings.time_scale)
+    recoveries = wiring.recovery_liveness(request.recovery_state_machine_arn)
     return hand_off(request, store=store, window_seconds=settings.retry_window_seconds,
                     recoveries=recoveries).model_dump(mode="json")

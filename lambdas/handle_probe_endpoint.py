@@ -9,7 +9,6 @@ from workflows.kernel import aws
 from workflows.kernel.observability import annotate, logger, traced_handler
 from workflows.kernel.settings import get_settings
 from workflows.recovery.expiry import DeadLetterQueue
-from workflows.recovery.liveness import TRUST_RUNNING_SECONDS, RecoveryLiveness
 from workflows.recovery.probe import ProbeRequest, probe_endpoint
 
 
@@ -21,9 +20,6 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings, store = get_settings(), wiring.store()
     result = probe_endpoint(
         request, store=store, config=DeliveryConfig.from_settings(settings),
-        recoveries=RecoveryLiveness(aws.client("stepfunctions"),
-                                    settings.recovery_state_machine_arn, store,
-                                    trust_running_seconds=TRUST_RUNNING_SECONDS
-                                    * settings.time_scale),
+        recoveries=wiring.recovery_liveness(),
         queue=DeadLetterQueue(aws.client("sqs"), settings.dead_letter_queue_url))
     return result.model_dump(mode="json")

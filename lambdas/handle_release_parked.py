@@ -7,7 +7,6 @@ from workflows.kernel import aws
 from workflows.kernel.observability import annotate, logger, traced_handler
 from workflows.kernel.settings import get_settings
 from workflows.recovery.handover import continue_as_new_if_due
-from workflows.recovery.liveness import TRUST_RUNNING_SECONDS, RecoveryLiveness
 from workflows.recovery.release import ReleaseRequest, release_parked
 
 
@@ -21,10 +20,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     result = release_parked(request, store=store, sfn=sfn,
                             notification_state_machine_arn=settings.notification_state_machine_arn,
                             default_rate=settings.release_rate_per_second,
-                            recoveries=RecoveryLiveness(
-                                sfn, settings.recovery_state_machine_arn, store,
-                                trust_running_seconds=TRUST_RUNNING_SECONDS
-                                * settings.time_scale))
+                            recoveries=wiring.recovery_liveness())
     result = continue_as_new_if_due(
         request, result, store=store,
         batches_per_execution=settings.recovery_batches_per_execution)

@@ -58,7 +58,7 @@ INGRESS = FunctionSpec("Ingress", "handle_ingress_event",
 # notifications at 256 MB, $0.83 at 512); its own CPU work is a few milliseconds.
 DELIVER = FunctionSpec("Deliver", "handle_deliver_notification",
                        "Notification workflow: one signed webhook POST",
-                       Duration.seconds(30), memory_size=256, reserved_concurrency=700)
+                       Duration.seconds(30), memory_size=256, reserved_concurrency=650)
 RECORD_FAILURE = FunctionSpec("RecordFailure", "handle_record_failure",
                               "Notification workflow: mark failed, compose the dead letter",
                               Duration.seconds(30), reserved_concurrency=20)
@@ -72,7 +72,7 @@ RELEASE_PARKED = FunctionSpec("ReleaseParked", "handle_release_parked",
                               "Recovery workflow: restart parked notifications at the rate",
                               Duration.seconds(30), memory_size=256, reserved_concurrency=20)
 API = FunctionSpec("Api", "handle_api_request", "The REST API (every route)",
-                   Duration.seconds(29), memory_size=1024, reserved_concurrency=50)
+                   Duration.seconds(29), memory_size=1024, reserved_concurrency=100)
 AUTHORIZER = FunctionSpec("Authorizer", "handle_authorize_request",
                           "API Gateway authorizer: HS256 JWT, key rotation, revocations",
                           Duration.seconds(10), reserved_concurrency=20)

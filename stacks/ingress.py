@@ -21,6 +21,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stacks.constants import EVENT_BUS_NAME, INGRESS_MAX_EVENT_AGE, INGRESS_RETRY_ATTEMPTS
+from workflows.ingest import eventbridge
 from workflows.ingest.accept import TENANT_SOURCE_PREFIX
 
 
@@ -43,10 +44,6 @@ class Producer:
         return [f"{TENANT_SOURCE_PREFIX}{tenant}" for tenant in self.tenants]
 
 
-# A message the consumer could not take (AWS kept failing) is received again after the
-# visibility timeout (six times the function's, as Lambda advises) at most this many times,
-# then moved to the ingress dead-letter queue beside the refused events.
-INGRESS_MAX_RECEIVES = 10
 # Batches of one consumer at once: within its reserved concurrency (stacks/functions.py).
 INGRESS_POLLERS = 20
 
@@ -67,8 +64,10 @@ class Ingress(Construct):
             event_pattern=events.EventPattern(detail_type=events.Match.exists()))
         self.queue = sqs.Queue(
             self, "Queue", encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True,
-            visibility_timeout=Duration.seconds(180), retention_period=Duration.days(4),
-            dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=INGRESS_MAX_RECEIVES,
+            # Six times the consumer's timeout, as Lambda advises for an SQS event source.
+            visibility_timeout=Duration.seconds(eventbridge.VISIBILITY_SECONDS),
+            retention_period=Duration.days(4),
+            dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=eventbridge.MAX_RECEIVES,
                                                   queue=dead_letter_queue))
         # The message is the whole event: the consumer reads the EventBridge envelope.
         self.rule.add_target(targets.SqsQueue(

@@ -64,8 +64,7 @@ def acknowledge_findings(stack: "StepwireStack") -> None:
     _ack(stack.queues.dead_letter_queue, "SQS3",
          DLQ_ITSELF.format(what="failed notifications, sent by the notification workflow"))
     _ack(stack.queues.ingress_dead_letter_queue, "SQS3",
-         DLQ_ITSELF.format(what="events the EventBridge rule could not hand to the ingest "
-                                "workflow"))
+         DLQ_ITSELF.format(what="events the EventBridge ingress refused or could not take"))
     _ack(stack.secrets.data_key, "SMG4", DATA_KEY_NOT_ROTATED)
     reconciler_role = stack.reconciler.function.role
     assert reconciler_role is not None

@@ -1,5 +1,6 @@
-"""Dead-letter queues: failed notifications, and the ingress's: events the ingest workflow refused
-(with the reason) or the bus could not hand to it."""
+"""Dead-letter queues: failed notifications, and the ingress's: events the EventBridge ingress
+refused (with the reason), the bus could not put on the ingress queue, or its consumer could
+not take (stacks/ingress.py)."""
 
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -18,9 +19,9 @@ class Queues(Construct):
         super().__init__(scope, construct_id)
         # What the notification workflow dead-letters; the API lists and redrives it.
         self.dead_letter_queue = _dead_letter_queue(self, "DeadLetterQueue")
-        # Events the bus could not hand to the ingest workflow (the rule target's DLQ) and
-        # events the ingest refused (its RejectEvent state); kept apart so the API's
-        # dead-letter view holds notifications only.
+        # Events the bus could not put on the ingress queue (the rule target's DLQ), the
+        # consumer refused (with the reason) or could not take (the queue's redrive policy);
+        # kept apart so the API's dead-letter view holds notifications only.
         self.ingress_dead_letter_queue = _dead_letter_queue(self, "IngressDeadLetterQueue")
 
     @property

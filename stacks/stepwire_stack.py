@@ -159,8 +159,9 @@ class StepwireStack(Stack):
         # An acceptance (the API's POST /events, the EventBridge consumer) fans out the first
         # page and starts the ingest workflow for the rest; each of its pages starts the
         # notifications it creates.
+        # (and, past its pages per run, the ingest run that walks the rest).
         self.functions[fn.INGEST].add_to_role_policy(iam.PolicyStatement(
-            actions=["states:StartExecution"], resources=[notification.arn]))
+            actions=["states:StartExecution"], resources=[ingest.arn, notification.arn]))
         self.functions[fn.INGRESS].add_to_role_policy(iam.PolicyStatement(
             actions=["states:StartExecution"], resources=[ingest.arn, notification.arn]))
         # A refused EventBridge event goes to the ingress DLQ with the reason.

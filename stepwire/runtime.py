@@ -138,8 +138,10 @@ class LocalRuntime:
              ("dynamodb", "sqs", "secretsmanager", "events", "stepfunctions")},
             function_arns, machines=self.config.machines,
             statemachines_dir=self.config.statemachines_dir)
-        self.ingress = IngressQueue(self.client("sqs"), self.resources.ingress_queue_url,
-                                    self.lambdas, self._stopping, self._ingress_taken)
+        self.ingress = IngressQueue(
+            self.client("sqs"), self.resources.ingress_queue_url,
+            self.resources.ingress_dead_letter_queue_url, self.lambdas, self._stopping,
+            self._ingress_taken, time_scale=self.config.retry_time_scale)
         if self._state_dir is not None:
             self._restore(self._state_dir)
         self.admission.start()

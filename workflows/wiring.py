@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from workflows.operations.cursor import CursorCodec
     from workflows.operations.idempotency import Idempotency
     from workflows.recovery.handover import RecoveryExecutions
+    from workflows.recovery.liveness import RecoveryLiveness
     from workflows.recovery.reconcile import ReconcileConfig
     from workflows.recovery.reconcile_finds import EnsureRecovery
 
@@ -71,6 +72,17 @@ def live_recovery() -> EnsureRecovery:
     from workflows.recovery.liveness import ensure_live_recovery
 
     return ensure_live_recovery
+
+
+def recovery_liveness(recovery_state_machine_arn: str | None = None) -> RecoveryLiveness:
+    """Whether an endpoint's named recovery still runs (a running one is trusted a while)."""
+    from workflows.recovery.liveness import TRUST_RUNNING_SECONDS, RecoveryLiveness
+
+    settings = get_settings()
+    return RecoveryLiveness(aws.client("stepfunctions"),
+                            recovery_state_machine_arn or settings.recovery_state_machine_arn,
+                            store(), trust_running_seconds=TRUST_RUNNING_SECONDS
+                            * settings.time_scale)
 
 
 def target_policy() -> TargetPolicy:

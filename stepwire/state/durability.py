@@ -6,8 +6,8 @@ and in the engine's executions:
   (signing and data keys): every successful write request is journaled, verbatim, under the
   lock that serializes the writes; replayed through moto's own HTTP front end on restart;
 - SQS: every message sent is journaled (the dead-letter queue is re-filled on restart); the
-  EventBridge ingress queue is a promise to a producer: its messages stay open until their
-  ingest execution has started;
+  EventBridge ingress queue is a promise to a producer: its messages stay open until the
+  ingress function has taken them (stored or refused);
 - Step Functions: each execution start (machine, name, input) is journaled and fsynced, and
   so is its end. An execution open at a stop or crash is started again on the next start with
   the same name and input: the workflows are idempotent by name (a resumed notification may
@@ -248,7 +248,7 @@ class Durability:
                               "attrs": attributes})
 
     def ingress_started(self, message_id: str) -> None:
-        """The ingest execution of an ingress message is started (and journaled)."""
+        """An ingress message is taken by the ingress function (and journaled)."""
         with self._lock():
             if self.open_ingress.pop(message_id, None) is not None:
                 self._append({"k": "q-", "id": message_id})

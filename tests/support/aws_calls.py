@@ -38,7 +38,10 @@ def resource_kind(service: str, params: dict[str, Any]) -> str:
         return "table-index" if params.get("IndexName") else "table"
     if service == "sqs":
         url = params.get("QueueUrl", "")
-        return "ingress-queue" if url.endswith("-ingress") else "dead-letter-queue"
+        if url.endswith("-ingress"):
+            return "ingress-queue"
+        return "ingress-dead-letter-queue" if url.endswith("-ingress-dead-letters") \
+            else "dead-letter-queue"
     if service == "secretsmanager":
         secret = params.get("SecretId", "")
         # A name, or an ARN that ends in the name and Secrets Manager's 6-character suffix.

@@ -96,16 +96,16 @@ class Workflows:
             return {"functionError": json.loads(answer)}
         return json.loads(answer)
 
-    def fan_out_run(self, event_id: str) -> str:
-        """The ingest (fan-out) execution of `event_id`."""
+    def fan_out_runs(self, event_id: str) -> list[str]:
+        """The ingest (fan-out) executions of `event_id`, oldest first."""
         resources = self.runtime.resources
         assert resources is not None
         pages = self.sfn.get_paginator("list_executions").paginate(
             stateMachineArn=resources.ingest_state_machine_arn)
-        [run] = [e["executionArn"] for page in pages for e in page["executions"]
-                 if json.loads(self.sfn.describe_execution(
-                     executionArn=e["executionArn"])["input"])["event_id"] == event_id]
-        return run
+        runs = [e for page in pages for e in page["executions"]
+                if json.loads(self.sfn.describe_execution(
+                    executionArn=e["executionArn"])["input"])["event_id"] == event_id]
+        return [e["executionArn"] for e in sorted(runs, key=lambda e: e["startDate"])]
 
     def event(self, event_type: str = "order.created", **data: Any) -> dict[str, Any]:
         return {"tenant": self.tenant, "type": event_type, "id": new_id("evt"),

@@ -112,28 +112,23 @@ def _watched(sock: socket.socket | None) -> None:
         deadline.watch(sock)
 
 
-class DeadlineHTTPConnection(HTTPConnection):
-    """A connection whose sockets the request's deadline can shut down: the new TCP socket
-    (connect and TLS handshake), and the one a request is sent on (kept alive, or TLS)."""
+class _Watched:
+    """Puts under the request's deadline the sockets a connection opens (connect and TLS
+    handshake) and the one a request is sent on (kept alive, or TLS)."""
 
     def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
+        sock = super()._new_conn()  # type: ignore[misc]
         _watched(sock)
         return sock
 
     def request(self, *args: Any, **kwargs: Any) -> None:
-        _watched(self.sock)
-        super().request(*args, **kwargs)
+        _watched(self.sock)  # type: ignore[attr-defined]
+        super().request(*args, **kwargs)  # type: ignore[misc]
 
 
-class DeadlineHTTPSConnection(HTTPSConnection):
+class DeadlineHTTPConnection(_Watched, HTTPConnection):
+    """A connection whose sockets the request's deadline can shut down."""
+
+
+class DeadlineHTTPSConnection(_Watched, HTTPSConnection):
     """The same for TLS."""
-
-    def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
-        _watched(sock)
-        return sock
-
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        _watched(self.sock)
-        super().request(*args, **kwargs)

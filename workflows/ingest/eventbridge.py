@@ -1,7 +1,7 @@
 """The EventBridge ingress: the bus's rule puts each event on the ingress queue (durable), and
 its consumer accepts it as the API does. A message leaves the queue only once its event is
-stored or refused; AWS faults before that leave it there for another try (then the queue's
-own dead-letter queue)."""
+stored or refused; AWS faults before that leave it there for another try (then the ingress
+dead-letter queue)."""
 
 import json
 from typing import Any
@@ -11,6 +11,11 @@ from workflows.ingest.fan_out import FanOut
 from workflows.kernel.errors import InvalidEvent
 
 SOURCE = "eventbridge"
+# A message the consumer could not take (AWS kept failing) is received again after the queue's
+# visibility timeout (180 s) at most this many times, about 2.5 hours, then it goes to the
+# ingress dead-letter queue (its alarm fires) beside the refused events.
+MAX_RECEIVES = 50
+VISIBILITY_SECONDS = 180
 
 
 def receive(body: str, message_id: str, *, fan_out: FanOut, sqs: Any,

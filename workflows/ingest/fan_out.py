@@ -29,6 +29,9 @@ from workflows.storage import Store
 # each task of the ingest workflow (250 conditional puts and starts, about 2 s in AWS).
 INLINE_PAGE = 100
 WORKFLOW_PAGE = 250
+# Pages one ingest run walks before it hands the rest to a new run (continue as new): 20 pages
+# take about 40 s, far inside Express's 5 minutes, whatever the number of subscriptions.
+PAGES_PER_RUN = 20
 _STARTERS = 16  # concurrent StartExecution calls of one page
 
 
@@ -41,6 +44,7 @@ class FanOutRequest(BaseModel):
     # Start again every notification still pending, however young: the acceptance's own
     # starts failed (else a young pending one is left alone: its start may be on its way).
     restart_pending: bool = False
+    pages: int = 0  # walked by this run
 
 
 class FanOutProgress(FanOutRequest):
@@ -137,6 +141,21 @@ class FanOut:
             logger.exception("fan-out left to the reconciler",
                              extra={"tenant": event.tenant, "event_id": event.id})
         return None
+
+    def next_page(self, request: FanOutRequest) -> FanOutProgress:
+        """The ingest workflow's page: the next one, and past PAGES_PER_RUN a new run for the
+        rest (this one then ends)."""
+        stored = self.store.get_event(request.tenant, request.event_id)
+        if stored is None:  # expired, or never stored: nothing to deliver
+            logger.warning("fan-out of an event that is not stored", extra=request.model_dump())
+            return FanOutProgress(**request.model_dump(), done=True)
+        progress = fan_out_page(stored, request.after, store=self.store, start=self.starter(),
+                                page_size=WORKFLOW_PAGE, restart_pending=request.restart_pending)
+        progress.pages = request.pages + 1
+        if not progress.done and progress.pages >= PAGES_PER_RUN:
+            self.continue_in_workflow(progress.model_copy(update={"pages": 0}))
+            progress.done = True
+        return progress
 
     def continue_in_workflow(self, where: FanOutRequest) -> str:
         """Start the ingest workflow from `where` (also the reconciler's way to finish an event:

@@ -115,8 +115,13 @@ def _restart(tenant: str, item: dict[str, Any], *, store: Store, sfn: Any,
                                 "subscription_id": subscription_id})
         _still_failed(tenant, item, store)
         return _Restart.NOT_STARTED
-    if not store.delete_dead_letter(tenant, event_id, subscription_id, item["gsi1sk"]):
-        return _Restart.TAKEN
+    try:
+        if not store.delete_dead_letter(tenant, event_id, subscription_id, item["gsi1sk"]):
+            return _Restart.TAKEN
+    except Exception:  # started all the same: a 503 would have the client start it again
+        logger.exception("redrive: started, but its dead letter stays listed",
+                         extra={"tenant": tenant, "event_id": event_id,
+                                "subscription_id": subscription_id})
     return _Restart.REDRIVEN
 
 

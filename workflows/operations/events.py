@@ -274,6 +274,7 @@ def replay_event(tenant: str, event_id: str, request: ReplayRequest, *, store: S
             sfn, store, notification_state_machine_arn, tenant=tenant, event_id=event_id,
             subscription_id=subscription_id,
             webhook_id=notifications[subscription_id].webhook_id, reason="replay")
+        assert arn is not None  # an unconditional restart always starts
         started.append(StartedNotification(subscription_id=subscription_id, execution_arn=arn))
     return ReplayResult(executions=started)
 

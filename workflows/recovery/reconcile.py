@@ -30,7 +30,7 @@ from workflows.kernel.ids import new_id
 from workflows.kernel.models import utc_now
 from workflows.kernel.observability import logger
 from workflows.kernel.settings import Settings
-from workflows.recovery.reconcile_finds import EnsureRecovery, Finder, Targets
+from workflows.recovery.reconcile_finds import EnsureRecovery, Finder, Kind, Targets
 from workflows.recovery.reconcile_rules import (
     FIRST_LOOKBACK_SECONDS,
     OVERLAP_SECONDS,
@@ -46,6 +46,9 @@ MAX_ITEMS_PER_RUN = 10_000
 # One run at a time: the lease outlasts the function's timeout (5 minutes).
 RUN_LEASE_SECONDS = 360
 PAGE_SIZE = 100
+# Runs that examine a window again because some of its items could not be (then it moves on:
+# one bad item must not hold every later event back; each was counted as not_examined).
+WINDOW_RETRIES = 3
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,8 @@ class ReconcileConfig:
 
 class RunReport(BaseModel):
     """What one run did: `busy` (another run holds the lease), `idle` (no window yet),
-    `partial` (stopped at its budget, goes on next time) or `done`."""
+    `partial` (stopped at its budget, goes on next time), `retry` (items it could not
+    examine: the window again next time) or `done`."""
 
     outcome: str
     window_since: datetime | None = None
@@ -114,19 +118,27 @@ def reconcile(*, store: Store, sfn: Any, sqs: Any, config: ReconcileConfig,
                         config.stale_after, run_id)
         report = RunReport(outcome="done", window_since=since, window_until=until)
         stopped_at = _examine(_sources(store, finder, since, until), position, report,
-                              config.max_items, out_of_time)
+                              config.max_items, out_of_time, finder.failed)
     except Exception:
         store.save_reconciler_progress(run_id, {}, release=True)  # the next run covers it
         raise
     report.found = dict(finder.found)
     saved: dict[str, Any]
-    if stopped_at is None:
+    retries = int(state.get("retries") or 0)
+    if stopped_at is None and finder.found[Kind.NOT_EXAMINED.value] and \
+            retries < WINDOW_RETRIES:
+        # Items it could not examine (AWS failing, most often): the whole window again next
+        # time (what it fixed is not found twice); after WINDOW_RETRIES it moves on.
+        report.outcome = "retry"
+        saved = {"window_since": since.isoformat(), "window_until": until.isoformat(),
+                 "position": None, "retries": retries + 1}
+    elif stopped_at is None:
         saved = {"until": until.isoformat(), "window_since": None, "window_until": None,
-                 "position": None}
+                 "position": None, "retries": 0}
     else:
         report.outcome = "partial"
         saved = {"window_since": since.isoformat(), "window_until": until.isoformat(),
-                 "position": stopped_at}
+                 "position": stopped_at, "retries": retries}
     if not store.save_reconciler_progress(run_id, saved, release=True):
         logger.warning("the reconciler's lease ran out before its run ended",
                        extra={"run_id": run_id})
@@ -161,7 +173,8 @@ def _sources(store: Store, finder: Finder, since: datetime,
 
 
 def _examine(sources: Iterator[Source], position: dict[str, Any] | None, report: RunReport,
-             budget: int, out_of_time: Callable[[], bool]) -> dict[str, Any] | None:
+             budget: int, out_of_time: Callable[[], bool],
+             failed: Callable[[dict[str, Any]], None]) -> dict[str, Any] | None:
     """Every source from `position` on; where it stopped, or None when all were read."""
     resume = tuple(position["source"]) if position else None
     for source in sources:
@@ -174,7 +187,10 @@ def _examine(sources: Iterator[Source], position: dict[str, Any] | None, report:
                 return {"source": list(source.order), "after": after}
             items, after = source.read(after, min(PAGE_SIZE, budget - report.examined))
             for item in items:
-                source.examine(item)
+                try:
+                    source.examine(item)
+                except Exception:
+                    failed(item)
             report.examined += len(items)
             if after is None:
                 break

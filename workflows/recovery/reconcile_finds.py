@@ -15,6 +15,7 @@ from workflows.delivery.executions import restart_notification
 from workflows.ingest.fan_out import FanOutRequest
 from workflows.kernel import activity, observability
 from workflows.kernel.models import DeadLetter, NotificationStatus, Subscription
+from workflows.kernel.observability import logger
 from workflows.recovery.reconcile_rules import ALIVE, Verdict, judge, missing_subscriptions
 from workflows.storage import Store
 
@@ -28,6 +29,9 @@ class Kind(StrEnum):
     NOTIFICATION_ABANDONED = "notification_abandoned"
     RECOVERY_MISSING = "recovery_missing"
     DEAD_LETTER_NOT_QUEUED = "dead_letter_not_queued"
+    # Not a find: an item the run could not examine (AWS failed, or the item is malformed);
+    # counted on the same alarm, and the run goes on with the next one.
+    NOT_EXAMINED = "not_examined"
 
 
 class EnsureRecovery(Protocol):
@@ -100,10 +104,12 @@ class Finder:
                 else Verdict.ABANDONED
         if verdict is not Verdict.ABANDONED:
             return
-        restart_notification(self.sfn, self.store, self.targets.notification_state_machine_arn,
-                             tenant=tenant, event_id=event_id,
-                             subscription_id=row["subscription_id"],
-                             webhook_id=row["webhook_id"], reason=RESTART_REASON)
+        if restart_notification(self.sfn, self.store,
+                                self.targets.notification_state_machine_arn, tenant=tenant,
+                                event_id=event_id, subscription_id=row["subscription_id"],
+                                webhook_id=row["webhook_id"], reason=RESTART_REASON,
+                                if_updated_at=row.get("updated_at")) is None:
+            return  # written since it was read: alive after all
         self._found(Kind.NOTIFICATION_ABANDONED,
                     f"event {event_id} to {row['subscription_id']} was {row['status']} since "
                     f"{row.get('updated_at')} with no live execution",
@@ -165,6 +171,14 @@ class Finder:
         except self.sfn.exceptions.ExecutionDoesNotExist:
             return False  # e.g. a hand-off recorded the long tail, then died before starting it
         return bool(status == ALIVE)
+
+    def failed(self, item: dict[str, Any]) -> None:
+        """An item whose examination raised: logged, counted, skipped (one bad item must not
+        stop every run after it)."""
+        logger.exception("the reconciler could not examine an item",
+                         extra={"item": {k: str(v)[:200] for k, v in item.items()}})
+        self.found[Kind.NOT_EXAMINED.value] += 1
+        observability.reconciler_found(Kind.NOT_EXAMINED.value)
 
     def _found(self, kind: Kind, what: str, action: str, **ids: str) -> None:
         self.found[kind.value] += 1

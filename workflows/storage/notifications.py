@@ -187,11 +187,14 @@ class NotificationStore(TableAccess):
         return sorted(attempts, key=lambda attempt: attempt.at)
 
     def set_notification_status(self, target: NotificationTarget, status: NotificationStatus,
-                                execution_arn: str | None = None) -> None:
+                                execution_arn: str | None = None,
+                                if_updated_at: str | None = None) -> bool:
         """Set the status (and the execution now in charge). Back to `pending` (a replay, a
         redrive) also ends any attempt lease, so the new execution may attempt at once. A
         hand-off keeps it: the lease now names the long tail, so a repeated run of the fast
-        execution (Express runs at least once) is held off while the tail is in charge."""
+        execution (Express runs at least once) is held off while the tail is in charge.
+        `if_updated_at`: only if the row was not written since (False, and nothing written,
+        when it was: whoever wrote it is alive)."""
         values = {":s": status.value, ":now": utc_now().isoformat()}
         update = "SET #s = :s, updated_at = :now"
         if execution_arn:
@@ -202,9 +205,17 @@ class NotificationStore(TableAccess):
         if status is NotificationStatus.PENDING:
             update += ", #lease"
             names["#lease"] = LEASE_UNTIL
-        self._db.update_item(TableName=self._table, Key=self.notification_key(target),
-                             UpdateExpression=update, ExpressionAttributeNames=names,
-                             ExpressionAttributeValues=to_item(values))
+        condition: dict[str, str] = {}
+        if if_updated_at is not None:
+            condition = {"ConditionExpression": "updated_at = :judged"}
+            values[":judged"] = if_updated_at
+        try:
+            self._db.update_item(TableName=self._table, Key=self.notification_key(target),
+                                 UpdateExpression=update, ExpressionAttributeNames=names,
+                                 ExpressionAttributeValues=to_item(values), **condition)
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
     def record_wait(self, target: NotificationTarget, wait: RecordedWait) -> None:
         """When the next attempt is due and why, for a wait a handler decides (the workflows'

@@ -85,3 +85,25 @@ def test_a_start_that_fails_leaves_the_dead_letter_and_is_reported(store: Store)
     assert again.model_dump(mode="json") == {"redriven": 1}
     assert dead_letter_ids(store, tenant) == set()
     assert status_of(store, throttled) == NotificationStatus.PENDING.value
+
+
+def test_a_started_redrive_whose_dead_letter_cannot_be_removed_counts_as_redriven(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a dead letter, and DynamoDB throttling its removal
+    tenant = new_id("tenant")
+    target = dead_lettered(store, tenant)
+    sfn = StartExecutionFaults(set())
+
+    def throttled(*_args: Any, **_kwargs: Any) -> bool:
+        raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException"}},
+                          "DeleteItem")
+
+    monkeypatch.setattr(type(store), "delete_dead_letter", throttled)
+
+    # When the tenant redrives it
+    result = redrive(tenant, RedriveRequest(), store=store, sfn=sfn,
+                     notification_state_machine_arn=MACHINE)
+
+    # Then it started and says so (not an error that would have it started twice)
+    assert result.model_dump(mode="json") == {"redriven": 1}
+    assert sfn.started == [target.event_id]

@@ -220,7 +220,7 @@ def test_an_event_its_fan_out_never_reached_a_subscription_of_is_fanned_out_agai
     # Then the ingest workflow starts again for that event, from its first page, once
     [ingest] = cloud.executions("ingest")
     assert json.loads(ingest["input"]) == {"tenant": tenant, "event_id": event.id, "after": None,
-                                           "restart_pending": False}
+                                           "restart_pending": False, "pages": 0}
     assert ingest["name"].startswith("reconcile-")
     assert report.found == {"event_not_fanned_out": 1} == cloud.found()
     assert missed.id not in {n["subscription_id"] for n in
@@ -453,7 +453,7 @@ def test_one_run_at_a_time(cloud):
     assert cloud.run().outcome == "busy"
 
 
-def test_a_failed_run_leaves_the_checkpoint_so_the_next_covers_its_window(cloud, monkeypatch):
+def test_an_item_a_run_could_not_finish_is_examined_again_by_the_next(cloud, monkeypatch):
     tenant = new_id("t")
     subscribe(cloud, tenant)
     event = publish(cloud, tenant)
@@ -464,10 +464,11 @@ def test_a_failed_run_leaves_the_checkpoint_so_the_next_covers_its_window(cloud,
         raise ClientError({"Error": {"Code": "ThrottlingException"}}, "StartExecution")
 
     monkeypatch.setattr(sfn, "start_execution", throttled)
-    with pytest.raises(ClientError):
-        reconcile(store=cloud.store, sfn=sfn, sqs=cloud.client("sqs"),
-                  config=ReconcileConfig.from_settings(get_settings()),
-                  ensure_recovery=cloud.ensure_recovery, now=now)
+    failed = reconcile(store=cloud.store, sfn=sfn, sqs=cloud.client("sqs"),
+                       config=ReconcileConfig.from_settings(get_settings()),
+                       ensure_recovery=cloud.ensure_recovery, now=now)
+    # The item it could not finish is counted (on the alarm), and the window kept
+    assert (failed.outcome, failed.found) == ("retry", {"not_examined": 1})
 
     retried = cloud.run(now=now + timedelta(minutes=5))
 
@@ -508,3 +509,53 @@ def test_the_scheduled_function_runs_the_reconciler(cloud):
     assert json.loads(recovery["input"]) == {
         "endpoint": {"tenant": tenant, "subscription_id": second.id}}
 
+
+
+def test_an_item_that_always_fails_holds_its_window_back_three_runs_at_most(cloud,
+                                                                             monkeypatch):
+    tenant = new_id("t")
+    subscribe(cloud, tenant)
+    publish(cloud, tenant)
+    now = utc_now()
+    sfn = cloud.client("stepfunctions")
+
+    def throttled(**_: Any) -> None:
+        raise ClientError({"Error": {"Code": "ThrottlingException"}}, "StartExecution")
+
+    monkeypatch.setattr(sfn, "start_execution", throttled)
+    outcomes = [reconcile(store=cloud.store, sfn=sfn, sqs=cloud.client("sqs"),
+                          config=ReconcileConfig.from_settings(get_settings()),
+                          ensure_recovery=cloud.ensure_recovery,
+                          now=now + timedelta(minutes=5 * n)).outcome for n in range(5)]
+
+    # Three runs give the window another chance; the fourth moves on to later events
+    assert outcomes[:4] == ["retry", "retry", "retry", "done"]
+
+
+def test_a_notification_written_after_it_was_judged_is_not_restarted(cloud):
+    # Given a notification the reconciler judged abandoned at its last write...
+    tenant = new_id("t")
+    subscription = subscribe(cloud, tenant)
+    event = publish(cloud, tenant)
+    target = NotificationTarget(tenant=tenant, event_id=event.id,
+                                subscription_id=subscription.id,
+                                webhook_id=webhook_id(tenant, event.id, subscription.id),
+                                execution_name=new_id("x"))
+    cloud.store.create_notifications([target])
+    judged = cloud.store.get_notification(tenant, event.id, subscription.id)["updated_at"]
+    # ... then delivered by an execution that was alive after all
+    cloud.store.set_notification_status(target, NotificationStatus.DELIVERED)
+
+    # When the reconciler restarts it on what it judged
+    started = restart_notification(cloud.client("stepfunctions"), cloud.store,
+                                   get_settings().notification_state_machine_arn,
+                                   tenant=tenant, event_id=event.id,
+                                   subscription_id=subscription.id,
+                                   webhook_id=target.webhook_id, reason="reconcile",
+                                   if_updated_at=judged)
+
+    # Then nothing starts, and the notification stays delivered
+    assert started is None
+    row = cloud.store.get_notification(tenant, event.id, subscription.id)
+    assert row["status"] == "delivered"
+    assert cloud.executions("notification") == []

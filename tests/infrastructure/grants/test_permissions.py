@@ -132,7 +132,7 @@ def test_workflow_types_and_who_may_start_what(synthesized):
     assert starts == {
         # An acceptance fans out its first page and starts the ingest for the rest; each page
         # starts the notifications it creates.
-        "FunctionsIngestRole": {"notification"},
+        "FunctionsIngestRole": {"ingest", "notification"},
         "FunctionsIngressRole": {"ingest", "notification"},
         "WorkflowsNotificationRole": {"long-tail", "recovery"},
         "WorkflowsLongTailRole": {"recovery"},

@@ -37,7 +37,7 @@ def test_the_template_carries_each_functions_reservation(synthesized):
 
     # Then every function carries its default: deliveries capped, the rest guaranteed
     assert found == {spec.module: spec.reserved_concurrency for spec in ALL_FUNCTIONS}
-    assert found[DELIVER.module] == 700
+    assert found[DELIVER.module] == 650
     for spec in (API, AUTHORIZER):
         assert found[spec.module] and found[spec.module] > 0, spec.name
     reserved = [value for value in found.values() if value]

@@ -5,6 +5,8 @@ intervals (BackoffRate, capped by MaxDelaySeconds; jitter only shortens them), e
 Seconds. A Map or Parallel costs its longest branch (Map iterations run side by side). A Task
 without TimeoutSeconds (AWS's default is 99,999,999 s) has no bound, nor has a Wait on
 SecondsPath unless its bound is given (`wait_bounds`, each proved from the ASL by its test).
+A state a loop enters more than once costs as many times as it may be entered (`repeats`,
+each proved from the ASL by its test too).
 """
 
 from dataclasses import dataclass, field
@@ -71,10 +73,10 @@ def _state_seconds(name: str, state: dict[str, Any], budget: Budget,
     return 0.0
 
 
-def _longest(machine: dict[str, Any], budget: Budget,
-             wait_bounds: dict[str, float]) -> tuple[float, list[str]]:
+def _longest(machine: dict[str, Any], budget: Budget, wait_bounds: dict[str, float],
+             repeats: dict[str, int] | None = None) -> tuple[float, list[str]]:
     states = machine["States"]
-    costs = {name: _state_seconds(name, state, budget, wait_bounds)
+    costs = {name: _state_seconds(name, state, budget, wait_bounds) * (repeats or {}).get(name, 1)
              for name, state in states.items()}
 
     def walk(name: str, seen: frozenset[str]) -> tuple[float, list[str]]:
@@ -87,8 +89,9 @@ def _longest(machine: dict[str, Any], budget: Budget,
     return walk(machine["StartAt"], frozenset({machine["StartAt"]}))
 
 
-def express_budget(machine: dict[str, Any],
-                   wait_bounds: dict[str, float] | None = None) -> Budget:
+def express_budget(machine: dict[str, Any], wait_bounds: dict[str, float] | None = None,
+                   repeats: dict[str, int] | None = None) -> Budget:
     budget = Budget()
-    budget.worst_seconds, budget.worst_path = _longest(machine, budget, wait_bounds or {})
+    budget.worst_seconds, budget.worst_path = _longest(machine, budget, wait_bounds or {},
+                                                       repeats)
     return budget

@@ -115,9 +115,24 @@ def test_the_seconds_path_waits_are_bounded_by_the_states_before_them() -> None:
                     "Next": "WaitRateLimited"}
 
 
+# How often a loop may enter a state at its full cost, proved below: the fast path POSTs at
+# most twice (FastAttemptsLeft); a rate-limited entry of Deliver ends before any POST, inside
+# the 60 s WaitRateLimited is bounded by. The ingest's FanOutPage: once per page, bounded by
+# the run's pages (it hands the rest to a new run), each page well under a second of work;
+# its worst case, every retry of one page, is what is checked.
+REPEATS: dict[str, dict[str, int]] = {"ingest": {}, "notification": {"Deliver": 2}}
+
+
+def test_the_fast_path_posts_at_most_twice() -> None:
+    states = load("notification")["States"]
+    assert states["FastAttemptsLeft"]["Choices"][0] == {
+        "Variable": "$.attempt", "NumericGreaterThanEquals": 2, "Next": "HandOff"}
+    assert "Retry" not in states["Deliver"], "a retried Deliver would POST more often"
+
+
 @pytest.mark.parametrize("name", EXPRESS)
 def test_every_express_machine_fits_in_five_minutes(name: str) -> None:
-    budget = express_budget(load(name), WAIT_BOUNDS[name])
+    budget = express_budget(load(name), WAIT_BOUNDS[name], REPEATS[name])
 
     assert budget.no_timeout == set()
     assert budget.unbounded_waits == set()

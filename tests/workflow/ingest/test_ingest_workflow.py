@@ -235,8 +235,28 @@ def test_a_fan_out_past_one_page_continues_in_the_ingest_workflow(flows: Workflo
     assert len({r.headers["webhook-id"] for r in requests}) == count
     _, notifications = flows.notification(event["id"])
     assert {n.subscription_id for n in notifications} == subscriptions
-    run = flows.fan_out_run(event["id"])
+    [run] = flows.fan_out_runs(event["id"])
     assert flows.wait(run)["status"] == "SUCCEEDED"
     pages = flows.state_inputs(run, "FanOutPage")
     assert len(pages) == 2 and pages[0]["after"] is not None
     assert wiring.store().get_event(flows.tenant, event["id"]) is not None
+
+
+def test_a_long_fan_out_continues_in_a_new_run(flows: Workflows,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past its pages per run an ingest run hands the rest to a new one (Express's 5 minutes
+    bound a run, not a fan-out): here one page per run."""
+    monkeypatch.setattr(fan_out, "PAGES_PER_RUN", 1)
+    count = fan_out.INLINE_PAGE + fan_out.WORKFLOW_PAGE + 7
+    for i in range(count):
+        flows.subscribe(f"/r{i}", ["order.*"])
+    event = flows.event()
+
+    flows.publish(event)
+
+    requests = [r for i in range(count) for r in flows.receiver.wait_for(f"/r{i}", 1, 60)]
+    assert len({r.headers["webhook-id"] for r in requests}) == count
+    runs = flows.fan_out_runs(event["id"])
+    assert [flows.wait(run)["status"] for run in runs] == ["SUCCEEDED", "SUCCEEDED"]
+    assert [p["after"] is None for run in runs
+            for p in flows.state_inputs(run, "FanOutPage")] == [False, False]
