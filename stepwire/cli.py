@@ -79,7 +79,7 @@ def _local(args: argparse.Namespace) -> int:
           f"  AWS CLI env:  {AWS_CLI_ENVIRONMENT} (the region and dummy keys any AWS "
           "client needs here)\n"
           f"  Ingress DLQ:  {_ingress_dead_letters(runtime)}"
-          "  (events refused by the ingest, with the reason)\n"
+          "  (events the ingress refused, with the reason)\n"
           f"  State:        {_state_line(runtime)}\n"
           f"  Workers:      {config.workers} executions at once; the rest queue\n"
           f"  AWS faults:   {'ACTIVE, ' if faults else ''}{FAULTS.summary()}  (rules: "

@@ -5,6 +5,9 @@
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyPersistenceLayerError,
+)
 from botocore.exceptions import BotoCoreError, ClientError
 
 from workflows.api.problems import (
@@ -64,10 +67,11 @@ def _invalid_target(exc: InvalidTarget) -> Response:
                    errors=[FieldProblem(field="url", message=exc.detail)])
 
 
-@app.exception_handler([ClientError, BotoCoreError])
+@app.exception_handler([ClientError, BotoCoreError, IdempotencyPersistenceLayerError])
 def _aws_unavailable(exc: Exception) -> Response:
-    """AWS kept failing a call the request needs (after the SDK's retries): nothing was
-    accepted, and the same request again in a moment is the remedy."""
+    """AWS kept failing a call the request needs (after the SDK's retries; Powertools
+    Idempotency wraps its table's errors): nothing was accepted, and the same request again in
+    a moment is the remedy."""
     code = exc.response.get("Error", {}).get("Code", "") \
         if isinstance(exc, ClientError) else type(exc).__name__
     logger.warning("an AWS call failed after its retries", extra={"aws_error": code})

@@ -599,3 +599,23 @@ def test_a_publish_aws_keeps_failing_is_a_503_to_retry_and_nothing_is_accepted(
     assert "send the same request again" in json_of(response)["detail"]
     monkeypatch.undo()
     assert env.store.get_event("busy", "busy-1") is None
+
+
+def test_a_publish_whose_idempotency_record_aws_keeps_failing_is_a_503(
+        env: ApiEnv, monkeypatch: pytest.MonkeyPatch):
+    # Given DynamoDB throttling the idempotency table (Powertools wraps the error)
+    def throttled(*_args, **_kwargs):
+        raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException",
+                                     "Message": "Rate exceeded"}}, "PutItem")
+
+    persistence = wiring.publish_idempotency()._persistence  # Powertools' DynamoDB layer
+    monkeypatch.setattr(persistence, "_put_record", throttled)
+    token = env.token("busy-keys", ["publisher"])
+
+    # When an event with a key is published
+    response = env.call("POST", "/events", token=token, headers={"Idempotency-Key": "k-1"},
+                        body={"type": "order.created", "data": {}})
+
+    # Then it is a 503 to send again, not a 500
+    assert response.status == 503, response.body
+    assert response.headers["Retry-After"] == "1"
