@@ -65,8 +65,9 @@ def json_of(response: GatewayResponse) -> Any:
 
 
 @contextmanager
-def api_env(rate_limit: RateLimit | None = None) -> Iterator[ApiEnv]:
-    rate_limit = rate_limit or RateLimit(rate=10_000, burst=10_000)
+def emulated_aws(**settings: str) -> Iterator[Resources]:
+    """moto with Stepwire's resources provisioned and the handlers' STEPWIRE_* settings in the
+    environment (plus `settings`), as the local runtime sets them; all restored after."""
     saved = dict(os.environ)
     os.environ.update({"AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
                        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
@@ -84,15 +85,22 @@ def api_env(rate_limit: RateLimit | None = None) -> Iterator[ApiEnv]:
             "STEPWIRE_NOTIFICATION_STATE_MACHINE_ARN": resources.notification_state_machine_arn,
             "STEPWIRE_RECOVERY_STATE_MACHINE_ARN": resources.state_machine_arns["recovery"],
             "STEPWIRE_DATA_KEY_SECRET_ID": resources.data_key_secret_id,
-            "STEPWIRE_JWT_SECRET_ID": resources.jwt_secret_id,
-            "STEPWIRE_ALLOW_PRIVATE_TARGETS": "true", "STEPWIRE_REQUIRE_HTTPS": "false",
+            "STEPWIRE_JWT_SECRET_ID": resources.jwt_secret_id, **settings,
         })
         wiring.reset()
-        gateway = Gateway(handle_api_request.lambda_handler,
-                          handle_authorize_request.lambda_handler, ROUTES, rate_limit=rate_limit)
         try:
-            yield ApiEnv(gateway=gateway, resources=resources)
+            yield resources
         finally:
             wiring.reset()
             os.environ.clear()
             os.environ.update(saved)
+
+
+@contextmanager
+def api_env(rate_limit: RateLimit | None = None) -> Iterator[ApiEnv]:
+    rate_limit = rate_limit or RateLimit(rate=10_000, burst=10_000)
+    with emulated_aws(STEPWIRE_ALLOW_PRIVATE_TARGETS="true",
+                      STEPWIRE_REQUIRE_HTTPS="false") as resources:
+        gateway = Gateway(handle_api_request.lambda_handler,
+                          handle_authorize_request.lambda_handler, ROUTES, rate_limit=rate_limit)
+        yield ApiEnv(gateway=gateway, resources=resources)

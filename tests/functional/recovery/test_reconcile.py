@@ -3,7 +3,6 @@
 records the execution, so what the reconciler started is read back from them."""
 
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -12,12 +11,11 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 from lambdas import handle_reconcile
 from stepwire.host.lambda_host import LambdaContext
-from stepwire.host.provision import Resources, provision
-from tests.functional.api.api_harness import FUNCTIONS, REGION
+from stepwire.host.provision import Resources
+from tests.functional.api.api_harness import REGION, emulated_aws
 from workflows import wiring
 from workflows.delivery.breaker import recovery_name
 from workflows.delivery.executions import (
@@ -95,35 +93,13 @@ class Cloud:
 
 @pytest.fixture
 def cloud() -> Iterator[Cloud]:
-    saved = dict(os.environ)
-    os.environ.update({"AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
-                       "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "POWERTOOLS_LOG_LEVEL": "CRITICAL"})
-    os.environ.pop("STEPWIRE_AWS_ENDPOINT_URL", None)
-    with mock_aws():
-        resources = provision({s: boto3.client(s, region_name=REGION) for s in
-                               ("dynamodb", "sqs", "secretsmanager", "events", "stepfunctions")},
-                              FUNCTIONS)
-        os.environ.update({
-            "STEPWIRE_TABLE_NAME": resources.table_name,
-            "STEPWIRE_IDEMPOTENCY_TABLE_NAME": resources.idempotency_table_name,
-            "STEPWIRE_DEAD_LETTER_QUEUE_URL": resources.dead_letter_queue_url,
-            "STEPWIRE_INGEST_STATE_MACHINE_ARN": resources.ingest_state_machine_arn,
-            "STEPWIRE_NOTIFICATION_STATE_MACHINE_ARN": resources.notification_state_machine_arn,
-            "STEPWIRE_RECOVERY_STATE_MACHINE_ARN": resources.state_machine_arns["recovery"],
-            "STEPWIRE_DATA_KEY_SECRET_ID": resources.data_key_secret_id,
-            "STEPWIRE_JWT_SECRET_ID": resources.jwt_secret_id,
-        })
-        wiring.reset()
+    with emulated_aws() as resources:
         running = Cloud(resources)
         observability.set_metrics_sink(running.metrics.append)
         try:
             yield running
         finally:
             observability.set_metrics_sink(None)
-            wiring.reset()
-            os.environ.clear()
-            os.environ.update(saved)
 
 
 def subscribe(cloud: Cloud, tenant: str, *, types: tuple[str, ...] = ("*",),
