@@ -32,6 +32,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
 )
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.utils import boto_client, json_path
+from moto.stepfunctions.parser.backend.execution import Execution
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
 from stepwire.emulation.stepfunctions import direct_calls
@@ -53,10 +54,18 @@ def _sfn_parameters_in_api_case(self: Any, parameters: dict, boto_service_name: 
     self._to_boto_request(parameters, operation.input_shape)
 
 
+def _status(self: Any) -> str:
+    # AWS never lists an execution without a status: one being started is running.
+    return self.exec_status.value if self.exec_status is not None else "RUNNING"
+
+
 def fix_sfn_integration() -> None:
     # moto's method replaced (monkeypatch).
     state_task_service_sfn.StateTaskServiceSfn._normalise_parameters = (  # type: ignore[method-assign]
         _sfn_parameters_in_api_case)
+    # moto lists an execution before its worker set a status (ListExecutions with a status
+    # filter then raised AttributeError: a 500 no AWS client ever sees).
+    Execution.status = property(_status)  # type: ignore[method-assign,assignment]
 
 
 _parsed: dict[str, Any] = {}
