@@ -11,7 +11,7 @@ from tests.workflow.conftest import Workflows
 from workflows import wiring
 from workflows.ingest import fan_out
 
-# About 4 minutes on one machine (`make test-scale`); make test runs the same paging with 357
+# Under 4 minutes on a quiet machine (`make test-scale`); make test runs the same paging with 357
 # subscriptions (test_ingest_workflow.py).
 pytestmark = [pytest.mark.workflow, pytest.mark.scale, pytest.mark.timeout(1200)]
 
