@@ -11,7 +11,7 @@ from workflows.kernel import activity
 from workflows.kernel.errors import InvalidEvent
 from workflows.kernel.ids import new_id
 from workflows.kernel.models import Event, PublishedEvent, utc_now
-from workflows.kernel.payload_limits import stored_size
+from workflows.kernel.payload_limits import too_large
 from workflows.storage import Store
 
 # An EventBridge source `tenant.<tenant>` is bound to that tenant: the bus policy lets an outside
@@ -69,9 +69,8 @@ def _field_name(location: tuple, where: dict[str, str]) -> str:
 
 def check_size(published: PublishedEvent, max_data_bytes: int) -> None:
     """`data` as it will be stored (UTF-8, not escaped) within the limit, else InvalidEvent."""
-    size = stored_size(published.data)
-    if size > max_data_bytes:
-        raise InvalidEvent(f"'data' is {size} bytes; the limit is {max_data_bytes} bytes")
+    if reason := too_large(published.data, max_data_bytes):
+        raise InvalidEvent(reason)
 
 
 def accept_event(published: PublishedEvent, owner: str, *, store: Store) -> Accepted:

@@ -60,3 +60,9 @@ def stored_size(data: Any) -> int:
     """The bytes `data` takes as stored: compact JSON, UTF-8, non-ASCII not escaped (escaping
     would make 3 bytes of a CJK character 6)."""
     return len(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def too_large(data: Any, limit: int) -> str | None:
+    """Why `data` is refused for its size as stored, or None if it fits."""
+    size = stored_size(data)
+    return f"'data' is {size} bytes; the limit is {limit} bytes" if size > limit else None

@@ -24,7 +24,7 @@ from workflows.kernel.models import (
     utc_iso,
     utc_now,
 )
-from workflows.kernel.payload_limits import EventData, stored_size
+from workflows.kernel.payload_limits import EventData, too_large
 from workflows.operations import paging
 from workflows.operations.cursor import CursorCodec
 from workflows.operations.idempotency import Idempotency
@@ -165,9 +165,8 @@ def publish_event(tenant: str, request: PublishRequest, idempotency_key: str | N
     the client's id) a repeat with the same body answers the event as first accepted, and
     another body is an error naming the key; an event id is stored once, so a repeat never
     delivers twice either way."""
-    size = stored_size(request.data)
-    if size > max_data_bytes:
-        raise PayloadTooLarge(f"'data' is {size} bytes; the limit is {max_data_bytes} bytes")
+    if reason := too_large(request.data, max_data_bytes):
+        raise PayloadTooLarge(reason)
     event_id = event_id_for(tenant, request, idempotency_key)
 
     def start() -> dict[str, Any]:

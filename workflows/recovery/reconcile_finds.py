@@ -16,6 +16,7 @@ from workflows.ingest.fan_out import FanOutRequest
 from workflows.kernel import activity, observability
 from workflows.kernel.models import DeadLetter, NotificationStatus, Subscription
 from workflows.kernel.observability import logger
+from workflows.recovery.expiry import DeadLetterQueue
 from workflows.recovery.reconcile_rules import ALIVE, Verdict, judge, missing_subscriptions
 from workflows.storage import Store
 
@@ -120,9 +121,7 @@ class Finder:
         """(d) A dead letter the table has and the queue may not: sent (the body the workflows
         send), then marked queued."""
         letter = DeadLetter.model_validate(item)
-        self.sqs.send_message(QueueUrl=self.targets.dead_letter_queue_url,
-                              MessageBody=json.dumps(letter.model_dump(mode="json"),
-                                                     separators=(",", ":")))
+        DeadLetterQueue(self.sqs, self.targets.dead_letter_queue_url).send([letter])
         self.store.mark_dead_letter_queued(tenant, letter.event_id, letter.subscription_id,
                                            item["position"], self.now)
         self._found(Kind.DEAD_LETTER_NOT_QUEUED,

@@ -5,13 +5,12 @@ every event is delivered once per subscription, with its own webhook-id, and nob
 
 import json
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from tests.e2e.api.test_api_http import eventually, stepwire_token
-from tests.e2e.conftest import LocalProcess, start_local, stop_local
+from tests.e2e.conftest import LocalProcess
 from tests.support.receiver import Receiver
 from workflows.kernel.ids import execution_name, new_id, webhook_id
 
@@ -24,16 +23,6 @@ QUERY_THROTTLED = {"service": "dynamodb", "operation": "Query", "probability": 1
 # Lambda.Unknown on every invoke: the notification runs die before their first POST.
 LAMBDA_UNKNOWN = {"service": "lambda", "operation": "Invoke", "probability": 1.0,
                   "error": {"statusCode": 500, "code": "Unknown"}}
-
-
-@pytest.fixture(scope="module")
-def local() -> Iterator[LocalProcess]:
-    running = start_local()
-    try:
-        yield running
-    finally:
-        code, output = stop_local(running)
-        assert code == 0, f"stepwire local did not stop cleanly ({code}):\n{output}"
 
 
 def test_the_reconciler_finishes_a_dead_fan_out_and_dead_notifications(local: LocalProcess):
