@@ -87,8 +87,8 @@ def test_a_down_endpoint_parks_its_notifications_then_gets_each_once(
         flows: Workflows, settings, monkeypatch) -> None:
     lines: list[dict] = []
     monkeypatch.setattr(activity, "_sink", lines.append)
-    # Given an endpoint that answers 503, and a retry window longer than the test (and the
-    # a 5 s request timeout, not the tier's 0.5 s: the other tenant's first attempt
+    # Given an endpoint that answers 503, a retry window longer than the test, and
+    # a 5 s request timeout rather than the tier's 0.5 s (the other tenant's first attempt
     # below must not fail on a receiver slowed by a busy machine)
     settings(retry_window_seconds=10**9, auto_disable_after_seconds=10**9,
              request_timeout_seconds=5)
