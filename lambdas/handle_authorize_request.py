@@ -2,8 +2,10 @@
 
 An invalid token raises `Unauthorized`, which API Gateway answers with 401; a valid one gets
 an Allow policy for the whole API (the decision is cached per token, whatever the route), the
-context {tenant, roles, sub} that the API reads, and the tenant's API key as
-`usageIdentifierKey`: API Gateway throttles the request in that key's usage plan.
+context {tenant, roles, sub} that the API reads, and an API key as `usageIdentifierKey`: API
+Gateway throttles the request in that key's usage plan. A token of an unregistered or
+suspended tenant is allowed with a `refusal` in its context and the refused key: the API
+answers it 403 with that detail, so the caller learns why.
 """
 
 from typing import Any
@@ -11,7 +13,7 @@ from typing import Any
 from workflows import wiring
 from workflows.auth.roles import Unauthorized
 from workflows.auth.tokens import bearer_token
-from workflows.auth.usage_keys import tenant_usage_key
+from workflows.auth.usage_plans import operator_usage_key, refused_usage_key, tenant_usage_key
 from workflows.kernel.observability import annotate, logger, traced_handler
 from workflows.kernel.settings import get_settings
 
@@ -24,15 +26,22 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     except Unauthorized as exc:
         logger.info("token refused", extra={"reason": exc.detail})
         raise Exception("Unauthorized") from None  # API Gateway's contract
-    annotate(tenant=principal.tenant)
+    namespace = get_settings().api_usage_key_namespace
+    refusal = None
+    if principal.tenant is None:
+        usage_key = operator_usage_key(namespace)
+    else:
+        annotate(tenant=principal.tenant)
+        refusal = wiring.tenant_gate().refusal(principal.tenant)
+        usage_key = refused_usage_key(namespace) if refusal else \
+            tenant_usage_key(namespace, principal.tenant)
     return {
         "principalId": principal.sub,
         "policyDocument": {"Version": "2012-10-17", "Statement": [{
             "Action": "execute-api:Invoke", "Effect": "Allow",
             "Resource": _whole_api(event.get("methodArn", "*"))}]},
-        "context": principal.to_context(),
-        "usageIdentifierKey": tenant_usage_key(get_settings().api_usage_key_namespace,
-                                               principal.tenant),
+        "context": principal.to_context(refusal),
+        "usageIdentifierKey": usage_key,
     }
 
 

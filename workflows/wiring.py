@@ -19,10 +19,13 @@ from workflows.storage import Store
 
 if TYPE_CHECKING:
     from workflows.auth.revocations import TokenRevocations
+    from workflows.auth.tenant_gate import TenantGate
     from workflows.auth.tokens import SecretsManagerKeys, TokenVerifier
+    from workflows.auth.usage_plans import Tier, UsagePlanKeys
     from workflows.ingest.fan_out import FanOut
     from workflows.operations.cursor import CursorCodec
     from workflows.operations.idempotency import Idempotency
+    from workflows.operations.tenants import Tenants
     from workflows.recovery.handover import RecoveryExecutions
     from workflows.recovery.liveness import RecoveryLiveness
     from workflows.recovery.reconcile import ReconcileConfig
@@ -131,6 +134,37 @@ def token_verifier() -> TokenVerifier:
                          revocations=token_revocations())
 
 
+@cache
+def tenant_gate() -> TenantGate:
+    from workflows.auth.tenant_gate import TenantGate
+
+    return TenantGate(store(), cache_seconds=get_settings().tenant_cache_seconds)
+
+
+def tiers() -> dict[str, Tier]:
+    from workflows.auth.usage_plans import DEFAULT_TIERS, tiers_from_json
+
+    text = get_settings().tenant_tiers
+    return tiers_from_json(text) if text else dict(DEFAULT_TIERS)
+
+
+def usage_plan_keys() -> UsagePlanKeys:
+    """What the tenant-limits function does (the only code with API Gateway grants)."""
+    from workflows.auth.usage_plans import UsagePlanKeys
+
+    return UsagePlanKeys(aws.client("apigateway"), get_settings().api_usage_key_namespace,
+                         tiers())
+
+
+def tenants() -> Tenants:
+    from workflows.operations.tenants import Tenants, apply_through_function
+
+    settings = get_settings()
+    return Tenants(store(), tiers(), apply_through_function(
+        aws.client("lambda"), settings.tenant_limits_function_name),
+        on_change=tenant_gate().forget)
+
+
 def reset() -> None:
     """Forget everything built from the environment (the local runtime calls this on start)."""
     store.cache_clear()
@@ -139,6 +173,7 @@ def reset() -> None:
     jwt_keys.cache_clear()
     token_revocations.cache_clear()
     token_verifier.cache_clear()
+    tenant_gate.cache_clear()
     if "workflows.operations.cursor" in sys.modules:
         sys.modules["workflows.operations.cursor"].reset()
     secret_box.reset()

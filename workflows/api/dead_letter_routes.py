@@ -15,8 +15,8 @@ from workflows.api.resolver import (
     DEFAULT_LIMIT,
     Cursor,
     Limit,
-    principal,
     route,
+    tenant,
 )
 from workflows.auth.roles import Permission
 from workflows.kernel import aws
@@ -34,7 +34,7 @@ def list_dead_letters(
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
 ) -> dead_letters.DeadLetterPage:
-    return dead_letters.list_dead_letters(principal().tenant, limit, cursor,
+    return dead_letters.list_dead_letters(tenant(), limit, cursor,
                                           store=wiring.store(), codec=wiring.cursor_codec(),
                                           since=since, subscription_id=subscription_id)
 
@@ -48,6 +48,6 @@ def redrive_dead_letters(
         request: Annotated[dead_letters.RedriveRequest | None, Body()] = None,
 ) -> dead_letters.RedriveResult:
     return dead_letters.redrive(
-        principal().tenant, request or dead_letters.RedriveRequest(), store=wiring.store(),
+        tenant(), request or dead_letters.RedriveRequest(), store=wiring.store(),
         sfn=aws.client("stepfunctions"),
         notification_state_machine_arn=get_settings().notification_state_machine_arn)

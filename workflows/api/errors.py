@@ -18,9 +18,10 @@ from workflows.api.problems import (
 from workflows.api.resolver import (
     app,
 )
+from workflows.auth.roles import Forbidden
 from workflows.kernel.errors import InvalidTarget, NotFound
 from workflows.kernel.observability import logger
-from workflows.operations import events, subscriptions
+from workflows.operations import events, subscriptions, tenants
 from workflows.operations.cursor import InvalidCursor
 from workflows.operations.idempotency import IdempotencyKeyInProgress, IdempotencyKeyReused
 
@@ -65,6 +66,28 @@ def _invalid_target(exc: InvalidTarget) -> Response:
     # Named like every other 422: the field is the subscription's url.
     return problem(422, f"url: {exc.detail}",
                    errors=[FieldProblem(field="url", message=exc.detail)])
+
+
+@app.exception_handler(Forbidden)
+def _forbidden(exc: Forbidden) -> Response:
+    return problem(403, exc.detail)
+
+
+@app.exception_handler(tenants.TenantConflict)
+def _tenant_conflict(exc: tenants.TenantConflict) -> Response:
+    return problem(409, exc.detail)
+
+
+@app.exception_handler(tenants.InvalidTenantRequest)
+def _invalid_tenant(exc: tenants.InvalidTenantRequest) -> Response:
+    return problem(422, exc.detail, errors=[FieldProblem(field="limits.tier",
+                                                         message=exc.detail)])
+
+
+@app.exception_handler(tenants.LimitsNotApplied)
+def _limits_not_applied(exc: tenants.LimitsNotApplied) -> Response:
+    return problem(503, f"{exc.detail}; nothing was changed: send the same request again",
+                   headers={"Retry-After": "1"})
 
 
 @app.exception_handler([ClientError, BotoCoreError, IdempotencyPersistenceLayerError])

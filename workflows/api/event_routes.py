@@ -17,8 +17,8 @@ from workflows.api.resolver import (
     NOT_FOUND,
     Cursor,
     Limit,
-    principal,
     route,
+    tenant,
 )
 from workflows.auth.roles import Permission
 from workflows.kernel import aws
@@ -42,7 +42,7 @@ def publish_event(
 ) -> events.AcceptedEvent:
     settings = get_settings()
     return events.publish_event(
-        principal().tenant, request, idempotency_key, fan_out=wiring.fan_out(),
+        tenant(), request, idempotency_key, fan_out=wiring.fan_out(),
         max_data_bytes=settings.max_event_data_bytes,
         idempotency=wiring.publish_idempotency())
 
@@ -64,7 +64,7 @@ def list_events(
         cursor: Cursor = None,
 ) -> events.EventPage:
     filters = events.EventFilters(type=type, status=status, since=since, until=until)
-    return events.list_events(principal().tenant, filters, limit, cursor,
+    return events.list_events(tenant(), filters, limit, cursor,
                               store=wiring.store(), codec=wiring.cursor_codec())
 
 
@@ -75,7 +75,7 @@ def list_events(
                    "next attempt is due and why (backoff, Retry-After, rate limit, parked, "
                    "disabled).")
 def get_event(event_id: str) -> events.EventDetail:
-    return events.get_event(principal().tenant, event_id, store=wiring.store(),
+    return events.get_event(tenant(), event_id, store=wiring.store(),
                             time_scale=get_settings().time_scale)
 
 
@@ -87,6 +87,6 @@ def get_event(event_id: str) -> events.EventDetail:
 def replay_event(event_id: str, request: Annotated[events.ReplayRequest | None, Body()] = None,
                  ) -> events.ReplayResult:
     return events.replay_event(
-        principal().tenant, event_id, request or events.ReplayRequest(), store=wiring.store(),
+        tenant(), event_id, request or events.ReplayRequest(), store=wiring.store(),
         sfn=aws.client("stepfunctions"),
         notification_state_machine_arn=get_settings().notification_state_machine_arn)

@@ -89,6 +89,11 @@ def principal() -> Principal:
     return app.context["principal"]
 
 
+def tenant() -> str:
+    """The tenant the caller acts for (the operator acts for none: 403)."""
+    return principal().tenant_id
+
+
 def _the_router_resolved_the_checked_route(app: APIGatewayRestResolver,
                                            next_middleware: Callable) -> Response:
     """Fail closed should the router ever resolve another route than the one checked."""

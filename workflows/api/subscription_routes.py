@@ -16,8 +16,8 @@ from workflows.api.resolver import (
     NOT_FOUND,
     Cursor,
     Limit,
-    principal,
     route,
+    tenant,
 )
 from workflows.auth.roles import Permission
 from workflows.operations import subscriptions
@@ -33,7 +33,7 @@ from workflows.operations import subscriptions
 def create_subscription(
         request: Annotated[subscriptions.NewSubscription, Body()],
 ) -> subscriptions.SubscriptionWithSecret:
-    created = subscriptions.create_subscription(principal().tenant, request,
+    created = subscriptions.create_subscription(tenant(), request,
                                                 store=wiring.store(),
                                                 policy=wiring.target_policy())
     return subscriptions.SubscriptionWithSecret(
@@ -46,7 +46,7 @@ def create_subscription(
                    "`cursor` for the next page.")
 def list_subscriptions(limit: Limit = DEFAULT_LIMIT,
                        cursor: Cursor = None) -> subscriptions.SubscriptionPage:
-    return subscriptions.list_subscriptions(principal().tenant, limit, cursor,
+    return subscriptions.list_subscriptions(tenant(), limit, cursor,
                                             store=wiring.store(),
                                             codec=wiring.cursor_codec())
 
@@ -57,7 +57,7 @@ def list_subscriptions(limit: Limit = DEFAULT_LIMIT,
                    "`health`: the breaker's state, failure streak, last error, parked "
                    "notifications, and why and since when it was disabled.")
 def get_subscription(subscription_id: str) -> subscriptions.SubscriptionDetail:
-    return subscriptions.subscription_detail(principal().tenant, subscription_id,
+    return subscriptions.subscription_detail(tenant(), subscription_id,
                                              store=wiring.store())
 
 
@@ -71,7 +71,7 @@ def update_subscription(
         subscription_id: str, changes: Annotated[subscriptions.SubscriptionChanges, Body()],
 ) -> subscriptions.SubscriptionView:
     return subscriptions.SubscriptionView.of(subscriptions.update_subscription(
-        principal().tenant, subscription_id, changes, store=wiring.store(),
+        tenant(), subscription_id, changes, store=wiring.store(),
         policy=wiring.target_policy(), recoveries=wiring.recovery_executions()))
 
 
@@ -80,7 +80,7 @@ def update_subscription(
        summary="Delete a subscription",
        description="No further event is delivered to it; past events keep their trace.")
 def delete_subscription(subscription_id: str):  # 204, no body
-    subscriptions.delete_subscription(principal().tenant, subscription_id,
+    subscriptions.delete_subscription(tenant(), subscription_id,
                                       store=wiring.store())
     return Response(204, None, "")
 
@@ -98,5 +98,5 @@ def rotate_secret(
         request: Annotated[subscriptions.RotateSecretRequest | None, Body()] = None,
 ) -> subscriptions.RotatedSecret:
     return subscriptions.rotate_secret(
-        principal().tenant, subscription_id, store=wiring.store(),
+        tenant(), subscription_id, store=wiring.store(),
         expire_previous=(request or subscriptions.RotateSecretRequest()).expire_previous)

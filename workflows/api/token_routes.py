@@ -10,8 +10,8 @@ from workflows.api.problems import (
     problem_response,
 )
 from workflows.api.resolver import (
-    principal,
     route,
+    tenant,
 )
 from workflows.auth.revocations import Revocation, RevocationRequest
 from workflows.auth.roles import Permission
@@ -27,4 +27,4 @@ def revoke_tokens(
         request: Annotated[RevocationRequest, Body()],
 ) -> Revocation:
     """Revoke a token of this tenant by `jti`, or every token of a subject issued until now."""
-    return wiring.token_revocations().revoke(principal().tenant, request)
+    return wiring.token_revocations().revoke(tenant(), request)

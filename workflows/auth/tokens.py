@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import jwt
 
-from workflows.auth.roles import Principal, Role, Unauthorized
+from workflows.auth.roles import TENANT_ROLES, Principal, Role, Unauthorized
 from workflows.kernel.ids import new_id
 from workflows.kernel.models import TENANT_PATTERN, utc_now
 from workflows.kernel.settings import LEEWAY_SECONDS, MAX_LEEWAY_SECONDS
@@ -154,8 +154,14 @@ class TokenVerifier:
             raise Unauthorized(f"the token lives longer than {self._policy.max_ttl} s "
                                "(exp - iat)")
         principal = principal_from_claims(claims)
+        if principal.is_operator and algorithm != HMAC_ALGORITHM:
+            # An identity provider speaks for tenants' users, never for the platform itself.
+            raise Unauthorized("the operator role is accepted only in tokens signed with "
+                               "Stepwire's own key")
         jti = claims.get("jti")
-        if self._revocations is not None and self._revocations.is_revoked(
+        # The operator's tokens are not revocable by a tenant (a key rotation ends them).
+        if principal.tenant is not None and self._revocations is not None and \
+                self._revocations.is_revoked(
                 principal.tenant, jti if isinstance(jti, str) else None, principal.sub,
                 datetime.fromtimestamp(claims["iat"], UTC)):
             raise Unauthorized("the token has been revoked")
@@ -210,35 +216,68 @@ class TokenVerifier:
 
 
 def principal_from_claims(claims: dict[str, Any]) -> Principal:
+    """A tenant's principal (a `tenant` claim and tenant roles), or the operator's (the role
+    `operator` alone and no tenant): a token is never both."""
     tenant, roles, sub = claims.get("tenant"), claims.get("roles"), claims.get("sub")
-    if not isinstance(tenant, str) or not re.fullmatch(TENANT_PATTERN, tenant):
-        raise Unauthorized("the token has no valid 'tenant' claim")
     if isinstance(roles, str):
         roles = roles.split(",")  # some identity providers flatten lists
     if not isinstance(roles, list) or not roles:
         raise Unauthorized("the token has no 'roles' claim")
-    known = {r for r in roles if r in Role.__members__.values()}
-    if not known:
-        raise Unauthorized("the token names no known role (admin, publisher, reader)")
     if not isinstance(sub, str) or not sub:
         raise Unauthorized("the token has no 'sub' claim")
+    if Role.OPERATOR in roles:
+        if len(set(roles)) > 1 or tenant is not None:
+            raise Unauthorized("an operator token names no tenant and no other role")
+        return Principal(sub=sub, tenant=None, roles=frozenset({Role.OPERATOR}))
+    if not isinstance(tenant, str) or not re.fullmatch(TENANT_PATTERN, tenant):
+        raise Unauthorized("the token has no valid 'tenant' claim")
+    known = {r for r in roles if r in TENANT_ROLES}
+    if not known:
+        raise Unauthorized("the token names no known role (admin, publisher, reader)")
     return Principal(sub=sub, tenant=tenant, roles=frozenset(Role(r) for r in known))
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    expires_at: datetime
 
 
 def issue_token(key: SigningKey, *, tenant: str, roles: Iterable[str], sub: str,
                 issuer: str, audience: str, ttl_seconds: int = 3600) -> str:
     """An HS256 token for `tenant` with `roles`, signed with `key` (its version as `kid`)."""
+    return issue_tenant_token(key, tenant=tenant, roles=roles, sub=sub, issuer=issuer,
+                              audience=audience, ttl_seconds=ttl_seconds).token
+
+
+def issue_tenant_token(key: SigningKey, *, tenant: str, roles: Iterable[str], sub: str,
+                       issuer: str, audience: str, ttl_seconds: int = 3600) -> IssuedToken:
+    """`issue_token`, with when the token expires."""
     roles = sorted(set(roles))
-    unknown = [r for r in roles if r not in Role.__members__.values()]
+    unknown = [r for r in roles if r not in TENANT_ROLES]
     if unknown or not roles:
         raise ValueError(f"roles must be among admin, publisher, reader (got {roles})")
+    return _signed(key, {"sub": sub, "tenant": tenant, "roles": roles}, issuer=issuer,
+                   audience=audience, ttl_seconds=ttl_seconds)
+
+
+def issue_operator_token(key: SigningKey, *, sub: str, issuer: str, audience: str,
+                         ttl_seconds: int = 3600) -> str:
+    """An HS256 token of the platform's operator: the role `operator`, no tenant."""
+    return _signed(key, {"sub": sub, "roles": [Role.OPERATOR.value]}, issuer=issuer,
+                   audience=audience, ttl_seconds=ttl_seconds).token
+
+
+def _signed(key: SigningKey, identity: dict[str, Any], *, issuer: str, audience: str,
+            ttl_seconds: int) -> IssuedToken:
     if not 0 < ttl_seconds <= MAX_TTL_SECONDS:
         raise ValueError(f"the ttl must be between 1 and {MAX_TTL_SECONDS} seconds")
     now = utc_now()
-    claims = {"sub": sub, "tenant": tenant, "roles": roles, "iss": issuer, "aud": audience,
-              "iat": now, "nbf": now, "exp": now + timedelta(seconds=ttl_seconds),
-              "jti": new_id("tok")}  # what an admin revokes one token by
-    return jwt.encode(claims, key.secret, algorithm=HMAC_ALGORITHM, headers={"kid": key.version})
+    expires_at = now + timedelta(seconds=ttl_seconds)
+    claims = {**identity, "iss": issuer, "aud": audience, "iat": now, "nbf": now,
+              "exp": expires_at, "jti": new_id("tok")}  # what an admin revokes one token by
+    return IssuedToken(jwt.encode(claims, key.secret, algorithm=HMAC_ALGORITHM,
+                                  headers={"kid": key.version}), expires_at.replace(microsecond=0))
 
 
 def bearer_token(header_value: str | None) -> str:

@@ -1,13 +1,19 @@
 """Configuration, read from the environment (STEPWIRE_*) inside the handler, never at import."""
 
+import re
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The default clock-skew leeway of JWTs and the most a deployment may set (jwt_leeway_seconds).
 LEEWAY_SECONDS = 30
 MAX_LEEWAY_SECONDS = 300
+# A source the console's `frame-ancestors` may name: an https origin, a subdomain wildcard
+# allowed (https://app.example.com, https://*.example.com:8443), no path.
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_HTTPS_ORIGIN = re.compile(rf"https://(?:\*\.)?{_LABEL}(?:\.{_LABEL})*(?::\d{{1,5}})?",
+                           re.IGNORECASE)
 
 
 class Settings(BaseSettings):
@@ -65,14 +71,40 @@ class Settings(BaseSettings):
     # Clock skew tolerated on `exp`, `iat` (and `nbf`): a token expired this many seconds ago
     # still passes. Small, so that an expired token stops working soon after.
     jwt_leeway_seconds: int = Field(default=LEEWAY_SECONDS, ge=0, le=MAX_LEEWAY_SECONDS)
-    # The namespace of the tenants' API keys (workflows/auth/usage_keys.py): the stack's name
-    # in AWS.
+    # The namespace of the tenants' API keys and usage plans (workflows/auth/usage_plans.py):
+    # the stack's name in AWS.
     api_usage_key_namespace: str = Field(default="stepwire", min_length=1)
+    # The tiers' limits as JSON ({name: {rate, burst, monthly_quota}}; empty: the defaults),
+    # the same the usage plans were made with.
+    tenant_tiers: str = ""
+    # The function that puts a tenant's API key in its tier's usage plan; empty when tenant API
+    # keys are off (then a tier is recorded and nothing is applied).
+    tenant_limits_function_name: str = ""
+    # How long the authorizer trusts what it read of a tenant's status (a suspension applies
+    # within this plus API Gateway's cache of the authorizer's answer).
+    tenant_cache_seconds: int = Field(default=30, ge=0, le=300)
     # The largest `data` of a published event (serialized JSON, bytes); above it the API says 413.
     max_event_data_bytes: int = Field(default=128 * 1024, ge=64 * 1024)
+    # Who may frame the console (its CSP's `frame-ancestors`): 'none', or 'self' and https
+    # origins, space separated, for a platform that embeds it as its customers' portal.
+    console_frame_ancestors: str = "'none'"
     # Empty in AWS; the local runtime's endpoint for AWS clients in other processes.
     aws_endpoint_url: str | None = None
     region: str = Field(default="us-east-1", validation_alias="AWS_REGION")
+
+    @field_validator("console_frame_ancestors")
+    @classmethod
+    def _frame_ancestors(cls, value: str) -> str:
+        """Only sources a CSP reads as meant: a stray `;` would add a directive to it."""
+        sources = value.split()
+        if sources == ["'none'"]:
+            return "'none'"
+        wrong = [s for s in sources if s != "'self'" and not _HTTPS_ORIGIN.fullmatch(s)]
+        if not sources or wrong:
+            raise ValueError(f"console_frame_ancestors: {' '.join(wrong) or '(empty)'} is not "
+                             "'none' (alone), 'self' or an https origin such as "
+                             "https://app.example.com or https://*.example.com")
+        return " ".join(sources)
 
 
 @lru_cache(maxsize=1)

@@ -1,12 +1,24 @@
-"""The tenant registry: one row per tenant that has ever had a subscription.
+"""Tenants: one row each in the `TENANTS` partition, the reconciler's registry too.
 
-The reconciler walks it (a tenant without a subscription has nothing to deliver, so nothing to
-reconcile). Tenants as records of their own (limits, status) will live in the same partition.
+A row with a `status` is a tenant record (made by an operator, or `stepwire token --tenant`
+locally). A subscription's creation also writes the tenant's row (`registered_at` only), so the
+reconciler walks every tenant that ever had one; such a row without `status` is not a tenant
+the API accepts tokens of.
 """
+
+from typing import Any
+
+from botocore.exceptions import ClientError
 
 from workflows.kernel.models import utc_now
 from workflows.storage import table
-from workflows.storage.items import TableAccess, from_item, to_item
+from workflows.storage.items import TableAccess, from_item, key, plain_key, to_item
+
+TENANT_FIELDS = ("status", "tier", "created_at", "updated_at")
+
+
+def _tenant_key(tenant: str) -> dict:
+    return key(table.TENANTS_PARTITION, tenant)
 
 
 class TenantRegistryStore(TableAccess):
@@ -14,8 +26,7 @@ class TenantRegistryStore(TableAccess):
         """Idempotent: a put of the same row, only on the rare path that creates a
         subscription (an update expression keeps the first `registered_at`)."""
         self._db.update_item(
-            TableName=self._table,
-            Key=to_item({table.PARTITION_KEY: table.TENANTS_PARTITION, table.SORT_KEY: tenant}),
+            TableName=self._table, Key=_tenant_key(tenant),
             UpdateExpression="SET registered_at = if_not_exists(registered_at, :now)",
             ExpressionAttributeValues=to_item({":now": utc_now().isoformat()}))
 
@@ -33,3 +44,64 @@ class TenantRegistryStore(TableAccess):
             if "LastEvaluatedKey" not in page:
                 return tenants
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    # --- tenant records ----------------------------------------------------------------------
+
+    def create_tenant(self, tenant: str, status: str, tier: str) -> dict[str, Any] | None:
+        """The new record; None when the tenant exists already (a registry row without a
+        status becomes the record)."""
+        now = utc_now().isoformat()
+        try:
+            answer = self._db.update_item(
+                TableName=self._table, Key=_tenant_key(tenant),
+                UpdateExpression="SET #status = :status, tier = :tier, created_at = :now, "
+                                 "updated_at = :now, "
+                                 "registered_at = if_not_exists(registered_at, :now)",
+                ConditionExpression="attribute_not_exists(#status)",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=to_item({":status": status, ":tier": tier,
+                                                   ":now": now}),
+                ReturnValues="ALL_NEW")
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return None
+            raise
+        return _record(from_item(answer["Attributes"]))
+
+    def get_tenant(self, tenant: str, *, consistent: bool = True) -> dict[str, Any] | None:
+        item = self._db.get_item(TableName=self._table, Key=_tenant_key(tenant),
+                                 ConsistentRead=consistent).get("Item")
+        record = from_item(item) if item else None
+        return _record(record) if record and "status" in record else None
+
+    def update_tenant(self, tenant: str, fields: dict[str, str]) -> dict[str, Any] | None:
+        """Set `fields` (status, tier) of an existing tenant; None when there is none."""
+        names = {f"#{name}": name for name in fields}
+        values = {f":{name}": value for name, value in fields.items()}
+        sets = ", ".join([f"#{name} = :{name}" for name in fields] + ["updated_at = :now"])
+        try:
+            answer = self._db.update_item(
+                TableName=self._table, Key=_tenant_key(tenant), UpdateExpression=f"SET {sets}",
+                ConditionExpression="attribute_exists(#existing)",
+                ExpressionAttributeNames={**names, "#existing": "status"},
+                ExpressionAttributeValues=to_item({**values, ":now": utc_now().isoformat()}),
+                ReturnValues="ALL_NEW")
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return None
+            raise
+        return _record(from_item(answer["Attributes"]))
+
+    def tenants_page(self, limit: int, after: dict[str, str] | None
+                     ) -> tuple[list[dict[str, Any]], dict[str, str] | None]:
+        """Tenant records in id order; registry rows without a status are skipped (a page may
+        hold fewer than `limit` then, with a position to go on from)."""
+        request = self._page_request("pk = :pk", {":pk": table.TENANTS_PARTITION}, limit, after)
+        page = self._db.query(**request)
+        records = [from_item(item) for item in page.get("Items", [])]
+        return ([_record(r) for r in records if "status" in r],
+                plain_key(page.get("LastEvaluatedKey")))
+
+
+def _record(item: dict[str, Any]) -> dict[str, Any]:
+    return {"id": item[table.SORT_KEY], **{name: item.get(name) for name in TENANT_FIELDS}}

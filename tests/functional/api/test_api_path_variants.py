@@ -14,8 +14,11 @@ from workflows.auth.roles import Principal, Role
 
 pytestmark = pytest.mark.functional
 
-ROLES = ("admin", "publisher", "reader", "none")
-IDS = {"subscription_id": "sub_x", "event_id": "evt_x"}
+ROLES = ("admin", "publisher", "reader", "operator", "none")
+IDS = {"subscription_id": "sub_x", "event_id": "evt_x", "tenant_id": "acme", "asset": "app.js"}
+# API Gateway routes a path with a trailing slash to the resource without it: `/console/` is
+# the console's own address, not a variant.
+MEANT = {"/console/"}
 
 
 def variants(path: str) -> list[str]:
@@ -28,16 +31,20 @@ def variants(path: str) -> list[str]:
     if rest:
         found += [concrete.replace("/" + rest, "//" + rest),
                   "/" + first + "/" + rest.replace("/", "%2F"), "/" + first + "/./" + rest]
-    return sorted(set(found) - {concrete})
+    return sorted(set(found) - {concrete} - MEANT)
 
 
 def expected(method: str, path: str, role: str) -> tuple[int, ...]:
+    resource = ROUTES.find(method, path[:-1] if path.endswith("/") else path)
+    if resource and resource[0].public:  # the resource is public: the API refuses the path
+        return (404, 405)
     if role == "none":
         return (401,)
     found = ROUTES.find(method, path)  # an encoded slash can make another id of a route
-    if found and not Principal("u", "acme", frozenset({Role(role)})).can(found[0].permission):
+    who = Principal("u", None if role == "operator" else "acme", frozenset({Role(role)}))
+    if found and not who.can(found[0].permission):
         return (403,)
-    return (404, 405)
+    return (404, 405, 422)  # 422: a body that is not the route's, refused before any use
 
 
 CASES = [pytest.param(route.method, variant, role, id=f"{route.method} {variant} {role}")
@@ -52,13 +59,14 @@ def env() -> Iterator[ApiEnv]:
 
 def test_every_route_has_its_variants():
     assert len(ROUTES) >= 15
-    assert all(len(variants(route.path)) >= 8 for route in ROUTES)
+    assert all(len(variants(route.path)) >= 7 for route in ROUTES)
 
 
 @pytest.mark.parametrize(("method", "path", "role"), CASES)
 def test_a_path_the_table_does_not_name_is_refused(env: ApiEnv, method, path, role):
     # Given a token of `role` (or none) and a subscription the tenant already has
-    token = None if role == "none" else env.token("acme", [role])
+    token = None if role == "none" else env.operator_token() if role == "operator" \
+        else env.token("acme", [role])
     before = [s.id for s in env.store.list_subscriptions("acme")]
     # When a request uses a variant of a route's path
     response = env.call(method, path, token=token,

@@ -1,5 +1,7 @@
 """The authorizer hands API Gateway the verified tenant's API key (`usageIdentifierKey`), so
-the usage plan throttles per tenant; the key is the one the CDK app creates for that tenant."""
+the usage plan throttles per tenant; the key is the one the tenant-limits function creates for
+that tenant. The operator has the platform's key; an unregistered or suspended tenant's token
+gets the refused key and a refusal the API answers 403 with."""
 
 from collections.abc import Iterator
 
@@ -8,8 +10,10 @@ import pytest
 from lambdas import handle_authorize_request
 from stepwire.host.lambda_host import LambdaContext
 from tests.functional.api.api_harness import ApiEnv, api_env
-from workflows.auth.usage_keys import tenant_usage_key
+from workflows import wiring
+from workflows.auth.usage_plans import operator_usage_key, refused_usage_key, tenant_usage_key
 from workflows.kernel.settings import get_settings
+from workflows.operations.tenants import TenantChanges
 
 pytestmark = pytest.mark.functional
 
@@ -74,3 +78,33 @@ def test_the_key_depends_on_the_deployment(env: ApiEnv, monkeypatch: pytest.Monk
 
     # Then each deployment has its own key for it
     assert len(keys) == 2
+
+
+def test_the_operator_has_the_platforms_key_and_no_tenant(env: ApiEnv, namespace: str):
+    answer = authorize(env.operator_token())
+
+    assert answer["usageIdentifierKey"] == operator_usage_key(namespace)
+    assert answer["context"] == {"tenant": "", "roles": "operator", "sub": "operator@platform"}
+
+
+def test_an_unregistered_tenant_is_refused_by_name(env: ApiEnv, namespace: str):
+    # Given a token minted by hand for a tenant nobody created
+    answer = authorize(env.token("initech", ["admin"], register=False))
+
+    # Then it is allowed through to the API with the refused key and why it is refused
+    assert answer["usageIdentifierKey"] == refused_usage_key(namespace)
+    assert "tenant 'initech' is not registered" in answer["context"]["refusal"]
+
+
+def test_a_suspended_tenant_is_refused_and_a_resumed_one_served(env: ApiEnv, namespace: str):
+    token = env.token("hooli", ["publisher"])
+    wiring.tenants().update("hooli", TenantChanges(status="suspended"))
+
+    suspended = authorize(token)
+    assert suspended["usageIdentifierKey"] == refused_usage_key(namespace)
+    assert "tenant 'hooli' is suspended" in suspended["context"]["refusal"]
+
+    wiring.tenants().update("hooli", TenantChanges(status="active"))
+    resumed = authorize(token)
+    assert resumed["usageIdentifierKey"] == tenant_usage_key(namespace, "hooli")
+    assert "refusal" not in resumed["context"]

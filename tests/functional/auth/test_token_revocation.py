@@ -7,6 +7,7 @@ import jwt
 import pytest
 
 from tests.functional.api.api_harness import ApiEnv, api_env, json_of
+from workflows import wiring
 from workflows.auth.revocations import RevocationRequest, TokenRevocations
 from workflows.auth.tokens import PREVIOUS_KEY_WINDOW, issue_token, signing_key
 from workflows.kernel.models import utc_now
@@ -26,6 +27,7 @@ def token_for(env: ApiEnv, tenant: str, sub: str, roles: list[str], *,
               issued_at: datetime | None = None) -> str:
     key = signing_key(env.client("secretsmanager").get_secret_value(
         SecretId=env.resources.jwt_secret_id))
+    wiring.tenants().ensure(tenant)
     if issued_at is None:
         return issue_token(key, tenant=tenant, roles=roles, sub=sub, issuer="stepwire",
                            audience="stepwire-api")

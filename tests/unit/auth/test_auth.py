@@ -22,7 +22,7 @@ from workflows.auth.tokens import (
     bearer_token,
     issue_token,
 )
-from workflows.auth.usage_keys import tenant_usage_key
+from workflows.auth.usage_plans import tenant_usage_key
 from workflows.kernel.models import utc_now
 from workflows.kernel.settings import Settings
 
@@ -267,7 +267,8 @@ def test_without_jwks_an_rs256_token_is_refused(rsa_key):
 @pytest.mark.parametrize(("role", "allowed"), [
     (Role.READER, {Permission.READ}),
     (Role.PUBLISHER, {Permission.READ, Permission.PUBLISH, Permission.REPLAY}),
-    (Role.ADMIN, set(Permission)),
+    (Role.ADMIN, set(Permission) - {Permission.MANAGE_TENANTS}),
+    (Role.OPERATOR, {Permission.MANAGE_TENANTS}),
 ])
 def test_what_each_role_may_do(role, allowed):
     principal = Principal(sub="s", tenant="t", roles=frozenset({role}))

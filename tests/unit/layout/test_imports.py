@@ -24,7 +24,7 @@ ALLOWED = {
     "workflows.recovery": {"workflows.kernel", "workflows.storage", "workflows.delivery",
                            "workflows.ingest"},
     "workflows.operations": {"workflows.kernel", "workflows.storage", "workflows.delivery",
-                             "workflows.recovery", "workflows.ingest"},
+                             "workflows.recovery", "workflows.ingest", "workflows.auth"},
     "workflows.api": {"workflows.kernel", "workflows.storage", "workflows.operations",
                       "workflows.auth", "workflows.delivery", "workflows.wiring"},
 }
