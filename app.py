@@ -30,16 +30,18 @@ from cdk_nag import AwsSolutionsChecks  # noqa: E402
 
 from stacks.constants import (  # noqa: E402
     CONTEXT_ALARM_EMAIL,
+    CONTEXT_CONSOLE_FRAME_ANCESTORS,
     CONTEXT_ENDPOINT_HEALTH,
     CONTEXT_EVENT_PRODUCERS,
     CONTEXT_TENANT_API_KEYS,
-    CONTEXT_TENANTS,
+    CONTEXT_TIERS,
+    REMOVED_CONTEXT_TENANTS,
     STACK_ID,
 )
 from stacks.ingress import Producer  # noqa: E402
 from stacks.nag import acknowledge_findings  # noqa: E402
 from stacks.stepwire_stack import StepwireStack  # noqa: E402
-from stacks.tenant_limits import tenant_limits  # noqa: E402
+from stacks.tenant_limits import refuse_listed_tenants, tiers_of  # noqa: E402
 
 CDK_JSON = Path(__file__).resolve().parent / "cdk.json"
 
@@ -51,12 +53,15 @@ def cdk_json_context() -> dict:
 def build_app(context: dict | None = None, outdir: str | None = None) -> cdk.App:
     """The app with cdk.json's context, overridden by `context` (tests switch bundling off)."""
     app = cdk.App(context={**cdk_json_context(), **(context or {})}, outdir=outdir)
+    refuse_listed_tenants(app.node.try_get_context(REMOVED_CONTEXT_TENANTS))
     stack = StepwireStack(
         app, STACK_ID,
         description="Stepwire: webhook notifications on AWS Step Functions",
         alarm_email=app.node.try_get_context(CONTEXT_ALARM_EMAIL) or None,
         require_tenant_api_keys=_on_unless_false(app.node.try_get_context(CONTEXT_TENANT_API_KEYS)),
-        tenants=tenant_limits(app.node.try_get_context(CONTEXT_TENANTS) or []),
+        tiers=tiers_of(app.node.try_get_context(CONTEXT_TIERS)),
+        console_frame_ancestors=app.node.try_get_context(CONTEXT_CONSOLE_FRAME_ANCESTORS)
+        or "'none'",
         producers=tuple(Producer.of(p) for p in
                         app.node.try_get_context(CONTEXT_EVENT_PRODUCERS) or ()),
         endpoint_health=app.node.try_get_context(CONTEXT_ENDPOINT_HEALTH) or {},

@@ -33,6 +33,7 @@ from bench.throughput import raw_http_ceiling, rss_mb
 from stepwire.config import LocalConfig
 from stepwire.runtime import LocalRuntime
 from tests.support.receiver import free_port
+from workflows import wiring
 from workflows.auth.tokens import issue_token, signing_key
 
 TENANT = "bench"
@@ -173,6 +174,7 @@ def main(argv: list[str] | None = None) -> dict:
     arrivals = Arrivals()
     with LocalRuntime(config) as runtime:
         assert runtime.resources is not None
+        wiring.tenants().ensure(TENANT)  # its API key in the (here unthrottled) default tier
         key = signing_key(runtime.client("secretsmanager").get_secret_value(
             SecretId=runtime.resources.jwt_secret_id))
         token = issue_token(key, tenant=TENANT, roles=["admin", "publisher"], sub="bench",

@@ -22,9 +22,10 @@ from stacks.constants import (
     CONTEXT_STAGE_THROTTLE_CEILING,
     LOG_RETENTION,
 )
-from stacks.tenant_limits import TenantLimit, Throttle, stage_throttle
+from stacks.tenant_limits import Throttle, stage_throttle
 from workflows.api.app import ROUTES as API_ROUTES
 from workflows.api.routes import ApiRoute
+from workflows.auth.usage_plans import Tier
 
 # The application's route table: every route and its request body's pydantic model. A route
 # added to the app is a resource and method here, its body a model, with nothing to re-type.
@@ -43,11 +44,12 @@ _PROBLEMS = {
                                         "$context.error.messageString"),
     apigw.ResponseType.REQUEST_TOO_LARGE: ("413", "Content Too Large",
                                            "$context.error.messageString"),
-    # The authorizer's usageIdentifierKey names no key of a usage plan: the tenant was not
-    # provisioned (stepwire:tenants), so it is refused rather than served unthrottled.
+    # The authorizer's usageIdentifierKey names no key of a usage plan: the tenant's key was
+    # not made (yet), so it is refused rather than served unthrottled.
     apigw.ResponseType.INVALID_API_KEY: (
         "403", "Forbidden",
-        '"this tenant has no API usage plan: the operator must add it to stepwire:tenants"'),
+        '"this tenant has no API key yet: the operator creates the tenant (POST /tenants) or '
+        'sets its tier again (PATCH /tenants/{id})"'),
     apigw.ResponseType.DEFAULT_5_XX: ("502", "Bad Gateway", "$context.error.messageString"),
 }
 
@@ -58,9 +60,9 @@ _DETAIL = "__detail__"  # replaced by a VTL expression that is itself JSON
 class Api(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, handler: lambda_.IFunction,
                  authorizer: lambda_.IFunction, require_tenant_api_keys: bool,
-                 logs_key: kms.IKey, tenants: tuple[TenantLimit, ...] = ()) -> None:
+                 logs_key: kms.IKey, tiers: dict[str, Tier]) -> None:
         super().__init__(scope, construct_id)
-        self.throttle = self._stage_throttle(tenants)
+        self.throttle = self._stage_throttle(tiers)
         self.access_logs = logs.LogGroup(self, "AccessLogs", retention=LOG_RETENTION,
                                          encryption_key=logs_key,
                                          removal_policy=RemovalPolicy.DESTROY)
@@ -83,18 +85,16 @@ class Api(Construct):
         for route in ROUTES:
             self._build_route(route, integration, require_tenant_api_keys)
 
-    def _stage_throttle(self, tenants: tuple[TenantLimit, ...]) -> Throttle:
-        """Every tenant's plan fits in the stage's throttle at once, up to the ceiling:
-        below their sum, one busy tenant (or a flood before the authorizer) would throttle
-        the others."""
+    def _stage_throttle(self, tiers: dict[str, Tier]) -> Throttle:
+        """The ceiling: with tenants made at run time, any lower stage throttle would let a
+        few busy tenants (or a flood before the authorizer) throttle all the others."""
         ceiling = Throttle.ceiling(self.node.try_get_context(CONTEXT_STAGE_THROTTLE_CEILING))
-        throttle, cut = stage_throttle(tenants, ceiling)
+        throttle, cut = stage_throttle(tiers, ceiling)
         if cut:
             Annotations.of(self).add_warning_v2(
-                "stepwire:stageThrottleCut", f"the tenants' plans add up to more than the "
-                f"stage's ceiling ({ceiling.rate}/s, bursts of {ceiling.burst}): at full rate "
-                "they throttle each other; raise API Gateway's account quota and "
-                f"{CONTEXT_STAGE_THROTTLE_CEILING}")
+                "stepwire:stageThrottleCut", f"the tiers {', '.join(cut)} allow one tenant more "
+                f"than the whole stage ({ceiling.rate}/s, bursts of {ceiling.burst}): raise "
+                f"API Gateway's account quota and {CONTEXT_STAGE_THROTTLE_CEILING}")
         return throttle
 
     @staticmethod
@@ -106,8 +106,8 @@ class Api(Construct):
             self, "RestApi",
             description="Stepwire webhook notifications",
             endpoint_types=[apigw.EndpointType.REGIONAL],
-            # API keys, one per tenant (stacks/tenant_limits.py), come from the authorizer's
-            # usageIdentifierKey; a client's x-api-key header is ignored.
+            # API keys, one per tenant (made at run time: stacks/tenant_limits.py), come from
+            # the authorizer's usageIdentifierKey; a client's x-api-key header is ignored.
             api_key_source_type=apigw.ApiKeySourceType.AUTHORIZER,
             cloud_watch_role=True,
             cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,

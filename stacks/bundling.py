@@ -68,7 +68,18 @@ def _code_files() -> list[Path]:
     for package in CODE_PACKAGES:
         for path in sorted((REPO_ROOT / package).rglob("*.py")):
             files.append(path)
+        files += _package_data(package)
     return files
+
+
+def _package_data(package: str) -> list[Path]:
+    """The files besides the Python that pyproject.toml ships with `package` (the console's
+    static files, which the API function serves): the Lambda asset carries what an installed
+    package has."""
+    patterns = tomllib.loads(PYPROJECT.read_text())["tool"]["setuptools"].get(
+        "package-data", {}).get(package, [])
+    return sorted({path for pattern in patterns for path in (REPO_ROOT / package).glob(pattern)
+                   if path.is_file()})
 
 
 def copy_code(target: Path) -> None:

@@ -18,8 +18,14 @@ EVENT_BUS_NAME = "stepwire"
 CONTEXT_ALARM_EMAIL = "stepwire:alarmEmail"
 # "false" turns the per-tenant API limits off (the stage-wide throttle alone applies).
 CONTEXT_TENANT_API_KEYS = "stepwire:requireTenantApiKeys"
-# ["acme", {"tenant": "bigco", "rate": 200, "burst": 400}]: tenants with an API key and limits.
-CONTEXT_TENANTS = "stepwire:tenants"
+# {"standard": {"rate": 20, "burst": 40, "monthly_quota": 1000000}, ...}: one usage plan per
+# tier (workflows/auth/usage_plans.py: DEFAULT_TIERS when unset; `standard` is required).
+CONTEXT_TIERS = "stepwire:tiers"
+# Removed: tenants are records made at run time (POST /tenants); synth refuses a value.
+REMOVED_CONTEXT_TENANTS = "stepwire:tenants"
+# Who may frame the console ("'none'", or "'self'" and https origins): its CSP's
+# frame-ancestors (Settings.console_frame_ancestors).
+CONTEXT_CONSOLE_FRAME_ANCESTORS = "stepwire:consoleFrameAncestors"
 # [{"principal": account id or role ARN, "tenants": [...]}]: outside EventBridge producers.
 CONTEXT_EVENT_PRODUCERS = "stepwire:eventProducers"
 # {"Deliver": 700, "Api": 50, ...}: reserved concurrency per function (stacks/functions.py),
@@ -56,24 +62,24 @@ RECOVERY_MACHINE = "recovery"
 
 # API Gateway.
 API_STAGE_NAME = "v1"
-# The whole stage's throttle is sized from the tenants' plans (stacks/tenant_limits.py,
-# `stage_throttle`): their sum, plus room for the public routes, at least the floor and at most
-# the ceiling. The ceiling's default is API Gateway's account quota per Region (10,000
-# requests/s, bursts of 5,000); {"rate": N, "burst": M} in this context value changes it.
+# The whole stage's throttle (stacks/tenant_limits.py, `stage_throttle`): tenants are made at
+# run time, so no sum of their plans exists at deploy; the stage gets the ceiling, API
+# Gateway's account quota per Region (10,000 requests/s, bursts of 5,000) unless
+# {"rate": N, "burst": M} in this context value says otherwise. Each tenant's own bucket is
+# its tier's usage plan.
 CONTEXT_STAGE_THROTTLE_CEILING = "stepwire:stageThrottleCeiling"
 STAGE_THROTTLE_CEILING = (10_000, 5_000)
-STAGE_THROTTLE_FLOOR = (100, 200)
-# /health, /openapi.json, /docs and the console's files: requests without a token.
+# /health, /openapi.json and /docs: requests without a token, all together (the WAF's
+# RateLimitWithoutToken).
 PUBLIC_ROUTES_THROTTLE = (10, 20)
-# Per tenant API key (stacks/tenant_limits.py), unless stepwire:tenants gives it more.
-TENANT_RATE_LIMIT = 20  # requests per second
-TENANT_BURST_LIMIT = 40
-TENANT_MONTHLY_QUOTA = 1_000_000
+# The console's files (11 a load, no token) are the customer portal's: their own budget, so
+# the portal's users do not spend the public routes' one (RateLimitConsoleFiles, per second).
+CONSOLE_FILES_RATE = 100
 # The authorizer's Allow covers the whole API, so a decision is cached per token.
 AUTHORIZER_CACHE_TTL = Duration.minutes(5)
 
 # WAF rate rules (stacks/waf.py) count requests per window of this many seconds. One IP
-# address may send what the largest tenant plan allows in it; one without an Authorization
+# address may send what the largest tier's plan allows in it; one without an Authorization
 # header far less; all those without one together, what the stage keeps for public routes.
 WAF_WINDOW_SECONDS = 300
 WAF_UNAUTHENTICATED_PER_IP = 300  # 1/s on average: a console load is about 20 files

@@ -16,6 +16,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
+from pydantic import ValidationError
 
 from stacks.bundling import lambda_code, pinned_version
 from stacks.constants import (
@@ -73,9 +74,16 @@ RELEASE_PARKED = FunctionSpec("ReleaseParked", "handle_release_parked",
                               Duration.seconds(30), memory_size=256, reserved_concurrency=20)
 API = FunctionSpec("Api", "handle_api_request", "The REST API (every route)",
                    Duration.seconds(29), memory_size=1024, reserved_concurrency=100)
+# Called once per token per 5 minutes (API Gateway's cache), about 20 ms with the tenant's
+# status cached 30 s: 15 at once serve 750 new tokens a second.
 AUTHORIZER = FunctionSpec("Authorizer", "handle_authorize_request",
                           "API Gateway authorizer: HS256 JWT, key rotation, revocations",
-                          Duration.seconds(10), reserved_concurrency=20)
+                          Duration.seconds(10), reserved_concurrency=15)
+# Invoked by the API when an operator creates a tenant or changes its tier: a few API Gateway
+# calls whose control plane allows a few requests a second, so a few at once are enough.
+TENANT_LIMITS = FunctionSpec("TenantLimits", "handle_apply_tenant_limits",
+                                   "Puts a tenant's API key in its tier's usage plan",
+                                   Duration.seconds(30), memory_size=256, reserved_concurrency=5)
 ROTATE_JWT_KEY = FunctionSpec("RotateJwtKey", "handle_rotate_jwt_key",
                               "Secrets Manager rotation of the JWT signing key",
                               Duration.seconds(60), memory_size=256)
@@ -87,7 +95,8 @@ RECONCILE = FunctionSpec("Reconcile", "handle_reconcile",
                          "Every 5 minutes: finishes what dead executions left behind",
                          Duration.minutes(5))
 ALL_FUNCTIONS = (INGEST, INGRESS, DELIVER, RECORD_FAILURE, HAND_OFF, PROBE_ENDPOINT,
-                 RELEASE_PARKED, API, AUTHORIZER, ROTATE_JWT_KEY, SEED_SECRET_KEYS, RECONCILE)
+                 RELEASE_PARKED, API, AUTHORIZER, TENANT_LIMITS, ROTATE_JWT_KEY,
+                 SEED_SECRET_KEYS, RECONCILE)
 
 
 # AWS keeps this many of an account's concurrent executions unreserved (a reservation that
@@ -123,7 +132,9 @@ def reserved_concurrency(specs: tuple[FunctionSpec, ...], overrides: dict[str, o
 
 
 def stepwire_environment(values: dict[str, object]) -> dict[str, str]:
-    """STEPWIRE_* variables named after the `Settings` fields: a renamed field fails synth."""
+    """STEPWIRE_* variables named after the `Settings` fields: a renamed field fails synth, and
+    so does a value the handlers would refuse (from the context: tiers, endpoint health, the
+    console's frame-ancestors)."""
     fields = Settings.model_fields
     unknown = sorted(set(values) - set(fields))
     if unknown:
@@ -132,6 +143,10 @@ def stepwire_environment(values: dict[str, object]) -> dict[str, str]:
                      if field.is_required() and name not in values)
     if missing:
         raise KeyError(f"Settings fields without a value: {', '.join(missing)}")
+    try:
+        Settings.model_validate(values)  # the values alone, not this process's environment
+    except ValidationError as exc:
+        raise ValueError(f"a setting the functions would refuse: {exc}") from None
     prefix = Settings.model_config["env_prefix"]
     return {f"{prefix}{name.upper()}": _env_value(value) for name, value in values.items()}
 
@@ -144,13 +159,17 @@ def _env_value(value: object) -> str:
 
 class Functions(Construct):
     def __init__(self, scope: Construct, construct_id: str, *,
-                 environment: dict[str, str], logs_key: kms.IKey) -> None:
+                 environment: dict[str, str], logs_key: kms.IKey,
+                 specs: tuple[FunctionSpec, ...] = ALL_FUNCTIONS) -> None:
         super().__init__(scope, construct_id)
         self._logs_key = logs_key
         code = lambda_code()
         overrides = self.node.try_get_context(CONTEXT_RESERVED_CONCURRENCY) or {}
+        overrides = json.loads(overrides) if isinstance(overrides, str) else overrides
+        # A function this stack leaves out (tenant-limits with keys off) takes no share.
+        left_out = {spec.name for spec in ALL_FUNCTIONS} - {spec.name for spec in specs}
         self.reserved = reserved_concurrency(
-            ALL_FUNCTIONS, json.loads(overrides) if isinstance(overrides, str) else overrides,
+            specs, {name: value for name, value in overrides.items() if name not in left_out},
             int(self.node.try_get_context(CONTEXT_ACCOUNT_CONCURRENCY)
                 or DEFAULT_ACCOUNT_CONCURRENCY))
         # The layer of exactly the Powertools version pinned in pyproject.toml (and installed
@@ -161,7 +180,7 @@ class Functions(Construct):
                     python=PYTHON_VERSION, version=pinned_version("aws-lambda-powertools"))))
         self.by_name: dict[str, lambda_.Function] = {
             spec.name: self._build_function(spec, code, layer, environment)
-            for spec in ALL_FUNCTIONS}
+            for spec in specs}
 
     def __getitem__(self, spec: FunctionSpec) -> lambda_.Function:
         return self.by_name[spec.name]

@@ -8,6 +8,7 @@ from constructs import IConstruct
 
 from stacks import functions as fn
 from stacks.constants import RECOVERY_MACHINE
+from workflows.auth.usage_plans import USAGE_PLAN_CALLS
 
 if TYPE_CHECKING:
     from stacks.stepwire_stack import StepwireStack
@@ -45,8 +46,16 @@ EXECUTIONS_OF_A_MACHINE = (
     "(a long tail <fast name>--tail, a recovery recovery--<tenant>--<subscription>--<id>): "
     "the narrowest scope is the executions of that one Standard machine (execution:<machine>:*)")
 PUBLIC_ROUTE = (
-    "GET {path} is public by the API contract (health check, OpenAPI document, Swagger UI) "
-    "and reads no tenant data")
+    "GET {path} is public by the API contract (health check, OpenAPI document, Swagger UI, "
+    "the console's static files, which sign in with a token they are given) and reads no "
+    "tenant data")
+USAGE_PLAN_KEYS = (
+    "The tenant-limits function finds the tier plans by name and creates tenants' API keys at "
+    "run time (workflows/auth/usage_plans.py, USAGE_PLAN_CALLS): listing plans and keys and "
+    "creating a key have no narrower resource than the collection, and the plans' ids cannot "
+    "be named without tying the function to the API (a dependency cycle through the API "
+    "function). Only this function, invoked by the API for the operator's tenant routes, "
+    "holds these grants")
 
 
 def _ack(construct: IConstruct, rule: str, reason: str) -> None:
@@ -79,6 +88,12 @@ def acknowledge_findings(stack: "StepwireStack") -> None:
         assert role is not None
         _ack(role, "IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:"
              f"<AWS::AccountId>:execution:{recovery}:*]", EXECUTIONS_OF_A_MACHINE)
+    if fn.TENANT_LIMITS.name in stack.functions.by_name:
+        role = stack.functions[fn.TENANT_LIMITS].role
+        assert role is not None
+        for path in sorted({path for _, path in USAGE_PLAN_CALLS.values() if "*" in path}):
+            _ack(role, f"IAM5[Resource::arn:<AWS::Partition>:apigateway:<AWS::Region>::{path}]",
+                 USAGE_PLAN_KEYS)
     rest_api = stack.api.rest_api
     _ack(rest_api.node.find_child("CloudWatchRole"),
          "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"

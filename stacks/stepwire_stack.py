@@ -1,6 +1,6 @@
 """The Stepwire stack: composes one construct per concern and wires their grants."""
 
-from aws_cdk import Annotations, ArnFormat, CfnOutput, Stack
+from aws_cdk import ArnFormat, CfnOutput, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
@@ -22,8 +22,10 @@ from stacks.reconciler import Reconciler
 from stacks.secrets import Secrets
 from stacks.state_machines import MachineName, StateMachines, WorkflowFunctions
 from stacks.storage import Storage
-from stacks.tenant_limits import TenantApiLimits, TenantLimit
+from stacks.tenant_limits import TenantApiLimits, usage_plan_statements
 from stacks.waf import Waf
+from workflows.auth.usage_plans import DEFAULT_TIERS, Tier, tiers_to_json
+from workflows.kernel.settings import Settings
 
 # What the Store does on the table (workflows/storage/). TransactWriteItems is no IAM action:
 # a transaction is authorized by the Put/Update/ConditionCheck actions it contains.
@@ -40,12 +42,14 @@ IDEMPOTENCY_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateI
 class StepwireStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *,
                  alarm_email: str | None = None, require_tenant_api_keys: bool = True,
-                 tenants: tuple[TenantLimit, ...] = (),
+                 tiers: dict[str, Tier] | None = None,
+                 console_frame_ancestors: str = "'none'",
                  producers: tuple[Producer, ...] = (),
                  endpoint_health: dict[str, object] | None = None,
                  **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
         endpoint_health = endpoint_health or {}
+        tiers = tiers or dict(DEFAULT_TIERS)
         unknown = sorted(set(endpoint_health) - set(ENDPOINT_HEALTH_SETTINGS))
         if unknown:
             raise ValueError(f"stepwire:endpointHealth: unknown {', '.join(unknown)} "
@@ -58,24 +62,29 @@ class StepwireStack(Stack):
         notification = MachineName.of(self, NOTIFICATION_MACHINE)
         long_tail = MachineName.of(self, LONG_TAIL_MACHINE)
         recovery = MachineName.of(self, RECOVERY_MACHINE)
+        shared_settings: dict[str, object] = {
+            "table_name": self.storage.table.table_name,
+            "idempotency_table_name": self.storage.idempotency_table.table_name,
+            "dead_letter_queue_url": self.queues.dead_letter_queue.queue_url,
+            "ingress_dead_letter_queue_url":
+                self.queues.ingress_dead_letter_queue.queue_url,
+            "ingest_state_machine_arn": ingest.arn,
+            "notification_state_machine_arn": notification.arn,
+            "recovery_state_machine_arn": recovery.arn,
+            "data_key_secret_id": self.secrets.data_key.secret_arn,
+            "jwt_secret_id": self.secrets.jwt_signing_key.secret_arn,
+            "api_usage_key_namespace": self.stack_name,
+            "tenant_tiers": tiers_to_json(tiers),
+            "require_https": True,
+            "allow_private_targets": False,
+            **endpoint_health,
+        }
+        # Without tenant API keys nothing is applied to usage plans: no tenant-limits function.
         self.functions = Functions(
-            self, "Functions",
-            environment=stepwire_environment({
-                "table_name": self.storage.table.table_name,
-                "idempotency_table_name": self.storage.idempotency_table.table_name,
-                "dead_letter_queue_url": self.queues.dead_letter_queue.queue_url,
-                "ingress_dead_letter_queue_url":
-                    self.queues.ingress_dead_letter_queue.queue_url,
-                "ingest_state_machine_arn": ingest.arn,
-                "notification_state_machine_arn": notification.arn,
-                "recovery_state_machine_arn": recovery.arn,
-                "data_key_secret_id": self.secrets.data_key.secret_arn,
-                "jwt_secret_id": self.secrets.jwt_signing_key.secret_arn,
-                "api_usage_key_namespace": self.stack_name,
-                "require_https": True,
-                "allow_private_targets": False,
-                **endpoint_health,
-            }), logs_key=self.log_encryption.key)
+            self, "Functions", environment=stepwire_environment(shared_settings),
+            logs_key=self.log_encryption.key,
+            specs=fn.ALL_FUNCTIONS if require_tenant_api_keys else tuple(
+                spec for spec in fn.ALL_FUNCTIONS if spec is not fn.TENANT_LIMITS))
         self.state_machines = StateMachines(
             self, "Workflows", ingest=ingest, notification=notification, long_tail=long_tail,
             recovery=recovery,
@@ -93,15 +102,12 @@ class StepwireStack(Stack):
         self.api = Api(self, "Api", handler=self.functions[fn.API],
                        authorizer=self.functions[fn.AUTHORIZER],
                        require_tenant_api_keys=require_tenant_api_keys,
-                       logs_key=self.log_encryption.key, tenants=tenants)
-        self.tenant_limits = TenantApiLimits(self, "TenantLimits", api=self.api.rest_api,
-                                             namespace=self.stack_name, tenants=tenants)
-        if require_tenant_api_keys and not tenants:
-            Annotations.of(self).add_warning_v2(
-                "stepwire:noTenants", "stepwire:tenants lists no tenant while tenant API keys are "
-                "required: every tenant request will be answered 403 (list the tenants, or set "
-                "stepwire:requireTenantApiKeys to \"false\" for the stage-wide throttle only)")
-        self.waf = Waf(self, "Waf", stage_arn=self.api.stage.stage_arn, tenants=tenants)
+                       logs_key=self.log_encryption.key, tiers=tiers)
+        self.tenant_limits = TenantApiLimits(
+            self, "TenantLimits", api=self.api.rest_api, namespace=self.stack_name,
+            tiers=tiers) if require_tenant_api_keys else None
+        self._configure_api_function(shared_settings, console_frame_ancestors)
+        self.waf = Waf(self, "Waf", stage_arn=self.api.stage.stage_arn, tiers=tiers)
         self.ingress = Ingress(self, "Ingress", consumer=self.functions[fn.INGRESS],
                                dead_letter_queue=self.queues.ingress_dead_letter_queue,
                                producers=producers)
@@ -121,10 +127,38 @@ class StepwireStack(Stack):
             alarm_email=alarm_email)
         self._build_outputs()
 
+    def _configure_api_function(self, shared_settings: dict[str, object],
+                                console_frame_ancestors: str) -> None:
+        """The API's own settings, and what the operator's routes need: the tenant-limits
+        function, invoked and waited for (only that function), and the signing key for the
+        tokens it issues (POST /tenants/{id}/tokens)."""
+        api = self.functions[fn.API]
+        own: dict[str, object] = {"console_frame_ancestors": console_frame_ancestors}
+        if fn.TENANT_LIMITS.name in self.functions.by_name:
+            limits = self.functions[fn.TENANT_LIMITS]
+            own["tenant_limits_function_name"] = limits.function_name
+            api.add_to_role_policy(iam.PolicyStatement(
+                actions=["lambda:InvokeFunction"], resources=[limits.function_arn]))
+            # Found by name at run time: no reference to the plans, so no cycle through the API.
+            for statement in usage_plan_statements(self):
+                limits.add_to_role_policy(statement)
+        variables = stepwire_environment({**shared_settings, **own})
+        for name in (f"{Settings.model_config['env_prefix']}{field.upper()}" for field in own):
+            api.add_environment(name, variables[name])
+        api.add_to_role_policy(iam.PolicyStatement(
+            actions=["secretsmanager:GetSecretValue"],
+            resources=[self.secrets.jwt_signing_key.secret_arn]))
+
     def _build_outputs(self) -> None:
+        defaults = Settings.model_fields
         for name, value, description in (
-            ("JwtSigningKeySecretArn", self.secrets.jwt_signing_key.secret_arn,
-             "Sign API tokens with its AWSCURRENT version (kid = VersionId)"),
+            ("ApiUrl", self.api.rest_api.url, "The API's base URL (…/v1/); the console is at "
+             "console/ under it"),
+            ("JwtSecretArn", self.secrets.jwt_signing_key.secret_arn,
+             "Sign API tokens with its AWSCURRENT version (kid = VersionId): "
+             "stepwire token --stack reads it"),
+            ("JwtIssuer", str(defaults["jwt_issuer"].default), "The tokens' iss"),
+            ("JwtAudience", str(defaults["jwt_audience"].default), "The tokens' aud"),
             ("EventBusName", self.ingress.bus.event_bus_name, "PutEvents here to publish"),
             ("DeadLetterQueueUrl", self.queues.dead_letter_queue.queue_url,
              "Failed notifications"),
@@ -186,8 +220,9 @@ class StepwireStack(Stack):
             actions=["secretsmanager:GetSecretValue"],
             resources=[self.secrets.jwt_signing_key.secret_arn]))
         # Revoked tokens are refused: one read of the token's revocation items (no index).
+        # and the tenant's record is read (active, suspended, unregistered).
         self.functions[fn.AUTHORIZER].add_to_role_policy(iam.PolicyStatement(
-            actions=["dynamodb:BatchGetItem"], resources=[table.table_arn]))
+            actions=["dynamodb:BatchGetItem", "dynamodb:GetItem"], resources=[table.table_arn]))
         api = self.functions[fn.API]
         # POST /events fans out (see above); replay and redrive start notifications; a
         # re-enable starts a new recovery of the endpoint (the old one ends itself).

@@ -1,66 +1,46 @@
-"""Per-tenant API limits: one API Gateway API key per provisioned tenant, in a usage plan.
+"""Per-tenant API limits, applied at run time: one usage plan per tier and a platform plan.
 
-The authorizer returns the tenant's key as `usageIdentifierKey` (workflows/auth/usage_keys.py
-derives it; this construct creates it with the same value), so every request is throttled in
-its tenant's bucket. Tenants come from the context value `stepwire:tenants`: a name for the
-default limits, or `{"tenant", "rate", "burst", "monthly_quota"}` to give one tenant more
-(`monthly_quota` 0: none; a null would not survive the CDK context).
-Tenants with the same limits share one usage plan (each key still has its own bucket in it).
+The authorizer returns a key value as `usageIdentifierKey` (workflows/auth/usage_plans.py
+derives it) and API Gateway throttles the request in the plan holding that key. A tenant's key
+is created and moved between the tier plans by the tenant-limits function when an operator
+creates the tenant or changes its tier: no CloudFormation resource per tenant, so the template
+is the same for no tenant or 10,000. What is made here, at deploy:
+- one plan per tier (`stepwire:tiers`, DEFAULT_TIERS unless set), named `plan_name`, which
+  the function finds by name at run time (a reference would tie it to the API);
+- the platform plan with two fixed keys: the operator's, and the refused key, in whose bucket
+  the tokens of unregistered or suspended tenants are throttled before the API answers 403;
+- the function's grants, exactly the calls of `USAGE_PLAN_CALLS`.
 """
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
+from aws_cdk import Stack
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from stacks.constants import (
     CONTEXT_STAGE_THROTTLE_CEILING,
-    PUBLIC_ROUTES_THROTTLE,
+    CONTEXT_TIERS,
+    REMOVED_CONTEXT_TENANTS,
     STAGE_THROTTLE_CEILING,
-    STAGE_THROTTLE_FLOOR,
-    TENANT_BURST_LIMIT,
-    TENANT_MONTHLY_QUOTA,
-    TENANT_RATE_LIMIT,
 )
-from workflows.auth.usage_keys import tenant_usage_key
-from workflows.kernel.models import TENANT_PATTERN
+from workflows.auth.usage_plans import (
+    DEFAULT_TIERS,
+    PLATFORM_TIER,
+    USAGE_PLAN_CALLS,
+    Tier,
+    plan_name,
+    platform_keys,
+    platform_plan_name,
+    tiers_from_json,
+)
 
-
-@dataclass(frozen=True)
-class TenantLimit:
-    tenant: str
-    rate: int = TENANT_RATE_LIMIT  # requests per second (the bucket's refill)
-    burst: int = TENANT_BURST_LIMIT  # the bucket's size
-    monthly_quota: int = TENANT_MONTHLY_QUOTA  # requests per month; 0: no quota
-
-    @classmethod
-    def of(cls, entry: Any) -> "TenantLimit":
-        """`"acme"` or `{"tenant": "acme", "rate": 100, "burst": 200, "monthly_quota": 0}`."""
-        if isinstance(entry, str):
-            entry = {"tenant": entry}
-        if not isinstance(entry, dict):
-            raise ValueError(f"stepwire:tenants: {entry!r} is neither a tenant nor an object")
-        unknown = sorted(set(entry) - {"tenant", "rate", "burst", "monthly_quota"})
-        if unknown:
-            raise ValueError(f"stepwire:tenants: unknown {', '.join(unknown)} in {entry!r}")
-        tenant = entry.get("tenant")
-        if not isinstance(tenant, str) or not re.fullmatch(TENANT_PATTERN, tenant):
-            raise ValueError(f"stepwire:tenants: {tenant!r} is not a tenant name")
-        limit = cls(**entry)
-        for name, least in (("rate", 1), ("burst", 1), ("monthly_quota", 0)):
-            value = getattr(limit, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
-                raise ValueError(f"stepwire:tenants: {tenant}'s {name} must be an integer "
-                                 f"≥ {least}")
-        if limit.burst < limit.rate:
-            raise ValueError(f"stepwire:tenants: {tenant}'s burst must be at least its rate")
-        return limit
-
-    @property
-    def plan(self) -> tuple[int, int, int]:
-        return (self.rate, self.burst, self.monthly_quota)
+# A tier's name is part of a usage plan's name and of a construct's id.
+_TIER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -81,66 +61,94 @@ class Throttle:
         return cls(entry["rate"], entry["burst"])
 
 
-def stage_throttle(tenants: tuple[TenantLimit, ...], ceiling: Throttle) -> tuple[Throttle, bool]:
-    """The stage's throttle: every tenant's plan at once, plus the public routes' share, at
-    least the floor (which holds with few or no tenants listed) and at most `ceiling`; and
-    whether the ceiling cut it (then tenants at full rate throttle each other)."""
-    wanted = Throttle(PUBLIC_ROUTES_THROTTLE[0] + sum(t.rate for t in tenants),
-                      PUBLIC_ROUTES_THROTTLE[1] + sum(t.burst for t in tenants))
-    floor = Throttle(*STAGE_THROTTLE_FLOOR)
-    throttle = Throttle(min(max(wanted.rate, floor.rate), ceiling.rate),
-                        min(max(wanted.burst, floor.burst), ceiling.burst))
-    return throttle, wanted.rate > ceiling.rate or wanted.burst > ceiling.burst
+def refuse_listed_tenants(entry: Any) -> None:
+    """`stepwire:tenants` is gone: a stack that still lists tenants must not deploy without
+    them (each would lose its API key, and its requests would be refused)."""
+    if entry:
+        raise ValueError(
+            f"{REMOVED_CONTEXT_TENANTS} is no longer read: tenants are records made at run time "
+            "by an operator (POST /tenants {\"id\", \"limits\": {\"tier\"}}), and their limits "
+            f"are tiers ({CONTEXT_TIERS}). Remove it from the context and, after the deploy, "
+            "create each tenant it listed (docs/deploy.md, \"Migrating from stepwire:tenants\")")
 
 
-def largest_plan_per_window(tenants: tuple[TenantLimit, ...], window_seconds: int) -> int:
-    """The most requests one tenant's plan lets through in `window_seconds`: a full bucket,
-    then its rate (the default plan when no tenant has more)."""
-    return max(t.rate * window_seconds + t.burst
-               for t in (TenantLimit(tenant="default"), *tenants))
+def tiers_of(entry: Any) -> dict[str, Tier]:
+    """stepwire:tiers: `{name: {"rate", "burst", "monthly_quota"?}}` or its JSON text (from
+    `-c`); unset: DEFAULT_TIERS. The same rules as the functions' STEPWIRE_TENANT_TIERS."""
+    if entry is None or entry == "":
+        return dict(DEFAULT_TIERS)
+    try:
+        tiers = tiers_from_json(entry if isinstance(entry, str) else json.dumps(entry))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{CONTEXT_TIERS}: {exc}") from None
+    wrong = sorted(name for name in tiers if not _TIER_NAME.fullmatch(name))
+    if wrong:
+        raise ValueError(f"{CONTEXT_TIERS}: {', '.join(map(repr, wrong))}: a tier's name is "
+                         "letters, digits, '-' and '_' (at most 64)")
+    return tiers
 
 
-def tenant_limits(entries: list[Any]) -> tuple[TenantLimit, ...]:
-    limits = tuple(TenantLimit.of(entry) for entry in entries)
-    names = [limit.tenant for limit in limits]
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
-        raise ValueError(f"stepwire:tenants: listed more than once: {', '.join(repeated)}")
-    return limits
+def stage_throttle(tiers: dict[str, Tier], ceiling: Throttle) -> tuple[Throttle, list[str]]:
+    """The stage's throttle, and the tiers whose plan it cuts. Tenants are made at run time,
+    so no sum of their plans exists at deploy: the stage gets the ceiling (by default API
+    Gateway's account quota, which no stage setting can exceed), and each tenant its plan."""
+    cut = sorted(name for name, tier in tiers.items()
+                 if tier.rate > ceiling.rate or tier.burst > ceiling.burst)
+    return ceiling, cut
+
+
+def largest_plan_per_window(tiers: dict[str, Tier], window_seconds: int) -> int:
+    """The most requests one key's plan lets through in `window_seconds`: a full bucket, then
+    its rate (the platform plan counts too: the operator's key is in it)."""
+    return max(t.rate * window_seconds + t.burst for t in (PLATFORM_TIER, *tiers.values()))
+
+
+def usage_plan_statements(scope: Construct) -> list[iam.PolicyStatement]:
+    """What the tenant-limits function may do: each call of USAGE_PLAN_CALLS, as API
+    Gateway's IAM names it (`apigateway:<METHOD>` on `arn:…:apigateway:<region>::<path>`)."""
+    stack = Stack.of(scope)
+    return [iam.PolicyStatement(
+        actions=[f"apigateway:{method}"],
+        resources=[stack.format_arn(service="apigateway", account="", resource=path)])
+        for method, path in sorted(set(USAGE_PLAN_CALLS.values()))]
 
 
 class TenantApiLimits(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, api: apigw.RestApi,
-                 namespace: str, tenants: tuple[TenantLimit, ...]) -> None:
+                 namespace: str, tiers: dict[str, Tier]) -> None:
         super().__init__(scope, construct_id)
         self._api = api
-        self.plans: dict[tuple[int, int, int], apigw.UsagePlan] = {}
-        # The default plan exists even with no tenant listed: its limits are the documented ones.
-        self.default_plan = self._plan(TenantLimit(tenant="default").plan)
-        self.keys = {limit.tenant: self._key(limit, namespace) for limit in tenants}
+        self.plans = {tier: self._plan(f"Tier-{tier}", plan_name(namespace, tier), limits,
+                                       f"Tier {tier}: each tenant of the tier has its own "
+                                       "bucket of these limits")
+                      for tier, limits in sorted(tiers.items())}
+        self.platform_plan = self._plan(
+            "Platform", platform_plan_name(namespace), PLATFORM_TIER,
+            "The operator's key, and the refused key (unregistered or suspended tenants)")
+        (operator_name, operator_value), (refused_name, refused_value) = \
+            platform_keys(namespace).items()
+        self.operator_key = self._platform_key(
+            "OperatorKey", operator_name, operator_value,
+            "Stepwire operator: returned by the authorizer for operator tokens")
+        self.refused_key = self._platform_key(
+            "RefusedKey", refused_name, refused_value,
+            "Stepwire refused tenants: the authorizer returns it for tokens of unregistered or "
+            "suspended tenants, which the API answers 403")
 
-    def _plan(self, limits: tuple[int, int, int]) -> apigw.UsagePlan:
-        if limits not in self.plans:
-            rate, burst, quota = limits
-            # Named after its limits: reordering the tenants replaces nothing.
-            suffix = "" if not self.plans else f"-{rate}-{burst}-{quota or 'unlimited'}"
-            plan = self._api.add_usage_plan(
-                f"TenantPlan{suffix}", name=f"{self._api.rest_api_name}-tenant{suffix}",
-                description=f"Per-tenant limits ({rate}/s, burst {burst}): each tenant's API "
-                            "key is in one plan",
-                throttle=apigw.ThrottleSettings(rate_limit=rate, burst_limit=burst),
-                quota=apigw.QuotaSettings(limit=quota, period=apigw.Period.MONTH)
-                if quota else None)
-            plan.add_api_stage(stage=self._api.deployment_stage)
-            self.plans[limits] = plan
-        return self.plans[limits]
+    def _plan(self, construct_id: str, name: str, tier: Tier,
+              description: str) -> apigw.UsagePlan:
+        plan = self._api.add_usage_plan(
+            construct_id, name=name,
+            description=f"{description} ({tier.rate}/s, burst {tier.burst})",
+            throttle=apigw.ThrottleSettings(rate_limit=tier.rate, burst_limit=tier.burst),
+            quota=apigw.QuotaSettings(limit=tier.monthly_quota, period=apigw.Period.MONTH)
+            if tier.monthly_quota else None)
+        plan.add_api_stage(stage=self._api.deployment_stage)
+        return plan
 
-    def _key(self, limit: TenantLimit, namespace: str) -> apigw.ApiKey:
-        key = apigw.ApiKey(
-            self, f"Key-{limit.tenant}",
-            api_key_name=f"{namespace}-tenant-{limit.tenant}",
-            description=f"Stepwire tenant {limit.tenant}: returned by the authorizer, never "
-                        "sent by clients",
-            value=tenant_usage_key(namespace, limit.tenant), enabled=True)
-        self._plan(limit.plan).add_api_key(key)
+    def _platform_key(self, construct_id: str, name: str, value: str,
+                      description: str) -> apigw.ApiKey:
+        key = apigw.ApiKey(self, construct_id, api_key_name=name, value=value, enabled=True,
+                           description=f"{description}; never sent by clients")
+        self.platform_plan.add_api_key(key)
         return key

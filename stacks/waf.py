@@ -1,5 +1,5 @@
 """A WAFv2 web ACL on the API stage: AWS managed rule groups and rate limits sized to the
-tenants' plans, tighter for requests without a token; a rate refusal is a 429 with
+tiers' plans, tighter for requests without a token; a rate refusal is a 429 with
 Retry-After, as the API's own throttles answer."""
 
 import json
@@ -8,12 +8,14 @@ from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from stacks.constants import (
+    CONSOLE_FILES_RATE,
     PUBLIC_ROUTES_THROTTLE,
     WAF_RETRY_AFTER_SECONDS,
     WAF_UNAUTHENTICATED_PER_IP,
     WAF_WINDOW_SECONDS,
 )
-from stacks.tenant_limits import TenantLimit, largest_plan_per_window
+from stacks.tenant_limits import largest_plan_per_window
+from workflows.auth.usage_plans import Tier
 
 # The common rule set's rules that would refuse what the API accepts: counted (their label
 # and metric stay), never blocking.
@@ -56,19 +58,42 @@ def _no_token() -> wafv2.CfnWebACL.StatementProperty:
         not_statement=wafv2.CfnWebACL.NotStatementProperty(statement=has_token))
 
 
+def _console_file() -> wafv2.CfnWebACL.StatementProperty:
+    """A request for the console (its path, after the stage, starts with /console)."""
+    return wafv2.CfnWebACL.StatementProperty(
+        byte_match_statement=wafv2.CfnWebACL.ByteMatchStatementProperty(
+            field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(uri_path={}),
+            positional_constraint="CONTAINS", search_string="/console",
+            text_transformations=[wafv2.CfnWebACL.TextTransformationProperty(
+                priority=0, type="LOWERCASE")]))
+
+
+def _all(*statements: wafv2.CfnWebACL.StatementProperty) -> wafv2.CfnWebACL.StatementProperty:
+    return wafv2.CfnWebACL.StatementProperty(
+        and_statement=wafv2.CfnWebACL.AndStatementProperty(statements=list(statements)))
+
+
+def _not(statement: wafv2.CfnWebACL.StatementProperty) -> wafv2.CfnWebACL.StatementProperty:
+    return wafv2.CfnWebACL.StatementProperty(
+        not_statement=wafv2.CfnWebACL.NotStatementProperty(statement=statement))
+
+
 class Waf(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, stage_arn: str,
-                 tenants: tuple[TenantLimit, ...] = ()) -> None:
+                 tiers: dict[str, Tier]) -> None:
         super().__init__(scope, construct_id)
-        # Per window, one IP address: whatever the largest plan lets a tenant send; without
-        # a token, a person's share; all requests without a token together, the stage's part
-        # for the public routes (a flood without tokens cannot take the tenants' part).
+        # Per window, one IP address: whatever the largest tier lets a tenant send; without
+        # a token, a person's share; all requests without a token together, the public
+        # routes' budget (no usage plan holds them: a flood without tokens is bounded here),
+        # and the console's files their own (the customer portal's users load them).
         self.limits = {
-            "RateLimitPerIp": (largest_plan_per_window(tenants, WAF_WINDOW_SECONDS), "IP",
+            "RateLimitPerIp": (largest_plan_per_window(tiers, WAF_WINDOW_SECONDS), "IP",
                                None),
             "RateLimitWithoutTokenPerIp": (WAF_UNAUTHENTICATED_PER_IP, "IP", _no_token()),
             "RateLimitWithoutToken": (PUBLIC_ROUTES_THROTTLE[0] * WAF_WINDOW_SECONDS,
-                                      "CONSTANT", _no_token()),
+                                      "CONSTANT", _all(_no_token(), _not(_console_file()))),
+            "RateLimitConsoleFiles": (CONSOLE_FILES_RATE * WAF_WINDOW_SECONDS, "CONSTANT",
+                                      _all(_no_token(), _console_file())),
         }
         # Rate rules first: a flood is counted, and answered 429, before any other rule.
         rules = [self._rate_rule(name, 1 + index, *limit)

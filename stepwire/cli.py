@@ -1,5 +1,6 @@
 """The `stepwire` command: `stepwire local` runs the platform on this machine, `stepwire token`
-prints a JWT for it, `stepwire revoke` revokes tokens on it."""
+prints a JWT for it (or for a deployed stack: `stepwire/token_command.py`), `stepwire revoke`
+revokes tokens on it."""
 
 import argparse
 import ipaddress
@@ -11,6 +12,7 @@ import threading
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from stepwire.token_command import add_token_command, local_token
 from workflows import __version__
 
 if TYPE_CHECKING:  # at run time imported lazily, in `_local`
@@ -46,6 +48,11 @@ def _local(args: argparse.Namespace) -> int:
                          workers=args.workers, checkpoint_seconds=args.checkpoint_seconds,
                          pack_seconds=args.pack_seconds, aws_faults=faults,
                          aws_faults_seed=args.aws_faults_seed, reconcile=not args.no_reconciler)
+    try:
+        config.tenant_tiers()
+    except ValueError as exc:  # --api-rate/--api-burst, STEPWIRE_TENANT_TIERS
+        print(f"stepwire local: the tenants' tiers: {exc}", file=sys.stderr)
+        return 2
     stopped = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopped.set())
@@ -127,46 +134,6 @@ def _resolved(host: str) -> str:
         return "0.0.0.0"
 
 
-def _local_token(args: argparse.Namespace, command: str, *, roles: list[str], sub: str,
-                 ttl: int) -> str | int:
-    """A JWT signed with the current key of the instance on --aws-port, or an exit code."""
-    import boto3
-
-    from workflows.auth.tokens import issue_token, signing_key
-    from workflows.kernel.settings import Settings
-
-    client = boto3.client("secretsmanager", region_name="us-east-1",
-                          endpoint_url=f"http://{args.host}:{args.aws_port}",
-                          aws_access_key_id="local", aws_secret_access_key="local")
-    try:
-        key = signing_key(client.get_secret_value(SecretId=args.secret_id))
-    except Exception as exc:  # explain, do not trace
-        print(f"stepwire {command}: cannot read the signing key on port {args.aws_port} "
-              f"(is `stepwire local` running?): {exc}", file=sys.stderr)
-        return 1
-    fields = Settings.model_fields
-    try:
-        return issue_token(
-            key, tenant=args.tenant, roles=roles, sub=sub,
-            issuer=os.environ.get("STEPWIRE_JWT_ISSUER", fields["jwt_issuer"].default),
-            audience=os.environ.get("STEPWIRE_JWT_AUDIENCE", fields["jwt_audience"].default),
-            ttl_seconds=ttl)
-    except ValueError as exc:
-        print(f"stepwire {command}: {exc}", file=sys.stderr)
-        return 2
-
-
-def _token(args: argparse.Namespace) -> int:
-    """Print a JWT signed with the current key of the instance running on --aws-port."""
-    token = _local_token(args, "token",
-                         roles=[r.strip() for r in args.roles.split(",") if r.strip()],
-                         sub=args.sub or f"local:{args.tenant}", ttl=args.ttl)
-    if isinstance(token, int):
-        return token
-    print(token)
-    return 0
-
-
 def _revoke(args: argparse.Namespace) -> int:
     """Revoke through the local API (POST /tokens/revocations) as the tenant's admin."""
     import httpx
@@ -175,7 +142,7 @@ def _revoke(args: argparse.Namespace) -> int:
     if not body:
         print("stepwire revoke: name the token to revoke: --jti, --sub or both", file=sys.stderr)
         return 2
-    token = _local_token(args, "revoke", roles=["admin"], sub="local:stepwire-revoke", ttl=60)
+    token = local_token(args, "revoke", roles=["admin"], sub="local:stepwire-revoke", ttl=60)
     if isinstance(token, int):
         return token
     try:
@@ -217,10 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="webhook connect timeout in seconds")
     local.add_argument("--request-timeout", type=float, default=15.0,
                        help="webhook whole-request timeout in seconds")
-    local.add_argument("--api-rate", type=float, default=100.0,
-                       help="API requests/s per tenant (the usage plan), bursts of --api-burst")
-    local.add_argument("--api-burst", type=int, default=200,
-                       help="API requests per tenant allowed at once above --api-rate")
+    local.add_argument("--api-rate", type=int, default=None,
+                       help="API requests/s per tenant of the default tier (standard) here; "
+                            "none: as in AWS, 20 (or STEPWIRE_TENANT_TIERS's)")
+    local.add_argument("--api-burst", type=int, default=None,
+                       help="the default tier's bursts here, at least --api-rate; none: as in "
+                            "AWS, 40 (or --api-rate when larger)")
     local.add_argument("--log-format", choices=("human", "json"), default="human",
                        help="the activity lines on stderr (events, attempts, waits, dead "
                             "letters): one sentence each, or one JSON object each")
@@ -247,21 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "reconciler, which finishes what dead executions left, every 300 s x scale")
     local.set_defaults(run=_local)
 
-    token = commands.add_parser("token", help="print a JWT the local instance accepts",
-                                description="Print (alone on stdout) a JWT signed with the "
-                                            "current key of the running `stepwire local`.",
-                                formatter_class=defaults)
-    token.add_argument("--tenant", required=True, help="the tenant the token acts for")
-    token.add_argument("--roles", required=True, help="comma separated: admin,publisher,reader")
-    token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
-    token.add_argument("--sub", default=None, help="the subject (None: local:<tenant>)")
-    token.add_argument("--aws-port", type=int, default=4566,
-                       help="the AWS port of the `stepwire local` to sign for")
-    token.add_argument("--host", default="127.0.0.1",
-                       help="the address of that instance's AWS endpoint")
-    token.add_argument("--secret-id", default="stepwire/jwt-signing-key",
-                       help=argparse.SUPPRESS)
-    token.set_defaults(run=_token)
+    add_token_command(commands, defaults)
 
     revoke = commands.add_parser("revoke", help="revoke tokens of a tenant on the local instance",
                                  description="Revoke one token (--jti) or every token of a "

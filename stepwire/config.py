@@ -2,11 +2,13 @@
 its ports are free before anything starts."""
 
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from stepwire.host.api_keys import configured_tiers
 from stepwire.host.provision import MACHINES, STATEMACHINES_DIR, Machine
+from workflows.auth.usage_plans import DEFAULT_TIER, Tier
 
 
 @dataclass
@@ -27,9 +29,10 @@ class LocalConfig:
     keep_finished_executions: int = 200
     # Off only to measure the engine as moto ships it (make bench compares both).
     optimize_engine: bool = True
-    # The local gateway's usage plan, per tenant (requests/s sustained, burst).
-    api_rate: float = 100.0
-    api_burst: int = 200
+    # The default tier's limits here (requests/s sustained, burst), for demos, tests and
+    # benchmarks; None: the cloud's (STEPWIRE_TENANT_TIERS, or 20/s with bursts of 40).
+    api_rate: int | None = None
+    api_burst: int | None = None
     # Which state machine files run: only `make cost` changes them, to price today's design
     # against the previous one on the same engine.
     machines: tuple[Machine, ...] = MACHINES
@@ -50,6 +53,17 @@ class LocalConfig:
     # quarter, one endpoint's deliveries to an in-process receiver took 40% longer).
     max_deliveries_per_tenant: int | None = None
     max_deliveries_per_endpoint: int | None = None
+
+    def tenant_tiers(self) -> dict[str, Tier]:
+        """The tiers' usage plans: the configured ones, the default tier's limits replaced by
+        `api_rate`/`api_burst` when given (ValueError when they make no tier)."""
+        tiers = configured_tiers()
+        if self.api_rate is None and self.api_burst is None:
+            return tiers
+        default = tiers[DEFAULT_TIER]
+        rate = default.rate if self.api_rate is None else self.api_rate
+        burst = max(default.burst, rate) if self.api_burst is None else self.api_burst
+        return {**tiers, DEFAULT_TIER: replace(default, rate=rate, burst=burst)}
 
     @property
     def delivery_caps(self) -> tuple[int, int]:

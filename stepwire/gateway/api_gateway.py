@@ -2,8 +2,9 @@
 
 Per request, as API Gateway (REST API, Lambda proxy integration, TOKEN authorizer) does:
 size limit (413) → route match → for a protected route: bearer token present (401), the
-authorizer Lambda called with the TOKEN event (an exception is 401, a Deny is 403), the
-tenant's usage plan (token bucket: 429 with Retry-After) → the API Lambda with the proxy event
+authorizer Lambda called with the TOKEN event (an exception is 401, a Deny is 403), the usage
+plan of the API key it names as `usageIdentifierKey` (none: 403; a token bucket per key: 429
+with Retry-After; `stepwire/gateway/usage_plans.py`) → the API Lambda with the proxy event
 whose requestContext.authorizer carries {tenant, roles, sub, principalId}. The authorizer's
 result is not cached (API Gateway caches it per token for a configurable TTL; 0 here).
 """
@@ -30,15 +31,20 @@ from stepwire.gateway.http_wire import (
     problem,
     target_of,
 )
-from stepwire.gateway.usage_plans import DEFAULT_RATE_LIMIT, RateLimit, TokenBucket
+from stepwire.gateway.usage_plans import (
+    DEFAULT_RATE_LIMIT,
+    RateLimit,
+    TokenBucket,
+    UsagePlanLimits,
+)
 from stepwire.host.lambda_host import LambdaContext
 from workflows.api.request_body import header_value
 from workflows.api.routes import RouteTable
 from workflows.kernel.payload_limits import MAX_REQUEST_BYTES
 
 Handler = Callable[[dict[str, Any], Any], Any]
-# Local-only pages (stepwire/gateway/console_routes.py): (method, path, headers, principal_of) →
-# an answer, or None when the path is not theirs.
+# Local-only pages and the console's Host check (stepwire/gateway/console_routes.py): (method,
+# path, headers, principal_of) → an answer, or None when the API is to answer.
 Pages = Callable[[str, str, dict[str, str], Callable[[str | None], dict | None]],
                  "GatewayResponse | None"]
 
@@ -60,14 +66,19 @@ class Gateway:
     """In front of the API's route table. Callable in process with `call`."""
 
     def __init__(self, api: Handler, authorizer: Handler, routes: RouteTable,
-                 *, rate_limit: RateLimit = DEFAULT_RATE_LIMIT,
-                 max_body_bytes: int = MAX_REQUEST_BYTES) -> None:
+                 *, usage_plans: UsagePlanLimits | None = None,
+                 rate_limit: RateLimit = DEFAULT_RATE_LIMIT,
+                 max_body_bytes: int = MAX_REQUEST_BYTES,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._api = api
         self._authorizer = authorizer
         self._routes = routes
+        # The plans of API Gateway to read; without them every key has `rate_limit`.
+        self._usage_plans = usage_plans
         self._rate_limit = rate_limit
         self._max_body = max_body_bytes
-        self._buckets: dict[str, TokenBucket] = {}
+        self._clock = clock
+        self._buckets: dict[tuple[str, str], TokenBucket] = {}  # (key, plan) → bucket
         self._buckets_lock = threading.Lock()
         self._server: Any = None
         self._thread: threading.Thread | None = None
@@ -79,13 +90,13 @@ class Gateway:
         self._pages: list[Pages] = []
 
     def mount(self, pages: Pages) -> None:
-        """Serve local-only pages (the console) before the API's routes."""
+        """Serve local-only pages (and check the console's Host) before the API's routes."""
         self._pages.append(pages)
 
     def principal_of(self, authorization: str | None) -> dict | None:
         """The authorizer's context for a bearer token, None when it is refused."""
-        allowed, context = self._authorize(authorization, "GET", "/") if authorization \
-            else (False, None)
+        allowed, context, _ = self._authorize(authorization, "GET", "/") if authorization \
+            else (False, None, "")
         return context if allowed else None
 
     # --- one request -----------------------------------------------------------------------
@@ -108,16 +119,14 @@ class Gateway:
             token = header_value(headers, "authorization")
             if not token:
                 return problem(401, "missing Authorization header", authenticate=True)
-            allowed, authorizer_context = self._authorize(token, method, path)
+            allowed, authorizer_context, usage_key = self._authorize(token, method, path)
             if authorizer_context is None:
                 return problem(401, "the bearer token is missing, invalid or expired",
                                 authenticate=True)
             if not allowed:
                 return problem(403, "the authorizer denied this request")
-            wait = self._bucket(authorizer_context.get("tenant", "")).take()
-            if wait > 0:
-                return problem(429, "too many requests for this tenant",
-                                extra={"Retry-After": str(max(1, int(wait + 0.999)))})
+            if (throttled := self._throttle(usage_key)) is not None:
+                return throttled
         event = self._proxy_event(method, path, query, headers, raw, resource,
                                   path_parameters, request_id, source_ip, authorizer_context)
         with self._api_lock:
@@ -126,14 +135,19 @@ class Gateway:
         return from_proxy_result(result, request_id)
 
     def _match(self, method: str, path: str) -> tuple[str, dict[str, str] | None, bool]:
-        found = self._routes.find(method, path)
+        # As API Gateway (REST) routes: one trailing slash is not part of the resource
+        # (`/console/` is `/console`'s), while the proxy event's `path` keeps it.
+        found = self._routes.find(method, path[:-1] if path.endswith("/") and path != "/"
+                                  else path)
         if found is not None:
             route, parameters = found
             return route.path, parameters or None, route.public
         # Anything else goes to the protected catch-all proxy resource.
         return "/{proxy+}", {"proxy": path.lstrip("/")}, False
 
-    def _authorize(self, token: str, method: str, path: str) -> tuple[bool, dict | None]:
+    def _authorize(self, token: str, method: str, path: str
+                   ) -> tuple[bool, dict | None, str]:
+        """(allowed, the context the API gets, the API key named as usageIdentifierKey)"""
         event = {"type": "TOKEN", "authorizationToken": token,
                  "methodArn": f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{API_ID}/{STAGE}/"
                               f"{method}{path}"}
@@ -143,19 +157,33 @@ class Gateway:
                     function_name="stepwire-authorizer",
                     invoked_function_arn=_function_arn("authorizer")))
         except Exception:  # any authorizer failure is a 401, as in AWS
-            return False, None
+            return False, None, ""
         statements = (result.get("policyDocument") or {}).get("Statement") or []
         allowed = any(s.get("Effect") == "Allow" for s in statements) and not any(
             s.get("Effect") == "Deny" for s in statements)
         context = {k: v for k, v in (result.get("context") or {}).items()}
         context["principalId"] = result.get("principalId")
-        return allowed, context
+        return allowed, context, str(result.get("usageIdentifierKey") or "")
 
-    def _bucket(self, tenant: str) -> TokenBucket:
+    def _throttle(self, usage_key: str) -> GatewayResponse | None:
+        """403 for a key in no usage plan, 429 past its plan's bucket, else None."""
+        plan = self._usage_plans.plan_of(usage_key) if self._usage_plans is not None \
+            and usage_key else None
+        if self._usage_plans is not None and plan is None:
+            return problem(403, "this tenant has no API usage key yet: its key is in no usage "
+                                "plan (API Gateway's INVALID_API_KEY); an operator applies its "
+                                "limits with PATCH /tenants/{id} {\"limits\": {\"tier\": ...}}")
+        limit = plan.limit if plan is not None else self._rate_limit
         with self._buckets_lock:
-            if tenant not in self._buckets:
-                self._buckets[tenant] = TokenBucket(self._rate_limit)
-            return self._buckets[tenant]
+            bucket = self._buckets.get(slot := (usage_key, plan.id if plan else ""))
+            if bucket is None:
+                bucket = self._buckets[slot] = TokenBucket(limit, self._clock)
+        wait = bucket.follow(limit).take()
+        if wait <= 0:
+            return None
+        return problem(429, f"too many requests: this token's usage plan allows {limit.rate:g} "
+                            f"requests/s with bursts of {limit.burst}",
+                       extra={"Retry-After": str(max(1, int(wait + 0.999)))})
 
     @staticmethod
     def _proxy_event(method: str, path: str, query: str, headers: dict[str, str], body: bytes,

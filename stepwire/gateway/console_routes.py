@@ -1,6 +1,8 @@
-"""What the local gateway serves besides the API: the console and two local-only routes.
+"""What the local gateway serves besides the API: two local-only routes, and the Host check
+in front of the console.
 
-- `/console/…`: the console's static files, shipped in the package (`stepwire/console/`);
+- `/console`, `/console/…`: the console's files come from the API function through a proxy
+  event, as in AWS (`workflows/api/console_routes.py`); only their Host is checked here.
   `/` leads there.
 - `GET /local/executions/{arn}`: an execution's state machine definition (the ASL as
   deployed) and the states it went through, read from the Step Functions API
@@ -20,30 +22,20 @@ DNS rebinding (`Host: rebind.attacker.example:PORT`) gets a 403, not the console
 
 import ipaddress
 import json
-import mimetypes
 import re
 from collections.abc import Callable
 from datetime import datetime
-from importlib import resources
 from typing import Any
 from urllib.parse import unquote
 
 from stepwire.emulation.cloudwatch import MetricsRecorder
 from stepwire.emulation.origin_guard import loopback_hosts
 from stepwire.gateway.http_wire import GatewayResponse, problem
+from workflows.api.console_routes import security_headers
 
-STATIC = resources.files("stepwire") / "console"
 _EXECUTION = re.compile(r"^/local/executions/(?P<arn>[^/]+)$")
-# Every console answer: its own scripts and styles only, never framed, no referrer, no sniffing.
-# `connect-src`: the API the console signs in to (its own origin, or one named on the sign-in
-# form: a deployed API over https, another local instance).
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self' https: http://127.0.0.1:* http://localhost:*; object-src 'none'; "
-    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
-SECURITY_HEADERS = {"Content-Security-Policy": CONTENT_SECURITY_POLICY,
-                    "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
-                    "X-Frame-Options": "DENY"}
+# The local pages' answers (JSON, a redirect) are never framed, whoever may frame the console.
+SECURITY_HEADERS = security_headers("'none'")
 # Principal context of a bearer token, or None when the token is refused.
 Authorize = Callable[[str | None], dict[str, Any] | None]
 
@@ -57,7 +49,8 @@ class LocalConsole:
 
     def __call__(self, method: str, path: str, headers: dict[str, str],
                  authorize: Authorize) -> GatewayResponse | None:
-        """The answer for a console or local route; None: not one of them."""
+        """The answer for a local route or a console request from a refused Host; None: the
+        API answers (the console's files, every API route)."""
         if not (path in ("/", "/console") or path.startswith(("/console/", "/local/"))):
             return None
         if self._hosts is not None:
@@ -65,11 +58,9 @@ class LocalConsole:
             if host not in self._hosts:
                 return problem(403, f"Host {host or '(none)'!r} refused: the console answers "
                                     f"only to {', '.join(sorted(self._hosts))} (DNS rebinding)")
-        if path == "/console" or (path == "/" and method in ("GET", "HEAD")):
-            # `/` too: someone who opens the bare URL lands on the console's sign-in.
+        if path == "/" and method in ("GET", "HEAD"):
+            # Someone who opens the bare URL lands on the console's sign-in.
             return GatewayResponse(302, {"Location": "/console/", **SECURITY_HEADERS}, b"")
-        if path.startswith("/console/"):
-            return _static(method, path.removeprefix("/console/") or "index.html")
         if not path.startswith("/local/"):
             return None
         if method != "GET":
@@ -162,16 +153,3 @@ def _json(payload: Any) -> GatewayResponse:
     return GatewayResponse(200, {"Content-Type": "application/json", "Cache-Control": "no-store",
                                  **SECURITY_HEADERS}, json.dumps(payload).encode())
 
-
-def _static(method: str, name: str) -> GatewayResponse:
-    if method not in ("GET", "HEAD"):
-        return problem(405, f"{method} is not allowed on /console/{name}",
-                       extra={"Allow": "GET, HEAD"})
-    asset = STATIC / name
-    if "/" in name or name.startswith(".") or not asset.is_file():
-        return problem(404, f"no console file {name}")
-    kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    if kind.startswith("text/") or kind.endswith("javascript"):
-        kind += "; charset=utf-8"
-    return GatewayResponse(200, {"Content-Type": kind, "Cache-Control": "no-cache",
-                                 **SECURITY_HEADERS}, asset.read_bytes())

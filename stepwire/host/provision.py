@@ -1,6 +1,7 @@
 """Creates, on the emulated AWS APIs, every resource the cloud stack creates.
 
-State machines come from the same files with the same `${Placeholder}` names as in CDK.
+State machines come from the same files with the same `${Placeholder}` names as in CDK; the
+API's usage plans with the same names (`stepwire/host/api_keys.py`).
 """
 
 import json
@@ -9,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stepwire.host.api_keys import configured_tiers, provision_usage_plans
+from workflows.auth.usage_plans import Tier
 from workflows.secrets.secret_box import new_data_key
 from workflows.storage import table
 
@@ -18,6 +21,8 @@ _PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 BUS_NAME = "stepwire"
 ACCOUNT_ID = "123456789012"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/stepwire-workflows"
+# The function that puts a tenant's API key in its tier's usage plan (the API invokes it).
+TENANT_LIMITS_FUNCTION = "stepwire-tenant-limits"
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,8 @@ class Resources:
     jwt_secret_id: str
     data_key_secret_id: str
     state_machine_arns: dict[str, str]
+    # What the usage plans and keys are named after (Settings.api_usage_key_namespace).
+    usage_key_namespace: str = "stepwire"
 
     @property
     def ingest_state_machine_arn(self) -> str:
@@ -79,9 +86,12 @@ def render_definition(name: str, substitutions: dict[str, str],
 
 def provision(clients: dict[str, Any], function_arns: dict[str, str],
               prefix: str = "stepwire", machines: tuple[Machine, ...] = MACHINES,
-              statemachines_dir: Path = STATEMACHINES_DIR) -> Resources:
+              statemachines_dir: Path = STATEMACHINES_DIR,
+              tiers: dict[str, Tier] | None = None) -> Resources:
     """`clients` maps service names to boto3 clients; `function_arns` the Lambda placeholders.
-    `machines` and `statemachines_dir` differ only to price another pipeline (bench/cost.py)."""
+    `machines` and `statemachines_dir` differ only to price another pipeline (bench/cost.py).
+    With an "apigateway" client, the tiers' usage plans (`tiers`, default the configured
+    ones) and the platform plan are made, in the namespace `prefix`."""
     dynamodb, sqs = clients["dynamodb"], clients["sqs"]
     secrets, events, sfn = clients["secretsmanager"], clients["events"], clients["stepfunctions"]
 
@@ -97,6 +107,10 @@ def provision(clients: dict[str, Any], function_arns: dict[str, str],
     dlq_url = _dead_letter_queue(sqs, f"{prefix}-dead-letters")
     ingress_dlq_url = _dead_letter_queue(sqs, f"{prefix}-ingress-dead-letters")
     ingress_url = sqs.create_queue(QueueName=f"{prefix}-ingress")["QueueUrl"]
+
+    if "apigateway" in clients:
+        provision_usage_plans(clients["apigateway"], prefix,
+                              configured_tiers() if tiers is None else tiers)
 
     jwt_secret = secrets.create_secret(Name=f"{prefix}/jwt-signing-key",
                                        SecretString=new_data_key())["ARN"]
@@ -126,7 +140,7 @@ def provision(clients: dict[str, Any], function_arns: dict[str, str],
                      dead_letter_queue_url=dlq_url, ingress_queue_url=ingress_url,
                      ingress_dead_letter_queue_url=ingress_dlq_url,
                      jwt_secret_id=jwt_secret, data_key_secret_id=data_key,
-                     state_machine_arns=arns)
+                     state_machine_arns=arns, usage_key_namespace=prefix)
 
 
 def _dead_letter_queue(sqs: Any, name: str) -> str:

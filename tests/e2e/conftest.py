@@ -20,6 +20,9 @@ from workflows import wiring
 ROOT = Path(__file__).resolve().parents[2]
 TIME_SCALE = 0.001
 REQUEST_TIMEOUT = 1.0
+# The default tier's limits, as generous as the functional harness's: the tier measures the
+# platform, not the API's throttle (the tests poll it fast), unless a test names its own.
+GENEROUS_API = ("--api-rate", "10000", "--api-burst", "10000")
 
 
 @dataclass
@@ -50,11 +53,15 @@ class LocalProcess:
         return f"arn:aws:states:us-east-1:123456789012:{kind}:{name}"
 
 
-def start_local(*extra: str, ports: tuple[int, int] | None = None) -> LocalProcess:
-    """In memory unless `extra` names a --state-dir; `ports` (AWS, API) to restart in place."""
+def start_local(*extra: str, ports: tuple[int, int] | None = None,
+                cloud_tiers: bool = False) -> LocalProcess:
+    """In memory unless `extra` names a --state-dir; `ports` (AWS, API) to restart in place;
+    the tiers' limits as in AWS with `cloud_tiers`, else generous unless `extra` names them."""
     aws_port, api_port = ports or (free_port(), free_port())
     if "--state-dir" not in extra:
         extra = ("--ephemeral", *extra)
+    if not cloud_tiers and "--api-rate" not in extra:
+        extra = (*extra, *GENEROUS_API)
     # stderr to a file: a pipe nobody reads while the tests run would fill and block it.
     log_path = Path(tempfile.mkstemp(prefix="stepwire-local-", suffix=".log")[1])
     process = subprocess.Popen(

@@ -9,9 +9,10 @@ import pytest
 
 from app import build_app
 
-# Two provisioned tenants, one with more than the default limits: every check of the session's
-# template (cdk-nag, cfn-lint, grants) sees their API keys and both usage plans.
-TENANTS = ["acme", {"tenant": "bigco", "rate": 200, "burst": 400, "monthly_quota": 0}]
+# The app's own context (cdk.json): tenants are records made at run time, so no context value
+# names them; every check of the session's template (cdk-nag, cfn-lint, grants) sees the
+# default tiers' usage plans, the platform plan and the tenant-limits function.
+SYNTH_CONTEXT = {"aws:cdk:bundling-stacks": []}
 
 
 @dataclass(frozen=True)
@@ -38,8 +39,7 @@ class Synthesized:
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     outdir = tmp_path_factory.mktemp("cdk.out")
     # cdk-nag runs as a validation plugin: any unacknowledged finding makes synth() raise.
-    build_app(context={"aws:cdk:bundling-stacks": [], "stepwire:tenants": TENANTS},
-              outdir=str(outdir)).synth()
+    build_app(context=SYNTH_CONTEXT, outdir=str(outdir)).synth()
     return Synthesized(
         outdir=outdir,
         template=json.loads((outdir / "Stepwire.template.json").read_text()),

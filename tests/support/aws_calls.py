@@ -57,6 +57,14 @@ def resource_kind(service: str, params: dict[str, Any]) -> str:
     return service
 
 
+def _apigateway_grant(service_model: Any, operation: str) -> tuple[str, str]:
+    """API Gateway's management calls are authorized by HTTP method on the resource path:
+    apigateway:POST on /usageplans/*/keys (path parameters as IAM's wildcard)."""
+    http = service_model.operation_model(operation).http
+    path = re.sub(r"\{[^}]+\}", "*", http["requestUri"].split("?")[0])
+    return f"apigateway:{http['method']}", f"apigateway:{path}"
+
+
 # A DynamoDB transaction is no IAM action: each of its parts is authorized as its own.
 _TRANSACT_PARTS = {"ConditionCheck": "ConditionCheckItem", "Put": "PutItem",
                    "Update": "UpdateItem", "Delete": "DeleteItem"}
@@ -79,7 +87,10 @@ def _record(make_api_call):
             for operation, params in _authorized_parts(service, operation_name, api_params):
                 action = _IAM_ACTION.get((service, operation)) or \
                     f"{_IAM_PREFIX.get(service, service)}:{operation}"
-                CALLS.add((handler, action, resource_kind(service, params)))
+                kind = resource_kind(service, params)
+                if service == "apigateway":
+                    action, kind = _apigateway_grant(self.meta.service_model, operation)
+                CALLS.add((handler, action, kind))
         return make_api_call(self, operation_name, api_params)
 
     return recorded

@@ -12,12 +12,14 @@ from aws_lambda_powertools.event_handler import Response
 
 # The route modules register their routes, and `errors` its answers, with the resolver.
 from workflows.api import (  # noqa: F401
+    console_routes,
     dead_letter_routes,
     errors,
     event_routes,
     public_routes,
     request_body,
     subscription_routes,
+    tenant_routes,
     token_routes,
 )
 from workflows.api.problems import problem
@@ -37,7 +39,7 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     refused here, whatever the router would make of it."""
     method, path = event.get("httpMethod", ""), event.get("path", "")
     who: Principal | None = None
-    found = ROUTES.find(method, path)
+    found = ROUTES.find(method, console_routes.resource_path(path))
     if found is None:
         result = response_to_proxy(_no_such_route(method, path))
     else:
@@ -52,11 +54,13 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 401 if isinstance(exc, Unauthorized) else 403, exc.detail,
                 headers={"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized)
                 else None))
-        else:
-            result = _resolve(event, context, matched, who)
+        else:  # the console's files are not the resolver's JSON operations
+            result = console_routes.answer(event) if console_routes.serves(matched) \
+                else _resolve(event, context, matched, who)
     if method in MUTATING:
         logger.info("audit", extra={"audit": {
             "principal": who.sub if who else None, "tenant": who.tenant if who else None,
+            "operator": bool(who and who.is_operator),
             "action": f"{method} {path}", "target": event.get("pathParameters") or {},
             "status": result.get("statusCode"),
             "request_id": (event.get("requestContext") or {}).get("requestId")}})

@@ -99,6 +99,12 @@ def key_name(namespace: str, tenant: str) -> str:
     return f"{namespace}-tenant-{tenant}"
 
 
+def platform_keys(namespace: str) -> dict[str, str]:
+    """The platform plan's two keys: name → value."""
+    return {f"{namespace}-operator": operator_usage_key(namespace),
+            f"{namespace}-refused": refused_usage_key(namespace)}
+
+
 # Every API Gateway call `UsagePlanKeys` makes, as IAM sees it (method, resource path): the CDK
 # app grants exactly these to the function, and a test holds the calls to this list.
 USAGE_PLAN_CALLS: dict[str, tuple[str, str]] = {

@@ -6,10 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.functional.api.api_harness import ApiEnv, api_env, json_of
+from tests.functional.api.api_harness import GENEROUS_TIERS, ApiEnv, api_env, json_of
 from workflows import wiring
 from workflows.auth.tokens import TokenPolicy, TokenVerifier
-from workflows.auth.usage_plans import DEFAULT_TIERS
 
 pytestmark = pytest.mark.functional
 
@@ -30,7 +29,7 @@ def test_a_tenant_is_created_with_the_default_tier(env: ApiEnv, operator: str):
 
     assert created.status == 201, created.body
     body = json_of(created)
-    standard = DEFAULT_TIERS["standard"]
+    standard = GENEROUS_TIERS["standard"]  # the harness's tiers
     assert body["id"] == "umbrella" and body["status"] == "active"
     assert body["limits"] == {"tier": "standard", "rate": standard.rate,
                               "burst": standard.burst, "monthly_quota": standard.monthly_quota}

@@ -1,6 +1,7 @@
-"""The stage's throttle fits every tenant's plan at once (up to a ceiling), and the WAF's
-rate rules are sized to the plans, tighter without a token, answered 429 with Retry-After;
-the common rule set's body rules that would refuse a subscription URL holding an IP count."""
+"""The stage's throttle is the ceiling (tenants are made at run time: no sum of their plans
+exists at deploy), and the WAF's rate rules are sized to the tiers' plans, tighter without a
+token, answered 429 with Retry-After; the common rule set's body rules that would refuse a
+subscription URL holding an IP count."""
 
 import json
 
@@ -9,16 +10,17 @@ from aws_cdk.assertions import Annotations, Match
 
 from app import build_app
 from stacks.constants import (
+    CONSOLE_FILES_RATE,
     PUBLIC_ROUTES_THROTTLE,
     STACK_ID,
     STAGE_THROTTLE_CEILING,
-    STAGE_THROTTLE_FLOOR,
-    TENANT_RATE_LIMIT,
     WAF_RETRY_AFTER_SECONDS,
     WAF_UNAUTHENTICATED_PER_IP,
     WAF_WINDOW_SECONDS,
 )
-from stacks.tenant_limits import Throttle, stage_throttle, tenant_limits
+from stacks.tenant_limits import Throttle, largest_plan_per_window, stage_throttle
+from tests.infrastructure.conftest import SYNTH_CONTEXT
+from workflows.auth.usage_plans import DEFAULT_TIERS, PLATFORM_TIER, Tier
 
 pytestmark = pytest.mark.infrastructure
 
@@ -31,24 +33,23 @@ def rules_by_name(synthesized) -> dict[str, dict]:
     return {r["Name"]: r for r in synthesized.only("AWS::WAFv2::WebACL")["Rules"]}
 
 
-def test_the_stage_throttle_holds_every_tenant_plan_at_once(synthesized):
-    # Given the session's tenants: acme (20/s, bursts of 40) and bigco (200/s, 400)
+def test_the_stage_throttle_is_the_ceiling_whatever_the_tenants(synthesized):
+    # Given the app's context (no ceiling set): API Gateway's account quota per Region
     settings = synthesized.only("AWS::ApiGateway::Stage")["MethodSettings"][0]
-    # Then the stage lets both through at full rate, with room for the public routes
-    assert settings["ThrottlingRateLimit"] == 20 + 200 + PUBLIC_ROUTES_THROTTLE[0]
-    assert settings["ThrottlingBurstLimit"] == 40 + 400 + PUBLIC_ROUTES_THROTTLE[1]
+    assert (settings["ThrottlingRateLimit"], settings["ThrottlingBurstLimit"]) == \
+        STAGE_THROTTLE_CEILING
+    # (the most tenants of the default tier it lets through at full rate at once: 500)
+    assert STAGE_THROTTLE_CEILING[0] // DEFAULT_TIERS["standard"].rate == 500
 
 
-@pytest.mark.parametrize(("entries", "expected", "cut"), [
-    ([], STAGE_THROTTLE_FLOOR, False),  # few or no tenants: the floor
-    (["acme"] * 1 + [{"tenant": f"t{n}", "rate": 300, "burst": 300} for n in range(9)],
-     (2700 + 20 + PUBLIC_ROUTES_THROTTLE[0], 2700 + 40 + PUBLIC_ROUTES_THROTTLE[1]), False),
-    ([{"tenant": f"t{n}", "rate": 1000, "burst": 1000} for n in range(12)],
-     STAGE_THROTTLE_CEILING, True),  # more than the account allows: the ceiling, and a warning
+@pytest.mark.parametrize(("tiers", "ceiling", "cut"), [
+    (DEFAULT_TIERS, None, []),
+    ({"standard": Tier(20, 40), "huge": Tier(20_000, 20_000)}, None, ["huge"]),
+    (DEFAULT_TIERS, {"rate": 100, "burst": 300}, ["large"]),  # burst 400 > 300
 ])
-def test_the_stage_throttle_is_the_plans_sum_between_floor_and_ceiling(entries, expected, cut):
-    tenants = tenant_limits(entries)
-    assert stage_throttle(tenants, Throttle.ceiling(None)) == (Throttle(*expected), cut)
+def test_the_stage_throttle_names_the_tiers_it_would_cut(tiers, ceiling, cut):
+    limit = Throttle.ceiling(ceiling)
+    assert stage_throttle(tiers, limit) == (limit, cut)
 
 
 def test_a_ceiling_is_two_whole_numbers():
@@ -58,28 +59,33 @@ def test_a_ceiling_is_two_whole_numbers():
             Throttle.ceiling(wrong)
 
 
-def test_plans_above_the_ceiling_warn_at_synthesis():
-    app = build_app(context={"aws:cdk:bundling-stacks": [],
-                             "stepwire:tenants": [{"tenant": "bigco", "rate": 200,
-                                                   "burst": 400}],
+def test_a_tier_above_the_ceiling_warns_at_synthesis():
+    app = build_app(context={**SYNTH_CONTEXT,
                              "stepwire:stageThrottleCeiling": {"rate": 100, "burst": 100}})
     stack = app.node.find_child(STACK_ID)
     warnings = Annotations.from_stack(stack).find_warning("*", Match.string_like_regexp(
-        "the tenants' plans add up to more than the stage's ceiling"))
+        "the tiers large allow one tenant more than the whole stage"))
     assert warnings
     stage = next(r for r in app.synth().get_stack_by_name(STACK_ID).template["Resources"]
                  .values() if r["Type"] == "AWS::ApiGateway::Stage")
     assert stage["Properties"]["MethodSettings"][0]["ThrottlingRateLimit"] == 100
 
 
-def test_one_address_may_send_what_the_largest_plan_allows(synthesized):
+def test_one_address_may_send_what_the_largest_tier_allows(synthesized):
     rule = rules_by_name(synthesized)["RateLimitPerIp"]
     statement = rule["Statement"]["RateBasedStatement"]
-    # bigco's plan over the window: a full bucket, then 200/s
-    assert statement == {"Limit": 200 * WAF_WINDOW_SECONDS + 400, "AggregateKeyType": "IP",
-                         "EvaluationWindowSec": WAF_WINDOW_SECONDS}
-    # (2,000 per 5 minutes, the limit before, was a third of one default tenant's 20/s)
-    assert statement["Limit"] > TENANT_RATE_LIMIT * WAF_WINDOW_SECONDS
+    # the large tier's plan over the window: a full bucket, then 200/s
+    large = DEFAULT_TIERS["large"]
+    assert statement == {"Limit": large.rate * WAF_WINDOW_SECONDS + large.burst,
+                         "AggregateKeyType": "IP", "EvaluationWindowSec": WAF_WINDOW_SECONDS}
+    assert statement["Limit"] == 60_400
+
+
+def test_the_platform_plan_counts_among_the_plans_one_address_may_use():
+    # Only a tier below the operator's plan: the operator's console and backend still fit
+    small = {"standard": Tier(1, 1)}
+    assert largest_plan_per_window(small, WAF_WINDOW_SECONDS) == \
+        PLATFORM_TIER.rate * WAF_WINDOW_SECONDS + PLATFORM_TIER.burst
 
 
 def test_requests_without_a_token_are_limited_tighter_per_address_and_in_all(synthesized):
@@ -88,19 +94,26 @@ def test_requests_without_a_token_are_limited_tighter_per_address_and_in_all(syn
     assert per_ip == {"Limit": WAF_UNAUTHENTICATED_PER_IP, "AggregateKeyType": "IP",
                       "EvaluationWindowSec": WAF_WINDOW_SECONDS, "ScopeDownStatement": NO_TOKEN}
     assert per_ip["Limit"] < rules["RateLimitPerIp"]["Statement"]["RateBasedStatement"]["Limit"]
-    # All of them together get the stage's share for the public routes, not the tenants'
+    # All of them together get the public routes' budget (no usage plan holds them), but
+    # the console's files, the customer portal's, have their own
     together = rules["RateLimitWithoutToken"]["Statement"]["RateBasedStatement"]
-    assert together == {"Limit": PUBLIC_ROUTES_THROTTLE[0] * WAF_WINDOW_SECONDS,
-                        "AggregateKeyType": "CONSTANT",
-                        "EvaluationWindowSec": WAF_WINDOW_SECONDS,
-                        "ScopeDownStatement": NO_TOKEN}
+    console = rules["RateLimitConsoleFiles"]["Statement"]["RateBasedStatement"]
+    assert together["Limit"] == PUBLIC_ROUTES_THROTTLE[0] * WAF_WINDOW_SECONDS
+    assert console["Limit"] == CONSOLE_FILES_RATE * WAF_WINDOW_SECONDS
+    for rule, console_path in ((together, False), (console, True)):
+        assert rule["AggregateKeyType"] == "CONSTANT"
+        no_token, path = rule["ScopeDownStatement"]["AndStatement"]["Statements"]
+        assert no_token == NO_TOKEN
+        match = path if console_path else path["NotStatement"]["Statement"]
+        assert match["ByteMatchStatement"]["SearchString"] == "/console"
+        assert match["ByteMatchStatement"]["FieldToMatch"] == {"UriPath": {}}
 
 
 def test_a_rate_refusal_is_a_429_with_retry_after_and_a_problem_body(synthesized):
     acl = synthesized.only("AWS::WAFv2::WebACL")
     rules = rules_by_name(synthesized)
     rate_rules = [r for r in acl["Rules"] if "RateBasedStatement" in r["Statement"]]
-    assert len(rate_rules) == 3
+    assert len(rate_rules) == 4
     # evaluated first: a flood is counted and answered before any other rule
     assert max(r["Priority"] for r in rate_rules) < min(
         r["Priority"] for r in acl["Rules"] if r not in rate_rules)
@@ -113,7 +126,7 @@ def test_a_rate_refusal_is_a_429_with_retry_after_and_a_problem_body(synthesized
         assert body["ContentType"] == "APPLICATION_JSON"
         assert json.loads(body["Content"])["status"] == 429
     assert set(rules) >= {"RateLimitPerIp", "RateLimitWithoutTokenPerIp",
-                          "RateLimitWithoutToken"}
+                          "RateLimitWithoutToken", "RateLimitConsoleFiles"}
 
 
 def test_body_rules_that_refuse_a_subscription_url_holding_an_ip_only_count(synthesized):

@@ -14,7 +14,8 @@ UNSCOPED_BY_ROLE = {
     # Lambda active tracing.
     **{f"Functions{name}Role": XRAY for name in
        ("Ingest", "Ingress", "Deliver", "RecordFailure", "HandOff", "ProbeEndpoint",
-        "ReleaseParked", "Api", "Authorizer", "RotateJwtKey", "SeedSecretKeys", "Reconcile")},
+        "ReleaseParked", "Api", "Authorizer", "TenantLimits", "RotateJwtKey",
+        "SeedSecretKeys", "Reconcile")},
     # Step Functions logging at level ALL and X-Ray tracing.
     "WorkflowsIngestRole": XRAY | XRAY_SAMPLING | LOG_DELIVERY,
     "WorkflowsNotificationRole": XRAY | XRAY_SAMPLING | LOG_DELIVERY,
@@ -86,7 +87,7 @@ def test_no_managed_policy_except_api_gateways_logging_role(synthesized):
     assert "AmazonAPIGatewayPushToCloudWatchLogs" in str(arns)
 
 
-def test_state_machines_invoke_only_their_own_functions(synthesized):
+def test_state_machines_invoke_only_their_own_functions_and_the_api_one(synthesized):
     invoked = {}
     for role, statement in identity_statements(synthesized):
         if "lambda:InvokeFunction" in as_list(statement["Action"]):
@@ -102,6 +103,8 @@ def test_state_machines_invoke_only_their_own_functions(synthesized):
                                   "handle_hand_off"},
         # (the probe dead-letters expired notifications itself: no RecordFailure task)
         "WorkflowsRecoveryRole": {"handle_probe_endpoint", "handle_release_parked"},
+        # An operator's tenant routes wait for the tenant's key to be in its tier's plan
+        "FunctionsApiRole": {"handle_apply_tenant_limits"},
     }
 
 

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from stacks.bundling import build_asset, distribution_name, lambda_requirements, pinned_version
+from stacks.bundling import (
+    build_asset,
+    copy_code,
+    distribution_name,
+    lambda_requirements,
+    pinned_version,
+)
 from stacks.constants import NOT_BUNDLED, REPO_ROOT
 from stacks.functions import ALL_FUNCTIONS
 
@@ -89,6 +95,18 @@ def test_the_domain_and_the_handlers_are_bundled_without_the_local_runtime(asset
     assert "from stepwire" not in shipped and "import stepwire" not in shipped
     assert not (asset / "tests").exists()
     assert not list(asset.rglob("__pycache__"))
+
+
+def test_the_console_files_ship_in_the_asset(tmp_path):
+    # The API function serves them (workflows/api/console_routes.py): what pyproject.toml
+    # ships with the package, the asset carries
+    copy_code(tmp_path)
+    console = REPO_ROOT / "workflows" / "console"
+    files = {p.name for p in console.iterdir() if p.suffix in (".html", ".js", ".css")}
+    assert {"index.html", "app.js", "tenants.js", "style.css"} <= files
+    for name in files:
+        shipped = tmp_path / "workflows" / "console" / name
+        assert shipped.read_bytes() == (console / name).read_bytes(), name
 
 
 def test_every_function_handler_is_in_the_asset(asset):

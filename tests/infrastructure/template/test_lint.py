@@ -19,15 +19,22 @@ EXPECTED_ACKNOWLEDGEMENTS = {
     "AwsSolutions-SQS3": "the dead-letter queues themselves",
     "AwsSolutions-SMG4": "the data key",
     "AwsSolutions-COG4": "Lambda JWT authorizer and public routes",
-    "AwsSolutions-APIG4": "the three public routes",
+    "AwsSolutions-APIG4": "the public routes: health, the API's documents, the console's files",
     "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:"
     "execution:Stepwire-recovery:*]": "DescribeExecution of the recovery's executions (named at "
                                       "run time): parking, the probe, the release, the reconciler",
     "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:"
     "execution:Stepwire-long-tail:*]": "DescribeExecution of the long tails (named at run time): "
                                        "the reconciler",
+    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:apigateway:<AWS::Region>::"
+    "/usageplans/*/keys]": "the tenant-limits function puts a tenant's key in a tier plan "
+                           "found by name at run time",
+    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:apigateway:<AWS::Region>::"
+    "/usageplans/*/keys/*]": "the tenant-limits function takes it out of the other tier plans",
 }
-PUBLIC_METHODS = {"health/GET", "openapi.json/GET", "docs/GET"}
+PUBLIC_METHODS = {"health/GET", "openapi.json/GET", "docs/GET",
+                  # the console's page and files: they sign in with a token they are given
+                  "console/GET", "console/{asset}/GET"}
 
 
 def aws_solutions(synthesized) -> dict:

@@ -165,7 +165,8 @@ def test_every_operation_the_router_serves_is_in_the_route_table():
                   for method in operations}
     table = {(route.method, route.path) for route in ROUTES}
     assert documented <= table
-    assert table - documented == {("GET", "/openapi.json"), ("GET", "/docs")}
+    assert table - documented == {("GET", "/openapi.json"), ("GET", "/docs"),
+                                  ("GET", "/console"), ("GET", "/console/{asset}")}
 
 
 def test_api_authorizer_reads_the_authorization_header(synthesized):
@@ -281,8 +282,21 @@ def test_dashboard_shows_success_rate_and_end_to_end_latency(synthesized):
 def test_outputs_name_what_an_operator_needs(synthesized):
     outputs = synthesized.template["Outputs"]
     assert any(name.startswith("ApiRestApiEndpoint") for name in outputs)
-    assert {"JwtSigningKeySecretArn", "EventBusName", "DeadLetterQueueUrl", "AlarmTopicArn",
-            "TableName"} <= set(outputs)
+    assert {"ApiUrl", "JwtSecretArn", "JwtIssuer", "JwtAudience", "EventBusName",
+            "DeadLetterQueueUrl", "AlarmTopicArn", "TableName"} <= set(outputs)
+    # What `stepwire token --stack` reads: the secret, and the claims the authorizer checks
+    # (the functions' environment leaves them at the Settings defaults)
+    [jwt_secret] = [logical_id for logical_id in
+                    synthesized.resources("AWS::SecretsManager::Secret")
+                    if "JwtSigningKey" in logical_id]
+    assert outputs["JwtSecretArn"]["Value"] == {"Ref": jwt_secret}
+    for function in synthesized.resources("AWS::Lambda::Function").values():
+        variables = function["Properties"].get("Environment", {}).get("Variables", {})
+        assert not {"STEPWIRE_JWT_ISSUER", "STEPWIRE_JWT_AUDIENCE"} & set(variables)
+    assert outputs["JwtIssuer"]["Value"] == Settings.model_fields["jwt_issuer"].default
+    assert outputs["JwtAudience"]["Value"] == Settings.model_fields["jwt_audience"].default
+    assert outputs["ApiUrl"]["Value"] == outputs[next(
+        name for name in outputs if name.startswith("ApiRestApiEndpoint"))]["Value"]
 
 
 def test_every_log_group_is_encrypted_with_the_logs_key(synthesized):

@@ -204,14 +204,6 @@ def test_the_bare_root_leads_to_the_console():
     assert console("POST", "/", {}, lambda token: None) is None  # the API answers that
 
 
-def test_the_console_page_and_its_scripts_are_served_from_the_package():
-    console = LocalConsole(sfn=None, metrics=MetricsRecorder())
-    page = console("GET", "/console/", {}, lambda token: None)
-    assert page is not None and page.status == 200 and b"<html" in page.body.lower()
-    script = console("GET", "/console/app.js", {}, lambda token: None)
-    assert script is not None and script.status == 200 and script.body
-
-
 def test_a_refused_event_is_named_with_the_reason_and_where_it_went(printed):
     out = printed("human")
     activity.event_refused(reason="invalid event: detail.tenant: Field required",

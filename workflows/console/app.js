@@ -6,6 +6,7 @@ import { h, replace } from "./dom.js";
 import { eventPage, eventsPage } from "./events.js";
 import { deadLettersPage, subscriptionsPage } from "./admin.js";
 import { healthPage } from "./health.js";
+import { tenantsPage } from "./tenants.js";
 
 const root = document.getElementById("app");
 let current = null; // { refresh, every, timer }
@@ -37,7 +38,7 @@ function signInPage(message) {
       return;
     }
     session.signIn(token, e.target.elements.api.value.trim());
-    navigate("#/events");
+    navigate(home());
   } },
   h("label", {}, "Token", h("textarea", { name: "token", rows: 4, required: true,
     placeholder: "stepwire token --tenant acme --roles admin,publisher" })),
@@ -47,7 +48,8 @@ function signInPage(message) {
   const show = (text) => { problem.textContent = text; problem.hidden = false; };
   return h("main", { class: "narrow" }, h("h1", {}, "Stepwire console"),
     h("p", {}, "Sign in with a token: ", h("code", {}, "stepwire token --tenant T --roles reader"),
-      " prints one for the local runtime. It is kept for this browser tab only."),
+      " prints one for the local runtime (", h("code", {}, "--operator"), " the operator's, ",
+      h("code", {}, "--stack NAME"), " for a deployed stack). It is kept for this browser tab only."),
     problem, form);
 }
 
@@ -56,15 +58,17 @@ function linkSignInPage(token) {
   if (!payload) return signInPage("The link's token is not a JWT: sign in with a token.");
   if (typeof payload.exp === "number" && payload.exp < Date.now() / 1000) return signInPage(EXPIRED);
   const roles = (Array.isArray(payload.roles) ? payload.roles : []).join(", ") || "no roles";
+  const operator = roles === "operator";
   const form = h("form", { class: "confirm-sign-in", onsubmit: (e) => {
     e.preventDefault();
     session.signIn(token);
-    navigate("#/events");
+    navigate(home());
   } },
-  h("p", { class: "question" }, "Sign in as tenant ", h("strong", { class: "tenant" },
-    String(payload.tenant || "(none)")), ` (${roles})?`),
+  operator ? h("p", { class: "question" }, "Sign in as the platform's operator?")
+    : h("p", { class: "question" }, "Sign in as tenant ", h("strong", { class: "tenant" },
+      String(payload.tenant || "(none)")), ` (${roles})?`),
   h("p", {}, "A link asks to sign you in. Continue only if you asked for it: everything you do ",
-    "here will be done in that tenant."),
+    operator ? "here will be done as the operator of every tenant." : "here will be done in that tenant."),
   h("div", { class: "actions" },
     h("button", { type: "submit", class: "confirm" }, "Sign in"),
     h("button", { type: "button", class: "secondary cancel",
@@ -78,13 +82,20 @@ function layout(page) {
     class: location.hash.startsWith(hash) ? "active" : undefined }, text);
   return [
     h("header", { class: "top" }, h("strong", {}, "Stepwire"),
-      h("nav", {}, link("#/events", "Events"), link("#/dead-letters", "Dead letters"),
-        link("#/subscriptions", "Subscriptions"), link("#/health", "Health")),
-      h("span", { class: "who" }, `${session.tenant} · ${roles}`),
+      // The operator acts on no tenant's data: its only page is the tenants'.
+      session.isOperator ? h("nav", {}, link("#/tenants", "Tenants"))
+        : h("nav", {}, link("#/events", "Events"), link("#/dead-letters", "Dead letters"),
+          link("#/subscriptions", "Subscriptions"), link("#/health", "Health")),
+      h("span", { class: "who" }, session.isOperator ? "operator" : `${session.tenant} · ${roles}`),
       h("button", { type: "button", class: "secondary sign-out",
         onclick: () => signOut() }, "Sign out")),
     h("main", {}, page),
   ];
+}
+
+/** Where a signed-in session starts: the operator's one page, or a tenant's events. */
+function home() {
+  return session.isOperator ? "#/tenants" : "#/events";
 }
 
 function stop() {
@@ -111,7 +122,7 @@ function handle(error) {
 
 function route() {
   stop();
-  const hash = location.hash || "#/events";
+  const hash = location.hash || home();
   const tokenInHash = /^#token=(.+)$/.exec(hash);
   if (tokenInHash) {
     // A link signs in only once the user has seen and confirmed whose tenant it is: otherwise
@@ -132,11 +143,18 @@ function route() {
   }
   clearTimeout(expiry);
   if (left !== null) expiry = setTimeout(() => signOut(EXPIRED), Math.min(left, 2 ** 31 / 1000) * 1000);
+  if (session.isOperator !== (path === "/tenants")) {
+    // What a role may not do is not offered: the operator's one page, or a tenant's pages.
+    history.replaceState(null, "", `${location.pathname}${home()}`);
+    route();
+    return;
+  }
   const container = h("div", { class: "page" });
   replace(root, ...layout(container));
   const event = /^\/events\/(.+)$/.exec(path);
   let page;
-  if (event) page = eventPage(container, decodeURIComponent(event[1]));
+  if (session.isOperator) page = tenantsPage(container);
+  else if (event) page = eventPage(container, decodeURIComponent(event[1]));
   else if (path === "/dead-letters") page = deadLettersPage(container);
   else if (path === "/subscriptions") page = subscriptionsPage(container);
   else if (path === "/health") page = healthPage(container);

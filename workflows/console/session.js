@@ -22,12 +22,20 @@ export function claims(token) {
   }
 }
 
+/** The API that serves this page: its URL up to `/console/`, so a deployed stage's prefix
+ * (`/v1`) is kept. */
+function servedFrom() {
+  return location.origin + location.pathname.replace(/\/console(\/[^/]*)?$/, "");
+}
+
 export const session = {
   get token() { return sessionStorage.getItem(TOKEN); },
-  get apiBase() { return sessionStorage.getItem(API_BASE) || location.origin; },
+  get apiBase() { return sessionStorage.getItem(API_BASE) || servedFrom(); },
   get claims() { return this.token ? claims(this.token) : null; },
   get roles() { return new Set((this.claims || {}).roles || []); },
   get tenant() { return (this.claims || {}).tenant || ""; },
+  /** The platform's operator: manages tenants, acts on no tenant's data. */
+  get isOperator() { return this.roles.has("operator"); },
   /** Seconds until the token expires (negative: expired), or null when it has no exp. */
   get secondsLeft() {
     const exp = (this.claims || {}).exp;
