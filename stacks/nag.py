@@ -8,7 +8,6 @@ from constructs import IConstruct
 
 from stacks import functions as fn
 from stacks.constants import RECOVERY_MACHINE
-from workflows.auth.usage_plans import USAGE_PLAN_CALLS
 
 if TYPE_CHECKING:
     from stacks.stepwire_stack import StepwireStack
@@ -50,12 +49,10 @@ PUBLIC_ROUTE = (
     "the console's static files, which sign in with a token they are given) and reads no "
     "tenant data")
 USAGE_PLAN_KEYS = (
-    "The tenant-limits function finds the tier plans by name and creates tenants' API keys at "
-    "run time (workflows/auth/usage_plans.py, USAGE_PLAN_CALLS): listing plans and keys and "
-    "creating a key have no narrower resource than the collection, and the plans' ids cannot "
-    "be named without tying the function to the API (a dependency cycle through the API "
-    "function). Only this function, invoked by the API for the operator's tenant routes, "
-    "holds these grants")
+    "The tenant-limits function moves tenants' API keys between the tier plans "
+    "(workflows/auth/usage_plans.py, USAGE_PLAN_CALLS): each plan is named by its id, and "
+    "within it the key's id, made at run time for each tenant, is the wildcard. Only this "
+    "function, invoked by the API for the operator's tenant routes, holds these grants")
 
 
 def _ack(construct: IConstruct, rule: str, reason: str) -> None:
@@ -89,11 +86,13 @@ def acknowledge_findings(stack: "StepwireStack") -> None:
         _ack(role, "IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:"
              f"<AWS::AccountId>:execution:{recovery}:*]", EXECUTIONS_OF_A_MACHINE)
     if fn.TENANT_LIMITS.name in stack.functions.by_name:
-        role = stack.functions[fn.TENANT_LIMITS].role
-        assert role is not None
-        for path in sorted({path for _, path in USAGE_PLAN_CALLS.values() if "*" in path}):
-            _ack(role, f"IAM5[Resource::arn:<AWS::Partition>:apigateway:<AWS::Region>::{path}]",
-                 USAGE_PLAN_KEYS)
+        assert stack.tenant_limits is not None
+        policy = stack.tenant_limits_plan_keys.node.default_child
+        assert policy is not None
+        for plan in stack.tenant_limits.plans.values():
+            plan_id = stack.get_logical_id(plan.node.default_child)  # type: ignore[arg-type]
+            _ack(policy, "IAM5[Resource::arn:<AWS::Partition>:apigateway:<AWS::Region>::"
+                 f"/usageplans/<{plan_id}>/keys/*]", USAGE_PLAN_KEYS)
     rest_api = stack.api.rest_api
     _ack(rest_api.node.find_child("CloudWatchRole"),
          "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"

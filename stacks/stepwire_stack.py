@@ -139,9 +139,17 @@ class StepwireStack(Stack):
             own["tenant_limits_function_name"] = limits.function_name
             api.add_to_role_policy(iam.PolicyStatement(
                 actions=["lambda:InvokeFunction"], resources=[limits.function_arn]))
-            # Found by name at run time: no reference to the plans, so no cycle through the API.
-            for statement in usage_plan_statements(self):
+            assert self.tenant_limits is not None  # the function exists with the plans
+            collections, within_plans = usage_plan_statements(
+                self, list(self.tenant_limits.plans.values()))
+            for statement in collections:
                 limits.add_to_role_policy(statement)
+            # The tier plans' ids in a policy of its own: the function finds the plans by name
+            # and does not wait for this policy, so the API (which the plans are on) does not
+            # wait for the function that it invokes: no cycle.
+            assert limits.role is not None
+            self.tenant_limits_plan_keys = iam.Policy(
+                self, "TenantLimitsPlanKeys", roles=[limits.role], statements=within_plans)
         variables = stepwire_environment({**shared_settings, **own})
         for name in (f"{Settings.model_config['env_prefix']}{field.upper()}" for field in own):
             api.add_environment(name, variables[name])

@@ -103,14 +103,28 @@ def largest_plan_per_window(tiers: dict[str, Tier], window_seconds: int) -> int:
     return max(t.rate * window_seconds + t.burst for t in (PLATFORM_TIER, *tiers.values()))
 
 
-def usage_plan_statements(scope: Construct) -> list[iam.PolicyStatement]:
+PLAN_KEY_PATH = "/usageplans/*/"  # a path of USAGE_PLAN_CALLS within one plan
+
+
+def usage_plan_statements(scope: Construct, tier_plans: list[apigw.UsagePlan]
+                          ) -> tuple[list[iam.PolicyStatement], list[iam.PolicyStatement]]:
     """What the tenant-limits function may do: each call of USAGE_PLAN_CALLS, as API
-    Gateway's IAM names it (`apigateway:<METHOD>` on `arn:…:apigateway:<region>::<path>`)."""
+    Gateway's IAM names it (`apigateway:<METHOD>` on `arn:…:apigateway:<region>::<path>`).
+    First the collections' (listing plans and keys, creating a key); then the calls within a
+    plan, on the tier plans alone (never the platform plan with the operator's key)."""
     stack = Stack.of(scope)
-    return [iam.PolicyStatement(
+
+    def arn(path: str) -> str:
+        return stack.format_arn(service="apigateway", account="", resource=path)
+
+    calls = sorted(set(USAGE_PLAN_CALLS.values()))
+    collections = [iam.PolicyStatement(actions=[f"apigateway:{method}"], resources=[arn(path)])
+                   for method, path in calls if not path.startswith(PLAN_KEY_PATH)]
+    within_plans = [iam.PolicyStatement(
         actions=[f"apigateway:{method}"],
-        resources=[stack.format_arn(service="apigateway", account="", resource=path)])
-        for method, path in sorted(set(USAGE_PLAN_CALLS.values()))]
+        resources=[arn(path.replace("/*/", f"/{plan.usage_plan_id}/", 1)) for plan in tier_plans])
+        for method, path in calls if path.startswith(PLAN_KEY_PATH)]
+    return collections, within_plans
 
 
 class TenantApiLimits(Construct):

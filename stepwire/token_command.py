@@ -65,12 +65,6 @@ def run_token(args: argparse.Namespace) -> int:
         return signer
     key, issuer, audience = signer
     prefix = "stepwire-token" if args.stack else "local"
-    if args.tenant and args.stack:
-        print(f"stepwire token: the stack's API refuses tenant '{args.tenant}' (403) unless it "
-              "is registered and active: an operator creates it with POST /tenants (a token "
-              "from `stepwire token --stack ... --operator`)", file=sys.stderr)
-    elif args.tenant and (refused := _register_local(args)) is not None:
-        return refused
     from workflows.auth.tokens import issue_operator_token, issue_token
 
     try:
@@ -81,8 +75,14 @@ def run_token(args: argparse.Namespace) -> int:
             token = issue_token(key, tenant=args.tenant, roles=roles,
                                 sub=args.sub or f"{prefix}:{args.tenant}", issuer=issuer,
                                 audience=audience, ttl_seconds=args.ttl)
-    except ValueError as exc:
+    except ValueError as exc:  # bad roles or ttl: nothing registered
         return _fail(str(exc), 2)
+    if args.tenant and args.stack:
+        print(f"stepwire token: the stack's API refuses tenant '{args.tenant}' (403) unless it "
+              "is registered and active: an operator creates it with POST /tenants (a token "
+              "from `stepwire token --stack ... --operator`)", file=sys.stderr)
+    elif args.tenant and (refused := _register_local(args)) is not None:
+        return refused
     print(token)
     return 0
 

@@ -94,10 +94,11 @@ class Gateway:
         self._pages.append(pages)
 
     def principal_of(self, authorization: str | None) -> dict | None:
-        """The authorizer's context for a bearer token, None when it is refused."""
+        """The authorizer's context for a bearer token, None when it is refused (a token of
+        an unregistered or suspended tenant too: its context carries the refusal)."""
         allowed, context, _ = self._authorize(authorization, "GET", "/") if authorization \
             else (False, None, "")
-        return context if allowed else None
+        return context if allowed and context and not context.get("refusal") else None
 
     # --- one request -----------------------------------------------------------------------
 

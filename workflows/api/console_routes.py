@@ -19,6 +19,10 @@ from workflows.kernel.settings import get_settings
 STATIC = resources.files("workflows") / "console"
 CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                  ".css": "text/css; charset=utf-8"}
+# What may be served: the folder's own files, listed once (a request names one of them or
+# nothing; no name from a request reaches the file system).
+FILES = frozenset(entry.name for entry in STATIC.iterdir()
+                  if entry.is_file() and entry.name[entry.name.rfind("."):] in CONTENT_TYPES)
 PAGE = ROUTES.add(ApiRoute("GET", "/console", None))
 ASSET = ROUTES.add(ApiRoute("GET", "/console/{asset}", None))
 _INDEX_PATH = "/console/"
@@ -59,14 +63,12 @@ def answer(event: dict[str, Any], frame_ancestors: str | None = None) -> dict[st
     if path == PAGE.path:
         return _result(302, {**headers, "Location": "console/"}, "")
     name = "index.html" if path == _INDEX_PATH else path.removeprefix(_INDEX_PATH)
-    kind = CONTENT_TYPES.get(name[name.rfind("."):]) if "." in name else None
-    # Only a file of the console's own folder: no separator, no hidden file, no other type.
-    if kind is None or "/" in name or "\\" in name or name.startswith(".") \
-            or not (asset := STATIC / name).is_file():
-        body = Problem(title="Not Found", status=404, detail=f"no console file {name!r}")
+    if name not in FILES:
+        body = Problem(title="Not Found", status=404, detail=f"no console file {name[:100]!r}")
         return _result(404, {**headers, "Content-Type": PROBLEM_CONTENT_TYPE},
                        body.model_dump_json(exclude_none=True))
-    content = asset.read_text(encoding="utf-8")
+    kind = CONTENT_TYPES[name[name.rfind("."):]]
+    content = (STATIC / name).read_text(encoding="utf-8")
     # `no-cache` with an ETag: the browser asks each time (a deploy is seen at once) and a
     # file it has is a 304 without a body.
     tag = '"' + hashlib.sha256(content.encode()).hexdigest()[:32] + '"'

@@ -32,6 +32,9 @@ JWKS_ALGORITHMS = ("RS256", "ES256")
 _KEY_FAMILY = {"RS256": "RSA", "ES256": "EC"}
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub"]
 MAX_TTL_SECONDS = 7 * 24 * 3600
+# The operator's tokens can mint any tenant's and no tenant can revoke them: they live a day's
+# work at most.
+OPERATOR_MAX_TTL_SECONDS = 12 * 3600
 # After a rotation no token signed with the previous key can still be valid past this window
 # (whatever leeway is set).
 PREVIOUS_KEY_WINDOW = timedelta(seconds=MAX_TTL_SECONDS + MAX_LEEWAY_SECONDS)
@@ -158,6 +161,9 @@ class TokenVerifier:
             # An identity provider speaks for tenants' users, never for the platform itself.
             raise Unauthorized("the operator role is accepted only in tokens signed with "
                                "Stepwire's own key")
+        if principal.is_operator and lifetime > OPERATOR_MAX_TTL_SECONDS:
+            raise Unauthorized(f"an operator token lives at most {OPERATOR_MAX_TTL_SECONDS} s "
+                               "(exp - iat)")
         jti = claims.get("jti")
         # The operator's tokens are not revocable by a tenant (a key rotation ends them).
         if principal.tenant is not None and self._revocations is not None and \
@@ -221,8 +227,8 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
     tenant, roles, sub = claims.get("tenant"), claims.get("roles"), claims.get("sub")
     if isinstance(roles, str):
         roles = roles.split(",")  # some identity providers flatten lists
-    if not isinstance(roles, list) or not roles:
-        raise Unauthorized("the token has no 'roles' claim")
+    if not isinstance(roles, list) or not roles or not all(isinstance(r, str) for r in roles):
+        raise Unauthorized("the token has no 'roles' claim (a list of role names)")
     if not isinstance(sub, str) or not sub:
         raise Unauthorized("the token has no 'sub' claim")
     if Role.OPERATOR in roles:
@@ -264,6 +270,8 @@ def issue_tenant_token(key: SigningKey, *, tenant: str, roles: Iterable[str], su
 def issue_operator_token(key: SigningKey, *, sub: str, issuer: str, audience: str,
                          ttl_seconds: int = 3600) -> str:
     """An HS256 token of the platform's operator: the role `operator`, no tenant."""
+    if ttl_seconds > OPERATOR_MAX_TTL_SECONDS:
+        raise ValueError(f"an operator token lives at most {OPERATOR_MAX_TTL_SECONDS} seconds")
     return _signed(key, {"sub": sub, "roles": [Role.OPERATOR.value]}, issuer=issuer,
                    audience=audience, ttl_seconds=ttl_seconds).token
 

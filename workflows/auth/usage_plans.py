@@ -130,7 +130,10 @@ class UsagePlanKeys:
         self._plan_ids: dict[str, str] = {}  # plan name → id (plans are made at deploy)
 
     def apply(self, tenant: str, tier: str) -> str:
-        """Idempotent: the key is created once, then moved; returns the plan's name."""
+        """Idempotent: the key is created once, then moved; returns the plan's name.
+
+        A key may be in one usage plan per API stage, so it leaves its old tier's plan before
+        it joins the new one: for those few milliseconds its requests get API Gateway's 403."""
         if tier not in self._tiers:
             raise UnknownTier(f"no tier '{tier}' (tiers: {', '.join(sorted(self._tiers))})")
         plans = self._tier_plans()
@@ -139,17 +142,22 @@ class UsagePlanKeys:
             raise LookupError(f"the usage plan {plan_name(self._namespace, tier)} does not "
                               "exist: the tiers deployed differ from the function's settings")
         key_id = self._key_id(tenant)
-        holding = {plan["id"] for plan in self._api.get_usage_plans(keyId=key_id)["items"]}
+        holding = self._plans_holding(key_id)
+        for other in holding & set(plans.values()) - {target}:
+            self._api.delete_usage_plan_key(usagePlanId=other, keyId=key_id)
         if target not in holding:
             try:
                 self._api.create_usage_plan_key(usagePlanId=target, keyId=key_id,
                                                 keyType="API_KEY")
             except ClientError as exc:
-                if exc.response["Error"]["Code"] != "ConflictException":
-                    raise  # ConflictException: it is there already (a concurrent apply)
-        for other in holding & set(plans.values()) - {target}:
-            self._api.delete_usage_plan_key(usagePlanId=other, keyId=key_id)
+                # A concurrent apply may have added it: success only if it is there now.
+                if exc.response["Error"]["Code"] != "ConflictException" or \
+                        target not in self._plans_holding(key_id):
+                    raise
         return plan_name(self._namespace, tier)
+
+    def _plans_holding(self, key_id: str) -> set[str]:
+        return {plan["id"] for plan in self._api.get_usage_plans(keyId=key_id)["items"]}
 
     def _tier_plans(self) -> dict[str, str]:
         if not self._plan_ids:
@@ -182,6 +190,12 @@ class UsagePlanKeys:
             return found
 
     def _find_key(self, name: str) -> str | None:
-        # nameQuery matches a prefix: keep the exact name only.
-        keys = self._api.get_api_keys(nameQuery=name, limit=500)["items"]
-        return next((str(k["id"]) for k in keys if k.get("name") == name), None)
+        # nameQuery matches a prefix (`acme` finds `acme2` too): every page, the exact name.
+        request: dict[str, Any] = {"nameQuery": name, "limit": 500}
+        while True:
+            page = self._api.get_api_keys(**request)
+            found = next((str(k["id"]) for k in page.get("items", []) if k.get("name") == name),
+                         None)
+            if found is not None or not page.get("position"):
+                return found
+            request["position"] = page["position"]

@@ -10,10 +10,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 LEEWAY_SECONDS = 30
 MAX_LEEWAY_SECONDS = 300
 # A source the console's `frame-ancestors` may name: an https origin, a subdomain wildcard
-# allowed (https://app.example.com, https://*.example.com:8443), no path.
+# allowed under a name of two labels at least (https://app.example.com,
+# https://*.example.com:8443; never https://*.com), no path.
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-_HTTPS_ORIGIN = re.compile(rf"https://(?:\*\.)?{_LABEL}(?:\.{_LABEL})*(?::\d{{1,5}})?",
-                           re.IGNORECASE)
+_HTTPS_ORIGIN = re.compile(
+    rf"https://(?:\*\.{_LABEL}(?:\.{_LABEL})+|{_LABEL}(?:\.{_LABEL})*)(?::\d{{1,5}})?",
+    re.IGNORECASE)
 
 
 class Settings(BaseSettings):

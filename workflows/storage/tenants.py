@@ -92,15 +92,23 @@ class TenantRegistryStore(TableAccess):
             raise
         return _record(from_item(answer["Attributes"]))
 
-    def tenants_page(self, limit: int, after: dict[str, str] | None
+    def tenants_page(self, limit: int, after: dict[str, str] | None, *, reads: int = 5
                      ) -> tuple[list[dict[str, Any]], dict[str, str] | None]:
-        """Tenant records in id order; registry rows without a status are skipped (a page may
-        hold fewer than `limit` then, with a position to go on from)."""
-        request = self._page_request("pk = :pk", {":pk": table.TENANTS_PARTITION}, limit, after)
-        page = self._db.query(**request)
-        records = [from_item(item) for item in page.get("Items", [])]
-        return ([_record(r) for r in records if "status" in r],
-                plain_key(page.get("LastEvaluatedKey")))
+        """Tenant records in id order. Registry rows without a status are skipped, and more is
+        read (up to `reads` queries) to fill the page, so a page is short only when few
+        records lie among many registry rows; its position goes on from there."""
+        records: list[dict[str, Any]] = []
+        position = after
+        for _ in range(reads):
+            request = self._page_request("pk = :pk", {":pk": table.TENANTS_PARTITION},
+                                         limit - len(records), position)
+            page = self._db.query(**request)
+            records += [_record(r) for r in map(from_item, page.get("Items", []))
+                        if "status" in r]
+            position = plain_key(page.get("LastEvaluatedKey"))
+            if position is None or len(records) == limit:
+                break
+        return records, position
 
 
 def _record(item: dict[str, Any]) -> dict[str, Any]:

@@ -149,3 +149,28 @@ def test_the_operators_calls_are_audit_logged(env: ApiEnv, operator: str,
         ("POST /tenants", 201, True, None), ("PATCH /tenants/audited", 200, True, None)]
     assert audits[1]["target"] == {"tenant_id": "audited"}
     assert {a["principal"] for a in audits} == {"operator@platform"}
+
+
+def test_the_local_pages_refuse_an_unregistered_or_suspended_tenant(env: ApiEnv,
+                                                                    operator: str):
+    # The local-only pages (/local/metrics, /local/executions) ask the gateway who calls
+    env.call("POST", "/tenants", token=operator, body={"id": "pages"})
+    served = env.token("pages", ["admin"])
+    unregistered = env.token("ghost", ["admin"], register=False)
+
+    assert env.gateway.principal_of(f"Bearer {served}")["tenant"] == "pages"
+    assert env.gateway.principal_of(f"Bearer {unregistered}") is None
+    env.call("PATCH", "/tenants/pages", token=operator, body={"status": "suspended"})
+    assert env.gateway.principal_of(f"Bearer {served}") is None
+
+
+def test_a_page_is_filled_past_registry_rows(env: ApiEnv, operator: str):
+    # Given registry rows (subscriptions' tenants) sorted before two tenant records
+    for n in range(6):
+        env.store.register_tenant(f"aaa-registry-{n}")
+    for name in ("aab-first", "aab-second"):
+        env.call("POST", "/tenants", token=operator, body={"id": name})
+
+    page = json_of(env.call("GET", "/tenants?limit=2", token=operator))
+
+    assert [t["id"] for t in page["items"]] == ["aab-first", "aab-second"]

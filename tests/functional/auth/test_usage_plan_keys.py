@@ -106,6 +106,53 @@ def test_a_tier_change_moves_the_same_key_out_of_the_old_plan(gateway):
     assert gateway.plans_of(after["id"]) == {plan_name(NAMESPACE, "large")}
 
 
+def test_a_key_leaves_its_old_plan_before_it_joins_the_new_one(gateway):
+    # AWS allows a key in one usage plan per API stage (moto does not check): the move must
+    # never ask for two at once
+    apply_through_handler("acme", "standard")
+    gateway.operations.clear()
+
+    apply_through_handler("acme", "large")
+
+    changes = [op for op in gateway.operations if op.endswith("UsagePlanKey")]
+    assert changes == ["DeleteUsagePlanKey", "CreateUsagePlanKey"]
+
+
+def test_the_exact_key_is_found_past_the_first_page_of_its_prefix(gateway):
+    # Given 3 keys whose names start with acme's, and a lookup that reads 2 per page
+    for n in range(3):
+        apply_through_handler(f"acme{n}", "standard")
+    apply_through_handler("acme", "standard")
+    keys = UsagePlanKeys(PagedKeys(gateway.client), NAMESPACE, dict(DEFAULT_TIERS))
+
+    # When acme's tier is applied again, its key is found (not made twice) on a later page
+    keys.apply("acme", "large")
+
+    assert len(gateway.keys_named(key_name(NAMESPACE, "acme"))) == 1
+    [key] = gateway.keys_named(key_name(NAMESPACE, "acme"))
+    assert gateway.plans_of(key["id"]) == {plan_name(NAMESPACE, "large")}
+
+
+class PagedKeys:
+    """GetApiKeys as AWS pages it (moto answers everything at once): 2 keys a page, the exact
+    name last."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def get_api_keys(self, nameQuery: str, limit: int, position: str = "0") -> dict:
+        matching = sorted(self._client.get_api_keys(nameQuery=nameQuery, limit=limit)["items"],
+                          key=lambda k: (k["name"] == nameQuery, k["name"]))
+        start = int(position)
+        page = {"items": matching[start:start + 2]}
+        if start + 2 < len(matching):
+            page["position"] = str(start + 2)
+        return page
+
+
 def test_applying_the_same_tier_again_creates_and_moves_nothing(gateway):
     keys = UsagePlanKeys(gateway.client, NAMESPACE, dict(DEFAULT_TIERS))
     keys.apply("acme", "large")

@@ -143,9 +143,22 @@ def test_the_functions_read_the_tiers_the_plans_were_made_with(synthesized, thre
 
 
 def test_the_tenant_limits_function_may_make_exactly_the_usage_plan_calls(synthesized):
-    expected = {(f"apigateway:{method}", json.dumps({"Fn::Join": ["", [
-        "arn:", {"Ref": "AWS::Partition"}, ":apigateway:", {"Ref": "AWS::Region"},
-        f"::{path}"]]}, sort_keys=True)) for method, path in USAGE_PLAN_CALLS.values()}
+    # Each call of USAGE_PLAN_CALLS: the collections' as they are, the calls within a plan on
+    # each tier plan by its id (never the platform plan, which holds the operator's key)
+    arn = ["arn:", {"Ref": "AWS::Partition"}, ":apigateway:", {"Ref": "AWS::Region"}]
+    tier_plans = [logical_id for name, (logical_id, _) in plans_by_name(synthesized).items()
+                  if name != platform_plan_name(STACK_ID)]
+    expected = set()
+    for method, path in USAGE_PLAN_CALLS.values():
+        if not path.startswith("/usageplans/*/"):
+            resources = [{"Fn::Join": ["", [*arn, f"::{path}"]]}]
+        else:
+            rest = path.removeprefix("/usageplans/*")
+            resources = [{"Fn::Join": ["", [*arn, "::/usageplans/", {"Ref": plan}, rest]]}
+                         for plan in tier_plans]
+        expected |= {(f"apigateway:{method}", json.dumps(resource, sort_keys=True))
+                     for resource in resources}
+    assert len(tier_plans) == len(DEFAULT_TIERS)
     assert scoped_grants(synthesized, TENANT_LIMITS.module) == expected
     # and no other function may touch API Gateway
     others = {module for module in (f["Properties"]["Handler"].split(".")[1] for f in

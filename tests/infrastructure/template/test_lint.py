@@ -26,11 +26,11 @@ EXPECTED_ACKNOWLEDGEMENTS = {
     "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:"
     "execution:Stepwire-long-tail:*]": "DescribeExecution of the long tails (named at run time): "
                                        "the reconciler",
-    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:apigateway:<AWS::Region>::"
-    "/usageplans/*/keys]": "the tenant-limits function puts a tenant's key in a tier plan "
-                           "found by name at run time",
-    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:apigateway:<AWS::Region>::"
-    "/usageplans/*/keys/*]": "the tenant-limits function takes it out of the other tier plans",
+    # One per tier plan: the tenant-limits function takes a key (its id made at run time) out
+    # of a tier plan named by its id
+    **{"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:apigateway:<AWS::Region>::"
+       f"/usageplans/<ApiRestApiTier{tier}{suffix}>/keys/*]": "a key out of a tier plan"
+       for tier, suffix in (("standard", "E5F9956C"), ("large", "81E83113"))},
 }
 PUBLIC_METHODS = {"health/GET", "openapi.json/GET", "docs/GET",
                   # the console's page and files: they sign in with a token they are given

@@ -137,3 +137,24 @@ def test_the_tiers_round_trip_and_must_hold_the_default():
         Tier(rate=10, burst=5)
     with pytest.raises(ValueError, match="rate must be an integer"):
         Tier(rate=True, burst=5)  # type: ignore[arg-type]
+
+
+def test_an_operator_token_lives_at_most_twelve_hours():
+    with pytest.raises(ValueError, match="at most 43200 seconds"):
+        issue_operator_token(KEY, sub="ops", issuer="stepwire", audience="stepwire-api",
+                             ttl_seconds=12 * 3600 + 1)
+    now = utc_now()
+    long_lived = jwt.encode({"sub": "ops", "roles": ["operator"], "iss": "stepwire",
+                             "aud": "stepwire-api", "iat": now, "exp": now + timedelta(days=2)},
+                            KEY.secret, algorithm="HS256", headers={"kid": KEY.version})
+    with pytest.raises(Unauthorized, match="operator token lives at most"):
+        TokenVerifier(Keys(), POLICY).verify(long_lived)
+
+
+def test_roles_that_are_not_names_are_a_401_not_a_crash():
+    now = utc_now()
+    token = jwt.encode({"sub": "x", "roles": ["operator", {}], "iss": "stepwire",
+                        "aud": "stepwire-api", "iat": now, "exp": now + timedelta(minutes=5)},
+                       KEY.secret, algorithm="HS256", headers={"kid": KEY.version})
+    with pytest.raises(Unauthorized, match="'roles' claim"):
+        TokenVerifier(Keys(), POLICY).verify(token)
