@@ -33,20 +33,24 @@ def start_notification(sfn: Any, state_machine_arn: str, target: NotificationTar
 
 def restart_notification(sfn: Any, store: Store, state_machine_arn: str, *, tenant: str,
                          event_id: str, subscription_id: str, webhook_id: str,
-                         reason: str, if_updated_at: str | None = None) -> str | None:
+                         reason: str, if_updated_at: str | None = None,
+                         unless_delivered: bool = False) -> str | None:
     """A new execution of one notification, from its stored row (new name, the same
     webhook-id: receivers deduplicate). The notification is marked pending first (which ends any
     attempt lease): the execution may deliver, and mark it delivered, before StartExecution
     returns. Its ARN is recorded once known (an Express ARN cannot be derived from the name);
     each attempt records the ARN of the execution that made it, too. A restart marker lets the
     reconciler look at it again should this execution die too. `if_updated_at`: only if the
-    row was not written since that time (the reconciler's judgment); None when it was."""
+    row was not written since that time (the reconciler's judgment); None when it was.
+    `unless_delivered`: None, and nothing started, when it is delivered (a release racing the
+    probe that just delivered it)."""
     target = NotificationTarget(
         tenant=tenant, event_id=event_id, subscription_id=subscription_id,
         webhook_id=webhook_id,
         execution_name=execution_name(tenant, event_id, subscription_id, reason, new_id("r")))
     if not store.set_notification_status(target, NotificationStatus.PENDING,
-                                         if_updated_at=if_updated_at):
+                                         if_updated_at=if_updated_at,
+                                         unless_delivered=unless_delivered):
         return None
     arn = start_notification(sfn, state_machine_arn, target, restart_markers=store)
     store.set_execution_arn(target, arn)

@@ -54,10 +54,12 @@ def release_parked(request: ReleaseRequest, *, store: Store, sfn: Any,
     for parked_key, parked in batch:
         target = parked.notification
         # Restart before unparking: a crash in between restarts it twice (the table's claim
-        # delivers once), never loses it.
+        # delivers once), never loses it. One the probe of the recovery this one replaced
+        # has just delivered (its row not yet unparked) is not sent again.
         restart_notification(sfn, store, notification_state_machine_arn, tenant=tenant,
                              event_id=target.event_id, subscription_id=subscription_id,
-                             webhook_id=target.webhook_id, reason="released")
+                             webhook_id=target.webhook_id, reason="released",
+                             unless_delivered=True)
         store.unpark(parked_key)
     if len(batch) == rate:
         return ReleaseResult(outcome=Outcome.MORE)

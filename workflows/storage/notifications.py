@@ -188,13 +188,15 @@ class NotificationStore(TableAccess):
 
     def set_notification_status(self, target: NotificationTarget, status: NotificationStatus,
                                 execution_arn: str | None = None,
-                                if_updated_at: str | None = None) -> bool:
+                                if_updated_at: str | None = None,
+                                unless_delivered: bool = False) -> bool:
         """Set the status (and the execution now in charge). Back to `pending` (a replay, a
         redrive) also ends any attempt lease, so the new execution may attempt at once. A
         hand-off keeps it: the lease now names the long tail, so a repeated run of the fast
         execution (Express runs at least once) is held off while the tail is in charge.
         `if_updated_at`: only if the row was not written since (False, and nothing written,
-        when it was: whoever wrote it is alive)."""
+        when it was: whoever wrote it is alive). `unless_delivered`: False, and nothing
+        written, when it is delivered."""
         values = {":s": status.value, ":now": utc_now().isoformat()}
         update = "SET #s = :s, updated_at = :now"
         if execution_arn:
@@ -205,10 +207,14 @@ class NotificationStore(TableAccess):
         if status is NotificationStatus.PENDING:
             update += ", #lease"
             names["#lease"] = LEASE_UNTIL
-        condition: dict[str, str] = {}
+        conditions = []
         if if_updated_at is not None:
-            condition = {"ConditionExpression": "updated_at = :judged"}
+            conditions.append("updated_at = :judged")
             values[":judged"] = if_updated_at
+        if unless_delivered:
+            conditions.append("#s <> :delivered")
+            values[":delivered"] = NotificationStatus.DELIVERED.value
+        condition = {"ConditionExpression": " AND ".join(conditions)} if conditions else {}
         try:
             self._db.update_item(TableName=self._table, Key=self.notification_key(target),
                                  UpdateExpression=update, ExpressionAttributeNames=names,

@@ -9,7 +9,13 @@ from botocore.exceptions import ClientError
 from workflows.delivery.attempt import DeliveryConfig
 from workflows.delivery.breaker import BreakerState
 from workflows.kernel.ids import execution_name, new_id, webhook_id
-from workflows.kernel.models import NotificationStatus, NotificationTarget, Subscription, utc_now
+from workflows.kernel.models import (
+    Attempt,
+    NotificationStatus,
+    NotificationTarget,
+    Subscription,
+    utc_now,
+)
 from workflows.kernel.settings import get_settings
 from workflows.recovery.expiry import DeadLetterQueue
 from workflows.recovery.handover import continue_as_new_if_due
@@ -215,3 +221,39 @@ def test_a_recovery_releases_at_the_endpoints_rate_when_it_has_one(
     assert len(starts.names) == released
     assert store.parked_count("acme", subscription_id) == 8 - released
     assert result.outcome is outcome
+
+
+def test_a_release_does_not_send_again_what_the_old_recoverys_probe_just_delivered(
+        store: Store) -> None:
+    # Given two parked notifications; a re-enable has closed the breaker under a new recovery
+    # while the old recovery's probe delivered the first (its parked row not yet removed)
+    now = utc_now()
+    subscription_id = new_id("sub")
+    store.put_subscription(Subscription(id=subscription_id, tenant="acme", url="http://x/h",
+                                        event_types=["*"], created_at=now, updated_at=now), [])
+    store.record_endpoint_failure("acme", subscription_id, "HTTP 502", now, counts=True)
+    store.open_breaker("acme", subscription_id, "recovery-old", now)
+    probed, other = target("acme", subscription_id), target("acme", subscription_id)
+    store.create_notifications([probed, other])
+    for item in (probed, other):
+        store.park(item, "recovery-old", now)
+    store.mark_delivered(probed, Attempt(at=now, status_code=200, latency_ms=3, error=None,
+                                         execution_arn="arn:recovery-old"))
+    store.close_breaker("acme", subscription_id)
+    starts = RecordedStarts()
+
+    # When the recovery releases what is parked
+    release_parked(
+        ReleaseRequest(endpoint=Endpoint(tenant="acme", subscription_id=subscription_id),
+                       recovery_name="recovery-old"),
+        store=store, sfn=starts, notification_state_machine_arn="arn:aws:states:::stateMachine:n",
+        default_rate=10, recoveries=liveness(store))
+
+    # Then only the other one is restarted; the delivered one stays delivered, unparked
+    assert len(starts.names) == 1
+    assert store.parked_count("acme", subscription_id) == 0
+    status = {item.event_id: store.get_notification("acme", item.event_id,
+                                                    subscription_id)["status"]
+              for item in (probed, other)}
+    assert status == {probed.event_id: NotificationStatus.DELIVERED.value,
+                      other.event_id: NotificationStatus.PENDING.value}
