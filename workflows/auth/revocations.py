@@ -7,13 +7,13 @@ answers are cached for `cache_seconds`; a revocation made through the same objec
 at once.
 """
 
-import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from workflows.auth.answer_cache import AnswerCache
 from workflows.auth.tokens import PREVIOUS_KEY_WINDOW
 from workflows.kernel.models import utc_now
 from workflows.storage.revocations import Kind, RevocationKey, RevocationStore
@@ -54,45 +54,30 @@ class TokenRevocations:
     def __init__(self, store: RevocationStore, *, cache_seconds: float = 30.0,
                  max_cached: int = 10_000, clock: Callable[[], float] = time.monotonic) -> None:
         self._store = store
-        self._cache_seconds = cache_seconds
-        self._max_cached = max_cached
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._cache: dict[RevocationKey, tuple[float, datetime | None]] = {}  # read at, revoked
+        self._cache: AnswerCache[RevocationKey, datetime | None] = AnswerCache(
+            cache_seconds, max_entries=max_cached, clock=clock)  # when revoked, if it was
 
     def revoke(self, tenant: str, request: RevocationRequest) -> Revocation:
         now = utc_now()
         expires_at = now + KEEP_FOR
         for kind, value in _named(request.jti, request.sub):
             self._store.put((tenant, kind, value), now, expires_at)
-            self._remember((tenant, kind, value), now)
+            self._cache.remember((tenant, kind, value), now)
         return Revocation(jti=request.jti, sub=request.sub, revoked_at=now,
                           expires_at=expires_at)
 
     def is_revoked(self, tenant: str, jti: str | None, sub: str, issued_at: datetime) -> bool:
         wanted = [(tenant, kind, value) for kind, value in _named(jti, sub)]
-        known = self._cached(wanted)
+        known = self._cache.fresh(wanted)
         missing = [key for key in wanted if key not in known]
         if missing:
             read = self._store.revoked_at(missing)
             for key in missing:
                 known[key] = read.get(key)
-                self._remember(key, known[key])
+                self._cache.remember(key, known[key])
         subject_revoked_at = known[(tenant, "sub", sub)]
         return (jti is not None and known[(tenant, "jti", jti)] is not None) or (
             subject_revoked_at is not None and issued_at <= subject_revoked_at)
-
-    def _cached(self, keys: list[RevocationKey]) -> dict[RevocationKey, datetime | None]:
-        now = self._clock()
-        with self._lock:
-            return {key: self._cache[key][1] for key in keys
-                    if key in self._cache and now - self._cache[key][0] < self._cache_seconds}
-
-    def _remember(self, key: RevocationKey, revoked_at: datetime | None) -> None:
-        with self._lock:
-            if len(self._cache) >= self._max_cached:
-                self._cache.clear()  # bounded memory; the next reads refill it
-            self._cache[key] = (self._clock(), revoked_at)
 
 
 def _named(jti: str | None, sub: str | None) -> list[tuple[Kind, str]]:

@@ -6,10 +6,11 @@ refused with a detail that names the tenant and the remedy. Answers are cached f
 suspension takes to apply); a change made through the same process is seen at once.
 """
 
-import threading
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
+
+from workflows.auth.answer_cache import AnswerCache
 
 
 class TenantReader(Protocol):
@@ -20,11 +21,8 @@ class TenantGate:
     def __init__(self, store: TenantReader, *, cache_seconds: float = 30.0,
                  max_cached: int = 10_000, clock: Callable[[], float] = time.monotonic) -> None:
         self._store = store
-        self._cache_seconds = cache_seconds
-        self._max_cached = max_cached
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._cache: dict[str, tuple[float, str | None]] = {}  # read at, status
+        self._cache: AnswerCache[str, str | None] = AnswerCache(
+            cache_seconds, max_entries=max_cached, clock=clock)  # status, or None: no tenant
 
     def refusal(self, tenant: str) -> str | None:
         """Why `tenant`'s tokens are refused, or None when it is served."""
@@ -38,20 +36,14 @@ class TenantGate:
         return None
 
     def forget(self, tenant: str) -> None:
-        with self._lock:
-            self._cache.pop(tenant, None)
+        self._cache.forget(tenant)
 
     def _status(self, tenant: str) -> str | None:
-        now = self._clock()
-        with self._lock:
-            cached = self._cache.get(tenant)
-            if cached is not None and now - cached[0] < self._cache_seconds:
-                return cached[1]
+        cached = self._cache.fresh([tenant])
+        if tenant in cached:
+            return cached[tenant]
         # Eventually consistent: half the read's price; a change takes the cache's time anyway.
         record = self._store.get_tenant(tenant, consistent=False)
         status = record["status"] if record else None
-        with self._lock:
-            if len(self._cache) >= self._max_cached:
-                self._cache.clear()  # bounded memory; the next reads refill it
-            self._cache[tenant] = (now, status)
+        self._cache.remember(tenant, status)
         return status
