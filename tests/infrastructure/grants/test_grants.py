@@ -65,8 +65,9 @@ def kind_of(resource, template: dict) -> str:
         text = "".join(p if isinstance(p, str) else "{}" for p in parts)
         if text.startswith("{}/index/"):
             return "table-index"
-        if ":apigateway:" in text:  # arn:…:apigateway:<region>::/usageplans/*/keys
-            return f"apigateway:{text.split('::', 1)[1]}"
+        if ":apigateway:" in text:  # arn:…:apigateway:<region>::/usageplans/<plan id>/keys
+            # a plan named by its id is, to the recorder, any plan (a path parameter: `*`)
+            return f"apigateway:{text.split('::', 1)[1].replace('{}', '*')}"
         found = re.search(r":(stateMachine|execution):[^:-]+-([\w-]+)", text)
         if found:
             suffix = 'machine' if found.group(1) == 'stateMachine' else 'executions'
