@@ -29,7 +29,11 @@ PROBABILITY = 0.2
 # functions for about one call in 8, so every run meets that fault, not only most runs.
 DYNAMODB_PROBABILITY = 0.5
 ROUNDS = 40  # each: one event through the API, one through EventBridge
-SETTLE_TIMEOUT = 60.0  # the reconciler finishes what AWS kept from finishing
+# The reconciler finishes what AWS kept from finishing: a row left `delivering` waits out its
+# attempt lease (35 s, not scaled: a POST may take that long), then the next run while no
+# Express execution is open. About 40 s after the faults on a quiet machine; a deadline, not a
+# duration, so a slow machine gets twice that.
+SETTLE_TIMEOUT = 120.0
 FAULTS = [
     {"service": "dynamodb", "probability": DYNAMODB_PROBABILITY,
      "error": {"statusCode": 400, "code": "ProvisionedThroughputExceededException"}},
