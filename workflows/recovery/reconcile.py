@@ -18,12 +18,14 @@ saves where it stopped and the next one goes on from there; a run that fails lea
 the next one covers the same ground. One run at a time: the checkpoint is also a lease.
 """
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel
 
 from workflows.kernel.ids import new_id
@@ -45,6 +47,8 @@ from workflows.storage.restart_markers import buckets_between
 MAX_ITEMS_PER_RUN = 10_000
 # One run at a time: the lease outlasts the function's timeout (5 minutes).
 RUN_LEASE_SECONDS = 360
+# Tries of the write that ends a run's lease (each with the SDK's own 3 attempts).
+RELEASE_ATTEMPTS = 5
 PAGE_SIZE = 100
 # Runs that examine a window again because some of its items could not be (then it moves on:
 # one bad item must not hold every later event back; each was counted as not_examined).
@@ -120,7 +124,7 @@ def reconcile(*, store: Store, sfn: Any, sqs: Any, config: ReconcileConfig,
         stopped_at = _examine(_sources(store, finder, since, until), position, report,
                               config.max_items, out_of_time, finder.failed)
     except Exception:
-        store.save_reconciler_progress(run_id, {}, release=True)  # the next run covers it
+        save_progress(store, run_id, {})  # the next run covers it
         raise
     report.found = dict(finder.found)
     saved: dict[str, Any]
@@ -139,11 +143,26 @@ def reconcile(*, store: Store, sfn: Any, sqs: Any, config: ReconcileConfig,
         report.outcome = "partial"
         saved = {"window_since": since.isoformat(), "window_until": until.isoformat(),
                  "position": stopped_at, "retries": retries}
-    if not store.save_reconciler_progress(run_id, saved, release=True):
+    if not save_progress(store, run_id, saved):
         logger.warning("the reconciler's lease ran out before its run ended",
                        extra={"run_id": run_id})
     logger.info("reconciler run", extra=report.model_dump(mode="json"))
     return report
+
+
+def save_progress(store: Store, run_id: str, values: dict[str, Any], *,
+                  attempts: int = RELEASE_ATTEMPTS,
+                  pause: Callable[[float], None] = time.sleep) -> bool:
+    """Save the checkpoint and end this run's lease, retried: a lease left behind (AWS failing
+    the write after the SDK's own retries) would hold every run off for RUN_LEASE_SECONDS."""
+    for attempt in range(attempts):
+        try:
+            return store.save_reconciler_progress(run_id, values, release=True)
+        except (ClientError, BotoCoreError):
+            if attempt == attempts - 1:
+                raise
+            pause(0.1 * 2 ** attempt)
+    return False
 
 
 def _window(state: dict[str, Any], now: datetime,
