@@ -1,6 +1,6 @@
 // Dead letters with redrive, and subscriptions with endpoint health and their controls.
 
-import { api, ApiError, query, session } from "./session.js";
+import { api, ApiError, pageAction, query, session } from "./session.js";
 import { badge, empty, errorBox, h, replace, when } from "./dom.js";
 
 export function deadLettersPage(root) {
@@ -75,16 +75,7 @@ export function subscriptionsPage(root) {
   const notice = h("div", { class: "notice", role: "status" });
   const admin = session.can("manage");
 
-  async function act(method, path, body, done) {
-    try {
-      const result = await api(method, path, body);
-      replace(notice, done(result));
-      await load();
-    } catch (error) {
-      if (!(error instanceof ApiError)) throw error;
-      replace(notice, errorBox(error));
-    }
-  }
+  const act = pageAction(notice, () => load());
 
   const create = admin ? h("form", { class: "filters create", onsubmit: (e) => {
     e.preventDefault();

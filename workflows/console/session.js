@@ -1,5 +1,7 @@
 // The signed-in session (token and API base, kept for this browser tab only) and the API client.
 
+import { errorBox, replace } from "./dom.js";
+
 const TOKEN = "stepwire.token";
 const API_BASE = "stepwire.api";
 
@@ -78,6 +80,21 @@ export async function api(method, path, body) {
     throw new ApiError(response.status, detail);
   }
   return payload;
+}
+
+/** A page's action: `act(method, path, body, done)` calls the API, puts `done(result)` (or the
+ * API's refusal) in `notice`, and reloads the page after a success. */
+export function pageAction(notice, reload) {
+  return async function act(method, path, body, done) {
+    try {
+      const result = await api(method, path, body);
+      replace(notice, done(result));
+      await reload();
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      replace(notice, errorBox(error));
+    }
+  };
 }
 
 /** A query string from the non-empty fields of an object. */

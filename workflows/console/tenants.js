@@ -1,7 +1,7 @@
 // Tenants: the operator's only page. List, create, suspend / resume, change a tier, and issue
 // a token of a tenant (shown once, with a link that signs in as that tenant in another tab).
 
-import { api, ApiError, query } from "./session.js";
+import { api, ApiError, pageAction, query } from "./session.js";
 import { badge, empty, errorBox, h, replace, when } from "./dom.js";
 
 // The API lists no tiers: these are the defaults, with any tier a listed tenant has. An
@@ -20,16 +20,7 @@ export function tenantsPage(root) {
   let next = null;
   let shown = "";
 
-  async function act(method, path, body, done) {
-    try {
-      const result = await api(method, path, body);
-      replace(notice, done(result));
-      await reload();
-    } catch (error) {
-      if (!(error instanceof ApiError)) throw error;
-      replace(notice, errorBox(error));
-    }
-  }
+  const act = pageAction(notice, () => reload());
 
   const create = h("form", { class: "filters create", onsubmit: (e) => {
     e.preventDefault();
