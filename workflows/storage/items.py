@@ -72,9 +72,9 @@ class TableAccess:
     def _expires_at(self, now: datetime) -> int:
         return int((now + self._retention).timestamp())
 
-    def _get(self, item_key: dict) -> dict[str, Any] | None:
+    def _get(self, item_key: dict, *, consistent: bool = True) -> dict[str, Any] | None:
         item = self._db.get_item(TableName=self._table, Key=item_key,
-                                 ConsistentRead=True).get("Item")
+                                 ConsistentRead=consistent).get("Item")
         return from_item(item) if item else None
 
     def _query_prefix(self, partition: str, prefix: str,

@@ -8,8 +8,6 @@ the API accepts tokens of.
 
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from workflows.kernel.models import utc_now
 from workflows.storage import table
 from workflows.storage.items import TableAccess, from_item, key, plain_key, to_item
@@ -50,46 +48,35 @@ class TenantRegistryStore(TableAccess):
     def create_tenant(self, tenant: str, status: str, tier: str) -> dict[str, Any] | None:
         """The new record; None when the tenant exists already (a registry row without a
         status becomes the record)."""
-        now = utc_now().isoformat()
-        try:
-            answer = self._db.update_item(
-                TableName=self._table, Key=_tenant_key(tenant),
-                UpdateExpression="SET #status = :status, tier = :tier, created_at = :now, "
-                                 "updated_at = :now, "
-                                 "registered_at = if_not_exists(registered_at, :now)",
-                ConditionExpression="attribute_not_exists(#status)",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=to_item({":status": status, ":tier": tier,
-                                                   ":now": now}),
-                ReturnValues="ALL_NEW")
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return None
-            raise
-        return _record(from_item(answer["Attributes"]))
+        return self._write_record(
+            tenant, "SET #status = :status, tier = :tier, created_at = :now, updated_at = :now, "
+                    "registered_at = if_not_exists(registered_at, :now)",
+            "attribute_not_exists(#status)", {"#status": "status"},
+            {":status": status, ":tier": tier})
 
     def get_tenant(self, tenant: str, *, consistent: bool = True) -> dict[str, Any] | None:
-        item = self._db.get_item(TableName=self._table, Key=_tenant_key(tenant),
-                                 ConsistentRead=consistent).get("Item")
-        record = from_item(item) if item else None
+        record = self._get(_tenant_key(tenant), consistent=consistent)
         return _record(record) if record and "status" in record else None
 
     def update_tenant(self, tenant: str, fields: dict[str, str]) -> dict[str, Any] | None:
         """Set `fields` (status, tier) of an existing tenant; None when there is none."""
-        names = {f"#{name}": name for name in fields}
-        values = {f":{name}": value for name, value in fields.items()}
         sets = ", ".join([f"#{name} = :{name}" for name in fields] + ["updated_at = :now"])
+        return self._write_record(
+            tenant, f"SET {sets}", "attribute_exists(#existing)",
+            {**{f"#{name}": name for name in fields}, "#existing": "status"},
+            {f":{name}": value for name, value in fields.items()})
+
+    def _write_record(self, tenant: str, update: str, condition: str, names: dict[str, str],
+                      values: dict[str, str]) -> dict[str, Any] | None:
+        """The record after `update` (`:now` is now), or None when `condition` failed."""
         try:
             answer = self._db.update_item(
-                TableName=self._table, Key=_tenant_key(tenant), UpdateExpression=f"SET {sets}",
-                ConditionExpression="attribute_exists(#existing)",
-                ExpressionAttributeNames={**names, "#existing": "status"},
+                TableName=self._table, Key=_tenant_key(tenant), UpdateExpression=update,
+                ConditionExpression=condition, ExpressionAttributeNames=names,
                 ExpressionAttributeValues=to_item({**values, ":now": utc_now().isoformat()}),
                 ReturnValues="ALL_NEW")
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return None
-            raise
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return None
         return _record(from_item(answer["Attributes"]))
 
     def tenants_page(self, limit: int, after: dict[str, str] | None, *, reads: int = 5
