@@ -142,10 +142,9 @@ def tenant_gate() -> TenantGate:
 
 
 def tiers() -> dict[str, Tier]:
-    from workflows.auth.usage_plans import DEFAULT_TIERS, tiers_from_json
+    from workflows.auth.usage_plans import tiers_of_setting
 
-    text = get_settings().tenant_tiers
-    return tiers_from_json(text) if text else dict(DEFAULT_TIERS)
+    return tiers_of_setting(get_settings().tenant_tiers)
 
 
 def usage_plan_keys() -> UsagePlanKeys:

@@ -13,7 +13,6 @@ import os
 from typing import Any
 
 from workflows.auth.usage_plans import (
-    DEFAULT_TIERS,
     PLATFORM_TIER,
     Tier,
     UnknownTier,
@@ -21,7 +20,7 @@ from workflows.auth.usage_plans import (
     plan_name,
     platform_keys,
     platform_plan_name,
-    tiers_from_json,
+    tiers_of_setting,
 )
 
 log = logging.getLogger("stepwire.local")
@@ -32,8 +31,7 @@ TIERS_VARIABLE = "STEPWIRE_TENANT_TIERS"
 def configured_tiers() -> dict[str, Tier]:
     """The tiers the handlers will read: STEPWIRE_TENANT_TIERS, or the defaults (as
     `workflows.wiring.tiers`, before the handlers' settings exist)."""
-    text = os.environ.get(TIERS_VARIABLE, "")
-    return tiers_from_json(text) if text else dict(DEFAULT_TIERS)
+    return tiers_of_setting(os.environ.get(TIERS_VARIABLE, ""))
 
 
 def provision_usage_plans(apigateway: Any, namespace: str, tiers: dict[str, Tier]) -> None:

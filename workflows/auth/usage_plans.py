@@ -66,6 +66,11 @@ def tiers_from_json(text: str) -> dict[str, Tier]:
     return tiers
 
 
+def tiers_of_setting(setting: str) -> dict[str, Tier]:
+    """The tiers of the setting STEPWIRE_TENANT_TIERS: its JSON, or the defaults when empty."""
+    return tiers_from_json(setting) if setting else dict(DEFAULT_TIERS)
+
+
 def tiers_to_json(tiers: dict[str, Tier]) -> str:
     return json.dumps({name: asdict(tier) for name, tier in tiers.items()}, sort_keys=True)
 
